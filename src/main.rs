@@ -1,0 +1,3 @@
+fn main() {
+    println!("ssm-session-audit: under construction");
+}

@@ -1,0 +1,439 @@
+//! The one data model every source and every output shares.
+//!
+//! Everything here is plain data: no SDK types, no I/O. A `SessionEvent` is one
+//! CloudTrail record of a Session Manager call; `Session`s join them; `Finding`s
+//! are what the rules say about them; `AccountCoverage` says what was (not) read.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Schema id written into every report.
+pub const REPORT_SCHEMA: &str = "ssm-session-audit/report/v1";
+
+/// The Session Manager calls the tool reads by default.
+pub const DEFAULT_EVENT_NAMES: [&str; 3] = ["StartSession", "ResumeSession", "TerminateSession"];
+
+/// One CloudTrail record of a Session Manager call, normalized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionEvent {
+    /// The account whose CloudTrail holds the record (the partition's account).
+    pub account_id: String,
+    pub region: String,
+    pub event_time: DateTime<Utc>,
+    pub event_name: String,
+    pub event_id: String,
+    /// `responseElements.sessionId` for StartSession (and ResumeSession),
+    /// `requestParameters.sessionId` for Resume/Terminate.
+    pub session_id: Option<String>,
+    /// `userIdentity.type`: `AssumedRole`, `IAMUser`, `Root`, `FederatedUser`, ...
+    pub principal_type: String,
+    /// `userIdentity.arn` (may be empty for some identity types).
+    pub principal_arn: String,
+    pub principal_account_id: Option<String>,
+    /// IAM user name, or the role session name of an assumed role.
+    pub user_name: Option<String>,
+    /// `sessionContext.sessionIssuer.arn` for assumed roles.
+    pub session_issuer_arn: Option<String>,
+    pub mfa_authenticated: Option<bool>,
+    /// The caller is an EC2 instance's own role (`ec2RoleDelivery` present, or
+    /// the role session name is an instance id).
+    pub instance_role: bool,
+    /// An IP address, an AWS service name (`ssm.amazonaws.com`) or `AWS Internal`.
+    pub source_ip: Option<String>,
+    /// Caller-chosen text: never trust it, never print it raw.
+    pub user_agent: Option<String>,
+    pub target: Option<String>,
+    pub document_name: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+impl SessionEvent {
+    /// A call that AWS refused (`AccessDenied` / `AccessDeniedException`, or any error code).
+    pub fn is_denied(&self) -> bool {
+        self.error_code.is_some()
+    }
+
+    /// The principal as the report names it: the ARN, or the type when there is none.
+    pub fn principal(&self) -> &str {
+        if self.principal_arn.is_empty() {
+            &self.principal_type
+        } else {
+            &self.principal_arn
+        }
+    }
+}
+
+/// A ResumeSession call within a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    pub time: DateTime<Utc>,
+    pub event_id: String,
+    pub source_ip: Option<String>,
+}
+
+/// Start, resumes and end of one Session Manager session, joined on the session id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub session_id: String,
+    pub account_id: String,
+    pub region: String,
+    pub principal_arn: String,
+    pub principal_type: String,
+    pub target: Option<String>,
+    pub document_name: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub start_event_id: Option<String>,
+    pub start_source_ip: Option<String>,
+    pub resumes: Vec<Resume>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub end_event_id: Option<String>,
+    /// Seconds from start to end, when both are known.
+    pub duration_seconds: Option<i64>,
+    /// Every distinct source IP seen on the session, sorted.
+    pub source_ips: Vec<String>,
+    /// Every event id of the session, sorted.
+    pub event_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every flag of PRODUCT.md's table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Flag {
+    RootSession,
+    IamUserSession,
+    InstanceRoleCaller,
+    CrossAccountPrincipal,
+    UnapprovedSourceIp,
+    OffHours,
+    PortForwarding,
+    DeniedAttempts,
+    TargetFanout,
+    ResumeFromNewIp,
+    UnusualRegion,
+    NewPrincipal,
+    LongSession,
+}
+
+impl Flag {
+    pub const ALL: [Flag; 13] = [
+        Flag::RootSession,
+        Flag::IamUserSession,
+        Flag::InstanceRoleCaller,
+        Flag::CrossAccountPrincipal,
+        Flag::UnapprovedSourceIp,
+        Flag::OffHours,
+        Flag::PortForwarding,
+        Flag::DeniedAttempts,
+        Flag::TargetFanout,
+        Flag::ResumeFromNewIp,
+        Flag::UnusualRegion,
+        Flag::NewPrincipal,
+        Flag::LongSession,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flag::RootSession => "root-session",
+            Flag::IamUserSession => "iam-user-session",
+            Flag::InstanceRoleCaller => "instance-role-caller",
+            Flag::CrossAccountPrincipal => "cross-account-principal",
+            Flag::UnapprovedSourceIp => "unapproved-source-ip",
+            Flag::OffHours => "off-hours",
+            Flag::PortForwarding => "port-forwarding",
+            Flag::DeniedAttempts => "denied-attempts",
+            Flag::TargetFanout => "target-fanout",
+            Flag::ResumeFromNewIp => "resume-from-new-ip",
+            Flag::UnusualRegion => "unusual-region",
+            Flag::NewPrincipal => "new-principal",
+            Flag::LongSession => "long-session",
+        }
+    }
+
+    /// The default severity of PRODUCT.md's table.
+    pub fn default_severity(self) -> Severity {
+        match self {
+            Flag::RootSession => Severity::Critical,
+            Flag::IamUserSession => Severity::Medium,
+            Flag::InstanceRoleCaller => Severity::High,
+            Flag::CrossAccountPrincipal => Severity::Medium,
+            Flag::UnapprovedSourceIp => Severity::High,
+            Flag::OffHours => Severity::Low,
+            Flag::PortForwarding => Severity::Medium,
+            Flag::DeniedAttempts => Severity::High,
+            Flag::TargetFanout => Severity::Medium,
+            Flag::ResumeFromNewIp => Severity::Medium,
+            Flag::UnusualRegion => Severity::Medium,
+            Flag::NewPrincipal => Severity::Medium,
+            Flag::LongSession => Severity::Low,
+        }
+    }
+}
+
+impl fmt::Display for Flag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing the rules found, with the records that prove it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub flag: Flag,
+    pub severity: Severity,
+    pub account_id: String,
+    pub region: String,
+    pub principal_arn: String,
+    pub session_id: Option<String>,
+    /// Sorted event ids.
+    pub event_ids: Vec<String>,
+    /// One line a human can read.
+    pub detail: String,
+}
+
+/// How an account of the organization was covered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccountStatus {
+    /// Every requested region read to the last page (or not enabled).
+    Complete,
+    /// Some region failed.
+    Partial,
+    /// No credentials, or every region failed.
+    Failed,
+    /// Suspended, closed or excluded: not scanned, with the reason.
+    Skipped,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Complete => "complete",
+            AccountStatus::Partial => "partial",
+            AccountStatus::Failed => "failed",
+            AccountStatus::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegionStatus {
+    Ok,
+    /// An opt-in region the account has not enabled: it can hold no activity.
+    NotEnabled,
+    Failed,
+}
+
+impl RegionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegionStatus::Ok => "ok",
+            RegionStatus::NotEnabled => "not-enabled",
+            RegionStatus::Failed => "failed",
+        }
+    }
+}
+
+/// What was read in one partition (an account and a region).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionCoverage {
+    pub status: RegionStatus,
+    /// Distinct session events kept.
+    pub events: u64,
+    /// Pages read (successful calls).
+    pub pages: u64,
+    /// Calls that were repeated after a throttle, 5xx or timeout.
+    pub retries: u64,
+    pub throttles: u64,
+    /// Records that could not be parsed; counted, never silently dropped.
+    pub malformed: u64,
+    /// Records returned twice (same event id), kept once.
+    pub duplicates: u64,
+    pub error: Option<String>,
+}
+
+impl RegionCoverage {
+    pub fn new(status: RegionStatus) -> Self {
+        RegionCoverage {
+            status,
+            events: 0,
+            pages: 0,
+            retries: 0,
+            throttles: 0,
+            malformed: 0,
+            duplicates: 0,
+            error: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountCoverage {
+    pub status: AccountStatus,
+    /// Why the account was skipped or failed.
+    pub reason: Option<String>,
+    /// Keyed by region name.
+    pub regions: BTreeMap<String, RegionCoverage>,
+}
+
+impl AccountCoverage {
+    /// The account status that follows from its regions (PRODUCT.md "Coverage").
+    pub fn from_regions(regions: BTreeMap<String, RegionCoverage>) -> Self {
+        let failed = regions
+            .values()
+            .filter(|r| r.status == RegionStatus::Failed)
+            .count();
+        let usable = regions
+            .values()
+            .filter(|r| r.status != RegionStatus::NotEnabled)
+            .count();
+        let (status, reason) = if failed == 0 {
+            (AccountStatus::Complete, None)
+        } else if failed == usable {
+            (
+                AccountStatus::Failed,
+                Some("every region failed".to_string()),
+            )
+        } else {
+            (
+                AccountStatus::Partial,
+                Some(format!("{failed} of {} regions failed", regions.len())),
+            )
+        };
+        AccountCoverage {
+            status,
+            reason,
+            regions,
+        }
+    }
+}
+
+/// An account of the organization, as discovery found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    /// `State` from Organizations (`ACTIVE`, `SUSPENDED`, `CLOSED`, ...).
+    pub state: String,
+}
+
+/// A count of one flag in one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlagCount {
+    pub flag: Flag,
+    pub severity: Severity,
+    pub count: u64,
+}
+
+/// One account's line of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountReport {
+    pub account_id: String,
+    pub account_name: String,
+    pub state: String,
+    pub coverage: AccountCoverage,
+    pub events: u64,
+    pub sessions: u64,
+    pub principals: u64,
+    pub flags: Vec<FlagCount>,
+    pub max_severity: Option<Severity>,
+}
+
+/// The time window that was scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeWindow {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// The `run` header of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub tool_version: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub window: TimeWindow,
+    pub regions: Vec<String>,
+    pub event_names: Vec<String>,
+    /// `lookup-events`, or the trail files' folder / S3 prefix.
+    pub source: String,
+    pub organization_id: Option<String>,
+    pub caller_arn: Option<String>,
+    /// SHA-256 of the effective config, so two reports can be compared.
+    pub config_digest: String,
+    /// True only when no account is `partial` or `failed`.
+    pub complete: bool,
+    /// Set when the run was interrupted (SIGINT/SIGTERM) before it finished.
+    pub interrupted: bool,
+    /// Counters: calls, throttles, retries, ...
+    pub stats: RunStats,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStats {
+    pub accounts_total: u64,
+    pub accounts_scanned: u64,
+    pub partitions: u64,
+    pub calls: u64,
+    pub pages: u64,
+    pub throttles: u64,
+    pub retries: u64,
+    pub events: u64,
+    pub malformed: u64,
+    pub duplicates: u64,
+}
+
+/// The whole report (`report.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub run: RunInfo,
+    pub accounts: Vec<AccountReport>,
+    pub findings: Vec<Finding>,
+    pub sessions: Vec<Session>,
+    pub events: Vec<SessionEvent>,
+}
