@@ -4,10 +4,15 @@
 //! command line, builds a [`config::Config`], runs it and maps the result to an exit code.
 
 pub mod config;
+pub mod credentials;
 pub mod event;
+pub mod lookup;
 pub mod model;
+pub mod org;
 pub mod report;
+pub mod retry;
 pub mod rules;
+pub mod scan;
 pub mod session;
 pub mod simulator;
 pub mod templates;

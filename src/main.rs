@@ -1,3 +1,12 @@
+//! The binary: parse the command line, build a Config, run, map the result to an exit code.
+
+mod cli;
+mod progress;
+mod run;
+
+use clap::Parser;
+
 fn main() {
-    println!("ssm-session-audit: under construction");
+    let cli = cli::Cli::parse();
+    std::process::exit(run::main(cli));
 }

@@ -294,6 +294,9 @@ pub struct RegionCoverage {
     /// Records returned twice (same event id), kept once.
     pub duplicates: u64,
     pub error: Option<String>,
+    /// Event ids of the records that could not be parsed, so an auditor can look them up.
+    #[serde(default)]
+    pub malformed_event_ids: Vec<String>,
 }
 
 impl RegionCoverage {
@@ -307,6 +310,7 @@ impl RegionCoverage {
             malformed: 0,
             duplicates: 0,
             error: None,
+            malformed_event_ids: Vec::new(),
         }
     }
 }

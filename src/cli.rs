@@ -1,0 +1,204 @@
+//! The command line (clap). Parsed values go into `config::FlagValues`; the clap
+//! structs are never the runtime config.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use ssm_session_audit::config::FlagValues;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ssm-session-audit",
+    version,
+    about = "Who opened AWS Session Manager sessions, across every account and region of an organization, and what looks wrong",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan the organization's CloudTrail for Session Manager calls and write a report.
+    Scan(ScanArgs),
+    /// Run the whole scan against a simulated organization served on 127.0.0.1.
+    Demo(DemoArgs),
+    /// Write CloudFormation for organization-wide live alerts (EventBridge → SNS).
+    Alerts(AlertsArgs),
+    /// Write the least-privilege audit role (StackSet-ready) and the caller's policy.
+    Iam(IamArgs),
+    /// Serve the simulated organization on a port, for the AWS CLI, boto3 or benchmarks.
+    #[command(hide = true)]
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// TOML config file (see config.example.toml); flags win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Look back this far from now, e.g. 90m, 12h, 7d (at most 90d for CloudTrail lookups).
+    #[arg(long, value_name = "DURATION", conflicts_with_all = ["start", "end"])]
+    pub since: Option<String>,
+    /// Window start, RFC 3339 (e.g. 2026-11-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// Window end, RFC 3339; defaults to now.
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
+    /// Regions to scan, comma-separated, or `all`.
+    #[arg(long, value_name = "REGIONS", value_delimiter = ',')]
+    pub regions: Option<Vec<String>>,
+    /// Only these account ids, comma-separated.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub accounts: Option<Vec<String>>,
+    /// Skip these account ids, comma-separated.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub exclude_accounts: Option<Vec<String>>,
+    /// Only accounts under these OUs (recursive), comma-separated.
+    #[arg(long, value_name = "OU_IDS", value_delimiter = ',')]
+    pub ou: Option<Vec<String>>,
+    /// The audit role assumed in each member account.
+    #[arg(long, value_name = "NAME")]
+    pub role_name: Option<String>,
+    /// ExternalId required by the audit role's trust policy.
+    #[arg(long, value_name = "ID")]
+    pub external_id: Option<String>,
+    /// Calls in flight across the whole run.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// LookupEvents calls per second per account and region (AWS allows 2).
+    #[arg(long, value_name = "PER_SECOND")]
+    pub lookup_rate: Option<f64>,
+    /// Report formats, comma-separated: json, csv.
+    #[arg(long, value_name = "FORMATS", value_delimiter = ',')]
+    pub format: Option<Vec<String>>,
+    /// Directory that receives the report files.
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// An earlier report.json: principals not in it are flagged `new-principal`.
+    #[arg(long, value_name = "REPORT.json")]
+    pub baseline: Option<PathBuf>,
+    /// Exit 1 when a finding is at or above this severity (info|low|medium|high|critical|none).
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+    /// Read CloudTrail trail files from a folder or s3://bucket/prefix instead of LookupEvents.
+    #[arg(long, value_name = "DIR|S3_URL")]
+    pub source: Option<String>,
+    #[command(flatten)]
+    pub output_opts: OutputOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputOpts {
+    /// No progress display and no summary (errors still go to stderr).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// More log detail on stderr (-v, -vv). Never shows credentials.
+    #[arg(long, short = 'v', action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl ScanArgs {
+    pub fn flag_values(&self) -> FlagValues {
+        FlagValues {
+            config: self.config.clone(),
+            since: self.since.clone(),
+            start: self.start.clone(),
+            end: self.end.clone(),
+            regions: self.regions.clone(),
+            accounts: self.accounts.clone(),
+            exclude_accounts: self.exclude_accounts.clone(),
+            ou: self.ou.clone(),
+            role_name: self.role_name.clone(),
+            external_id: self.external_id.clone(),
+            concurrency: self.concurrency,
+            lookup_rate: self.lookup_rate,
+            formats: self.format.clone(),
+            output: self.output.clone(),
+            baseline: self.baseline.clone(),
+            fail_on: self.fail_on.clone(),
+            source: self.source.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory that receives the demo report.
+    #[arg(long, value_name = "DIR", default_value = "demo-report")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub output_opts: OutputOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Config file: its [scan] event_names are the alerting event names.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory that receives the templates.
+    #[arg(long, value_name = "DIR", default_value = "alerts")]
+    pub output: PathBuf,
+    /// E-mail address subscribed to the alert topic (repeatable).
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Vec<String>,
+    /// The security account that receives every member account's events (organization mode).
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    pub central_account: Option<String>,
+    /// SNS topic name.
+    #[arg(long, value_name = "NAME")]
+    pub topic_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IamArgs {
+    /// Config file: its [accounts] role_name and external_id are used.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory that receives the templates and policies.
+    #[arg(long, value_name = "DIR", default_value = "iam")]
+    pub output: PathBuf,
+    /// The account (management or security) allowed to assume the audit role.
+    #[arg(long, value_name = "ACCOUNT_ID")]
+    pub trusted_account: Option<String>,
+    /// Audit role name.
+    #[arg(long, value_name = "NAME")]
+    pub role_name: Option<String>,
+    /// ExternalId the role's trust policy requires.
+    #[arg(long, value_name = "ID")]
+    pub external_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 4566)]
+    pub port: u16,
+    /// Serve the demo organization (planted anomalies and faults).
+    #[arg(long)]
+    pub demo: bool,
+    /// Number of accounts.
+    #[arg(long)]
+    pub accounts: Option<usize>,
+    /// Regions, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub regions: Option<Vec<String>>,
+    /// Seed of the generated records.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Mean sessions per account and region.
+    #[arg(long)]
+    pub sessions: Option<usize>,
+    /// Round-trip latency added to every call, in milliseconds.
+    #[arg(long)]
+    pub latency_ms: Option<u64>,
+    /// Latency jitter, in milliseconds.
+    #[arg(long)]
+    pub jitter_ms: Option<u64>,
+    /// LookupEvents calls per second allowed per account and region.
+    #[arg(long)]
+    pub rate: Option<f64>,
+}

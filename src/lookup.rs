@@ -1,0 +1,253 @@
+//! CloudTrail `LookupEvents` for one partition (an account and a region):
+//! every event name, every page, paced to the partition's rate, each call in a
+//! slot of the run's concurrency bound, each failed page retried until it
+//! succeeds or the deadline passes. A page is never dropped silently.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::credentials::AccountCredentials;
+use crate::event::parse_record;
+use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
+use crate::retry::{backoff, classify, CallFailure, CallSlots, ErrorClass};
+use crate::scan::{Progress, ProgressEvent};
+
+/// CloudTrail's largest page.
+pub const PAGE_SIZE: i32 = 50;
+
+/// Event source of Session Manager calls: other services' records are not ours.
+const SSM_SOURCE: &str = "ssm.amazonaws.com";
+
+#[derive(Debug, Clone)]
+pub struct LookupSettings {
+    pub event_names: Vec<String>,
+    pub window: TimeWindow,
+    /// Calls per second for this partition.
+    pub rate: f64,
+    /// A page still failing this long after its first attempt fails the partition.
+    pub retry_deadline: Duration,
+}
+
+/// What a partition gave: its events and how it was covered.
+#[derive(Debug)]
+pub struct PartitionResult {
+    pub region: String,
+    pub events: Vec<SessionEvent>,
+    pub coverage: RegionCoverage,
+}
+
+/// Spaces one partition's calls `1/rate` apart. A partition has one call in
+/// flight at a time, so the spacing is measured from each actual send.
+pub struct Pace {
+    interval: Duration,
+    next: Instant,
+}
+
+impl Pace {
+    pub fn new(rate: f64) -> Self {
+        Pace {
+            interval: Duration::from_secs_f64(1.0 / rate),
+            next: Instant::now(),
+        }
+    }
+
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Wait for this partition's next turn (holding no call slot).
+    pub async fn wait(&self) {
+        tokio::time::sleep_until(self.next).await;
+    }
+
+    /// A call was sent now: the next may go one interval later.
+    pub fn sent(&mut self) {
+        self.next = Instant::now() + self.interval;
+    }
+
+    /// Push the next turn back, e.g. after a throttle.
+    pub fn delay(&mut self, by: Duration) {
+        self.next = self.next.max(Instant::now() + by);
+    }
+}
+
+enum Outcome {
+    Done,
+    NotEnabled(CallFailure),
+    Failed(String),
+}
+
+/// Read one partition to the last page of every event name.
+pub async fn read_partition(
+    client: &aws_sdk_cloudtrail::Client,
+    credentials: &AccountCredentials,
+    slots: &CallSlots,
+    settings: &LookupSettings,
+    account_id: &str,
+    region: &str,
+    progress: &dyn Progress,
+    cancel: &watch::Receiver<bool>,
+) -> PartitionResult {
+    let mut cov = RegionCoverage::new(RegionStatus::Ok);
+    let mut events = Vec::new();
+    let mut seen = HashSet::new();
+    let mut pace = Pace::new(settings.rate);
+    let start = to_smithy(settings.window.start);
+    let end = to_smithy(settings.window.end);
+
+    let outcome = 'names: {
+        for name in &settings.event_names {
+            let attr = LookupAttribute::builder()
+                .attribute_key(LookupAttributeKey::EventName)
+                .attribute_value(name)
+                .build()
+                .expect("key and value are set");
+            let mut token: Option<String> = None;
+            loop {
+                // One page: attempts until it is read or the deadline passes.
+                let page_started = Instant::now();
+                let mut attempt = 0u32;
+                let mut throttled_in_row = 0u32;
+                let out = loop {
+                    attempt += 1;
+                    if *cancel.borrow() {
+                        break 'names Outcome::Failed("interrupted before the last page".into());
+                    }
+                    if let Err(f) = credentials.ensure_fresh().await {
+                        break 'names Outcome::Failed(format!("credentials: {f}"));
+                    }
+                    let mut cancel_wait = cancel.clone();
+                    tokio::select! {
+                        _ = pace.wait() => {}
+                        _ = cancel_wait.wait_for(|c| *c) => {
+                            break 'names Outcome::Failed("interrupted before the last page".into());
+                        }
+                    }
+                    let permit = slots.acquire().await;
+                    pace.sent();
+                    let result = client
+                        .lookup_events()
+                        .lookup_attributes(attr.clone())
+                        .start_time(start)
+                        .end_time(end)
+                        .max_results(PAGE_SIZE)
+                        .set_next_token(token.clone())
+                        .send()
+                        .await;
+                    drop(permit);
+                    let failure = match result {
+                        Ok(out) => {
+                            progress.on(ProgressEvent::Call {
+                                failed: false,
+                                throttled: false,
+                            });
+                            break out;
+                        }
+                        Err(e) => classify(&e),
+                    };
+                    let throttled = failure.class == ErrorClass::Throttled;
+                    progress.on(ProgressEvent::Call {
+                        failed: true,
+                        throttled,
+                    });
+                    match failure.class {
+                        ErrorClass::Throttled => {
+                            cov.throttles += 1;
+                            throttled_in_row += 1;
+                            pace.delay(backoff(
+                                pace.interval() * 2,
+                                Duration::from_secs(8),
+                                throttled_in_row,
+                            ));
+                        }
+                        ErrorClass::Transient => {
+                            pace.delay(backoff(
+                                Duration::from_millis(250),
+                                Duration::from_secs(10),
+                                attempt,
+                            ));
+                        }
+                        ErrorClass::ExpiredCredentials => credentials.invalidate().await,
+                        ErrorClass::NotEnabled if cov.pages == 0 => {
+                            break 'names Outcome::NotEnabled(failure)
+                        }
+                        ErrorClass::NotEnabled | ErrorClass::Fatal => {
+                            break 'names Outcome::Failed(format!("LookupEvents {name}: {failure}"))
+                        }
+                    }
+                    if page_started.elapsed() >= settings.retry_deadline {
+                        break 'names Outcome::Failed(format!(
+                            "LookupEvents {name}: gave up on a page after {attempt} attempts in {:.0?}; last error: {failure}",
+                            page_started.elapsed()
+                        ));
+                    }
+                    cov.retries += 1;
+                };
+                cov.pages += 1;
+                let mut kept = 0;
+                for e in out.events() {
+                    if e.event_source().is_some_and(|s| s != SSM_SOURCE) {
+                        continue;
+                    }
+                    let parsed = e
+                        .cloud_trail_event()
+                        .map(|raw| parse_record(raw, account_id, region));
+                    match parsed {
+                        Some(Ok(ev)) => {
+                            if seen.insert(ev.event_id.clone()) {
+                                events.push(ev);
+                                kept += 1;
+                            } else {
+                                cov.duplicates += 1;
+                            }
+                        }
+                        Some(Err(err)) => {
+                            cov.malformed += 1;
+                            let id = e.event_id().unwrap_or("(no event id)");
+                            tracing::debug!(account = account_id, region, event_id = id, error = %err, "malformed CloudTrail record");
+                            cov.malformed_event_ids.push(id.to_string());
+                        }
+                        None => {
+                            cov.malformed += 1;
+                            cov.malformed_event_ids
+                                .push(e.event_id().unwrap_or("(no event id)").to_string());
+                        }
+                    }
+                }
+                progress.on(ProgressEvent::Page { events: kept });
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Outcome::Done
+    };
+
+    match outcome {
+        Outcome::Done => {}
+        Outcome::NotEnabled(f) => {
+            cov.status = RegionStatus::NotEnabled;
+            cov.error = Some(f.to_string());
+        }
+        Outcome::Failed(msg) => {
+            cov.status = RegionStatus::Failed;
+            cov.error = Some(msg);
+        }
+    }
+    cov.events = events.len() as u64;
+    cov.malformed_event_ids.sort();
+    PartitionResult {
+        region: region.to_string(),
+        events,
+        coverage: cov,
+    }
+}
+
+fn to_smithy(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
+}

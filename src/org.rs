@@ -1,0 +1,184 @@
+//! Account discovery: every page of `ListAccounts`, or the accounts under given
+//! OUs (recursively), then the include/exclude lists and the `State` filter.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::model::Account;
+use crate::retry::{call_with_retry, CallFailure, CallSlots};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("could not list the organization's accounts ({operation}{}): {failure}. The caller must be the management account or a delegated administrator, with organizations:ListAccounts (see `ssm-session-audit iam`)", parent.as_ref().map(|p| format!(" for {p}")).unwrap_or_default())]
+    List {
+        operation: &'static str,
+        parent: Option<String>,
+        failure: CallFailure,
+    },
+}
+
+/// Why an account of the organization is not scanned.
+pub fn skip_reason(account: &Account, include: &[String], exclude: &[String]) -> Option<String> {
+    if !include.is_empty() && !include.contains(&account.id) {
+        return Some("not in --accounts / accounts.include".into());
+    }
+    if exclude.contains(&account.id) {
+        return Some("excluded by --exclude-accounts / accounts.exclude".into());
+    }
+    if account.state != "ACTIVE" {
+        return Some(format!("account state is {}", account.state));
+    }
+    None
+}
+
+fn account_from(a: &aws_sdk_organizations::types::Account) -> Option<Account> {
+    let id = a.id()?.to_string();
+    // `State` replaces the retired `Status`; read `Status` only when `State` is absent.
+    #[allow(deprecated)]
+    let state = a
+        .state()
+        .map(|s| s.as_str().to_string())
+        .or_else(|| a.status().map(|s| s.as_str().to_string()))
+        .unwrap_or_else(|| "UNKNOWN".to_string());
+    Some(Account {
+        name: a.name().unwrap_or("").to_string(),
+        id,
+        state,
+    })
+}
+
+/// Every account of the organization (all pages, empty pages included), or of the
+/// given OUs and their children. Sorted by id, no duplicates.
+pub async fn discover(
+    client: &aws_sdk_organizations::Client,
+    organizational_units: &[String],
+    slots: &CallSlots,
+    deadline: Duration,
+) -> Result<Vec<Account>, DiscoveryError> {
+    let mut accounts = Vec::new();
+    if organizational_units.is_empty() {
+        let mut token: Option<String> = None;
+        loop {
+            let out = call_with_retry(Some(slots), deadline, || {
+                client.list_accounts().set_next_token(token.clone()).send()
+            })
+            .await
+            .map_err(|failure| DiscoveryError::List {
+                operation: "ListAccounts",
+                parent: None,
+                failure,
+            })?;
+            accounts.extend(out.accounts().iter().filter_map(account_from));
+            // A page may be empty while more remain: only a missing token ends the list.
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+    } else {
+        let mut pending: Vec<String> = organizational_units.to_vec();
+        let mut seen = BTreeSet::new();
+        while let Some(parent) = pending.pop() {
+            if !seen.insert(parent.clone()) {
+                continue;
+            }
+            let mut token: Option<String> = None;
+            loop {
+                let out = call_with_retry(Some(slots), deadline, || {
+                    client
+                        .list_accounts_for_parent()
+                        .parent_id(&parent)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await
+                .map_err(|failure| DiscoveryError::List {
+                    operation: "ListAccountsForParent",
+                    parent: Some(parent.clone()),
+                    failure,
+                })?;
+                accounts.extend(out.accounts().iter().filter_map(account_from));
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+            let mut token: Option<String> = None;
+            loop {
+                let out = call_with_retry(Some(slots), deadline, || {
+                    client
+                        .list_organizational_units_for_parent()
+                        .parent_id(&parent)
+                        .set_next_token(token.clone())
+                        .send()
+                })
+                .await
+                .map_err(|failure| DiscoveryError::List {
+                    operation: "ListOrganizationalUnitsForParent",
+                    parent: Some(parent.clone()),
+                    failure,
+                })?;
+                pending.extend(
+                    out.organizational_units()
+                        .iter()
+                        .filter_map(|ou| ou.id().map(str::to_string)),
+                );
+                match out.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+    }
+    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    accounts.dedup_by(|a, b| a.id == b.id);
+    Ok(accounts)
+}
+
+/// The organization's id, when the caller may see it.
+pub async fn organization_id(
+    client: &aws_sdk_organizations::Client,
+    slots: &CallSlots,
+    deadline: Duration,
+) -> Option<String> {
+    call_with_retry(Some(slots), deadline, || {
+        client.describe_organization().send()
+    })
+    .await
+    .ok()
+    .and_then(|o| o.organization().and_then(|o| o.id()).map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acct(id: &str, state: &str) -> Account {
+        Account {
+            id: id.into(),
+            name: format!("n{id}"),
+            state: state.into(),
+        }
+    }
+
+    #[test]
+    fn only_active_included_not_excluded_accounts_are_scanned() {
+        let inc = vec!["111111111111".to_string()];
+        let exc = vec!["222222222222".to_string()];
+        assert_eq!(
+            skip_reason(&acct("111111111111", "ACTIVE"), &inc, &[]),
+            None
+        );
+        assert!(skip_reason(&acct("333333333333", "ACTIVE"), &inc, &[])
+            .unwrap()
+            .contains("--accounts"));
+        assert!(skip_reason(&acct("222222222222", "ACTIVE"), &[], &exc)
+            .unwrap()
+            .contains("excluded"));
+        assert_eq!(
+            skip_reason(&acct("444444444444", "SUSPENDED"), &[], &[]).unwrap(),
+            "account state is SUSPENDED"
+        );
+        assert!(skip_reason(&acct("444444444444", "PENDING_CLOSURE"), &[], &[]).is_some());
+    }
+}

@@ -1,0 +1,520 @@
+//! The orchestrator: who is calling, which accounts, credentials per account,
+//! every partition read (all in flight together, bounded by call slots), then
+//! sessions, findings and the report. A failed account or region is a value in
+//! the report; only no credentials at all, or no account list, stop a run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
+use aws_types::region::Region;
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, RegionSelection, Source};
+use crate::credentials::{AccountCredentials, RoleRequest};
+use crate::lookup::{read_partition, LookupSettings, PartitionResult};
+use crate::model::{
+    Account, AccountCoverage, AccountReport, AccountStatus, Finding, RegionCoverage, RegionStatus,
+    Report, RunInfo, RunStats, SessionEvent, REPORT_SCHEMA,
+};
+use crate::retry::{call_with_retry, CallFailure, CallSlots};
+use crate::rules::Baseline;
+
+/// Every commercial region, for `--regions all`. Regions an account has not
+/// enabled answer `UnrecognizedClientException` and are reported `not-enabled`.
+pub const ALL_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// At most this many accounts hold clients and credentials at once. Large enough
+/// that every partition of an ordinary organization is in flight together, small
+/// enough that memory does not grow with a 10,000-account organization.
+const ACTIVE_ACCOUNTS: usize = 2_000;
+
+/// What the scan tells whoever shows progress. Sent from many tasks.
+#[derive(Debug, Clone)]
+pub enum ProgressEvent {
+    Discovered {
+        accounts: usize,
+        skipped: usize,
+        partitions: usize,
+    },
+    Call {
+        failed: bool,
+        throttled: bool,
+    },
+    Page {
+        events: usize,
+    },
+    AccountDone {
+        status: AccountStatus,
+    },
+}
+
+pub trait Progress: Send + Sync {
+    fn on(&self, event: ProgressEvent);
+}
+
+/// Progress for nobody (tests, cron).
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn on(&self, _: ProgressEvent) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("no usable AWS credentials (sts:GetCallerIdentity failed: {0}). Configure credentials the usual AWS way: AWS_PROFILE, `aws sso login`, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or an instance role")]
+    NoCredentials(CallFailure),
+    #[error(transparent)]
+    Discovery(#[from] crate::org::DiscoveryError),
+    #[error("cannot read the baseline report {path}: {source}")]
+    Baseline {
+        path: std::path::PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{0}")]
+    Source(String),
+}
+
+/// One account's finished scan.
+struct AccountResult {
+    account: Account,
+    coverage: AccountCoverage,
+    events: Vec<SessionEvent>,
+}
+
+/// Run the whole `scan` against whatever endpoints `sdk` points at.
+pub async fn run_scan(
+    cfg: &Config,
+    sdk: &SdkConfig,
+    progress: Arc<dyn Progress>,
+    cancel: watch::Receiver<bool>,
+) -> Result<Report, ScanError> {
+    let started_at = Utc::now();
+    let baseline = load_baseline(cfg)?;
+    if cfg.scan.source != Source::LookupEvents {
+        return Err(ScanError::Source(
+            "trail-file sources (--source) are not available in this build yet".into(),
+        ));
+    }
+    let slots = CallSlots::new(cfg.scan.concurrency);
+    let deadline = cfg.scan.retry_deadline;
+    let home_region = sdk
+        .region()
+        .cloned()
+        .unwrap_or_else(|| Region::new("us-east-1"));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(cfg.scan.call_timeout)
+        .build();
+
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(sdk)
+            .region(home_region.clone())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts.clone())
+            .build(),
+    );
+    let orgs = aws_sdk_organizations::Client::from_conf(
+        aws_sdk_organizations::config::Builder::from(sdk)
+            .region(home_region.clone())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts.clone())
+            .build(),
+    );
+
+    let me = call_with_retry(Some(&slots), deadline, || sts.get_caller_identity().send())
+        .await
+        .map_err(ScanError::NoCredentials)?;
+    let caller_account = me.account().unwrap_or_default().to_string();
+    let caller_arn = me.arn().map(str::to_string);
+    let organization_id = crate::org::organization_id(&orgs, &slots, deadline).await;
+    let discovered =
+        crate::org::discover(&orgs, &cfg.accounts.organizational_units, &slots, deadline).await?;
+
+    let regions: Vec<String> = match &cfg.scan.regions {
+        RegionSelection::List(r) => r.clone(),
+        RegionSelection::All => ALL_REGIONS.iter().map(|s| s.to_string()).collect(),
+    };
+
+    // Accounts asked for by id but not in the organization are reported, not ignored.
+    let mut skipped: Vec<AccountReport> = Vec::new();
+    let known: BTreeSet<&str> = discovered.iter().map(|a| a.id.as_str()).collect();
+    for id in &cfg.accounts.include {
+        if !known.contains(id.as_str()) {
+            skipped.push(skipped_report(
+                &Account {
+                    id: id.clone(),
+                    name: String::new(),
+                    state: "UNKNOWN".into(),
+                },
+                "not found in the organization (or not under the given OUs)".into(),
+            ));
+        }
+    }
+    let mut to_scan = Vec::new();
+    for a in discovered {
+        match crate::org::skip_reason(&a, &cfg.accounts.include, &cfg.accounts.exclude) {
+            Some(reason) => skipped.push(skipped_report(&a, reason)),
+            None => to_scan.push(a),
+        }
+    }
+    progress.on(ProgressEvent::Discovered {
+        accounts: to_scan.len() + skipped.len(),
+        skipped: skipped.len(),
+        partitions: to_scan.len() * regions.len(),
+    });
+
+    let settings = Arc::new(LookupSettings {
+        event_names: cfg.scan.event_names.clone(),
+        window: cfg.scan.window,
+        rate: cfg.scan.lookup_rate,
+        retry_deadline: deadline,
+    });
+    let shared = Arc::new(Shared {
+        sdk: sdk.clone(),
+        sts,
+        slots: slots.clone(),
+        settings,
+        regions: regions.clone(),
+        caller_account: caller_account.clone(),
+        cfg: cfg.clone(),
+        timeouts,
+        progress: progress.clone(),
+        cancel,
+    });
+
+    // The one place that spawns: one task per account, a bounded window of them.
+    let mut results: Vec<AccountResult> = Vec::with_capacity(to_scan.len());
+    let mut pending = to_scan.into_iter();
+    let mut running = JoinSet::new();
+    loop {
+        while running.len() < ACTIVE_ACCOUNTS {
+            let Some(account) = pending.next() else { break };
+            let shared = shared.clone();
+            running.spawn(async move { scan_account(shared, account).await });
+        }
+        match running.join_next().await {
+            Some(Ok(r)) => {
+                progress.on(ProgressEvent::AccountDone {
+                    status: r.coverage.status,
+                });
+                results.push(r);
+            }
+            Some(Err(e)) => {
+                // A panic in one account must not lose the others; it is a bug, say so.
+                tracing::error!(error = %e, "an account task failed unexpectedly");
+            }
+            None => break,
+        }
+    }
+
+    let interrupted = *shared.cancel.borrow();
+    Ok(build_report(ReportParts {
+        cfg,
+        started_at,
+        regions,
+        source: "lookup-events".into(),
+        organization_id,
+        caller_arn,
+        results,
+        skipped,
+        baseline: baseline.as_ref(),
+        interrupted,
+    }))
+}
+
+struct Shared {
+    sdk: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    slots: CallSlots,
+    settings: Arc<LookupSettings>,
+    regions: Vec<String>,
+    caller_account: String,
+    cfg: Config,
+    timeouts: TimeoutConfig,
+    progress: Arc<dyn Progress>,
+    cancel: watch::Receiver<bool>,
+}
+
+async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
+    let cfg = &shared.cfg;
+    let credentials = if account.id == shared.caller_account {
+        AccountCredentials::caller()
+    } else {
+        AccountCredentials::assumed(
+            shared.sts.clone(),
+            RoleRequest {
+                role_arn: format!(
+                    "arn:aws:iam::{}:role/{}",
+                    account.id, cfg.accounts.role_name
+                ),
+                session_name: cfg.accounts.session_name.clone(),
+                external_id: cfg.accounts.external_id.clone(),
+                duration: cfg.accounts.session_duration,
+            },
+            shared.slots.clone(),
+            shared.settings.retry_deadline,
+        )
+    };
+    if let Err(f) = credentials.ensure_fresh().await {
+        let reason = format!(
+            "AssumeRole arn:aws:iam::{}:role/{} failed: {f}",
+            account.id, cfg.accounts.role_name
+        );
+        let regions = shared
+            .regions
+            .iter()
+            .map(|r| {
+                let mut c = RegionCoverage::new(RegionStatus::Failed);
+                c.error = Some(reason.clone());
+                (r.clone(), c)
+            })
+            .collect();
+        let mut coverage = AccountCoverage::from_regions(regions);
+        coverage.status = AccountStatus::Failed;
+        coverage.reason = Some(reason);
+        return AccountResult {
+            account,
+            coverage,
+            events: Vec::new(),
+        };
+    }
+
+    let partitions = shared.regions.iter().map(|region| {
+        let mut b = aws_sdk_cloudtrail::config::Builder::from(&shared.sdk)
+            .region(Region::new(region.clone()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(shared.timeouts.clone());
+        if let Some(p) = credentials.provider() {
+            b.set_credentials_provider(Some(p));
+            b = b.identity_cache(aws_sdk_cloudtrail::config::IdentityCache::no_cache());
+        }
+        let client = aws_sdk_cloudtrail::Client::from_conf(b.build());
+        let shared = &shared;
+        let credentials = &credentials;
+        let account_id = &account.id;
+        async move {
+            read_partition(
+                &client,
+                credentials,
+                &shared.slots,
+                &shared.settings,
+                account_id,
+                region,
+                shared.progress.as_ref(),
+                &shared.cancel,
+            )
+            .await
+        }
+    });
+    let parts: Vec<PartitionResult> = futures::future::join_all(partitions).await;
+
+    let mut events = Vec::new();
+    let mut regions = BTreeMap::new();
+    for p in parts {
+        events.extend(p.events);
+        regions.insert(p.region, p.coverage);
+    }
+    // "Not enabled" everywhere means the credentials were refused, not that every
+    // region is an opt-in one: the account failed.
+    let all_refused = !regions.is_empty()
+        && regions
+            .values()
+            .all(|c: &RegionCoverage| c.status == RegionStatus::NotEnabled);
+    if all_refused {
+        for c in regions.values_mut() {
+            c.status = RegionStatus::Failed;
+        }
+    }
+    let coverage = AccountCoverage::from_regions(regions);
+    AccountResult {
+        account,
+        coverage,
+        events,
+    }
+}
+
+fn skipped_report(a: &Account, reason: String) -> AccountReport {
+    AccountReport {
+        account_id: a.id.clone(),
+        account_name: a.name.clone(),
+        state: a.state.clone(),
+        coverage: AccountCoverage {
+            status: AccountStatus::Skipped,
+            reason: Some(reason),
+            regions: BTreeMap::new(),
+        },
+        events: 0,
+        sessions: 0,
+        principals: 0,
+        flags: Vec::new(),
+        max_severity: None,
+    }
+}
+
+fn load_baseline(cfg: &Config) -> Result<Option<Baseline>, ScanError> {
+    let Some(path) = &cfg.baseline else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| ScanError::Baseline {
+        path: path.clone(),
+        source: Box::new(e),
+    })?;
+    Baseline::from_report_json(&text)
+        .map(Some)
+        .map_err(|e| ScanError::Baseline {
+            path: path.clone(),
+            source: Box::new(e),
+        })
+}
+
+/// Everything `build_report` joins; shared by every source.
+struct ReportParts<'a> {
+    cfg: &'a Config,
+    started_at: chrono::DateTime<Utc>,
+    regions: Vec<String>,
+    source: String,
+    organization_id: Option<String>,
+    caller_arn: Option<String>,
+    results: Vec<AccountResult>,
+    skipped: Vec<AccountReport>,
+    baseline: Option<&'a Baseline>,
+    interrupted: bool,
+}
+
+/// Sessions, findings, per-account lines and the run header, sorted so the same
+/// input gives the same bytes.
+fn build_report(p: ReportParts<'_>) -> Report {
+    let mut events: Vec<SessionEvent> = Vec::new();
+    let mut accounts: Vec<AccountReport> = p.skipped;
+    let mut stats = RunStats {
+        accounts_total: (p.results.len() + accounts.len()) as u64,
+        accounts_scanned: p.results.len() as u64,
+        ..RunStats::default()
+    };
+    let mut coverage_of = Vec::new();
+    for r in p.results {
+        for c in r.coverage.regions.values() {
+            stats.partitions += 1;
+            stats.pages += c.pages;
+            stats.throttles += c.throttles;
+            stats.retries += c.retries;
+            stats.malformed += c.malformed;
+            stats.duplicates += c.duplicates;
+        }
+        stats.calls = stats.pages + stats.retries;
+        events.extend(r.events);
+        coverage_of.push((r.account, r.coverage));
+    }
+    events.sort_by(|a, b| {
+        (&a.account_id, &a.region, a.event_time, &a.event_id).cmp(&(
+            &b.account_id,
+            &b.region,
+            b.event_time,
+            &b.event_id,
+        ))
+    });
+    stats.events = events.len() as u64;
+    let sessions = crate::session::build_sessions(&events);
+    let findings: Vec<Finding> =
+        crate::rules::evaluate(&events, &sessions, &p.cfg.rules, p.baseline);
+
+    // One pass over events and sessions, not one per account.
+    let mut per_account: BTreeMap<&str, (u64, u64, BTreeSet<&str>)> = BTreeMap::new();
+    for e in &events {
+        let entry = per_account.entry(e.account_id.as_str()).or_default();
+        entry.0 += 1;
+        entry.2.insert(e.principal());
+    }
+    for s in &sessions {
+        per_account.entry(s.account_id.as_str()).or_default().1 += 1;
+    }
+    for (account, coverage) in coverage_of {
+        let (n_events, n_sessions, principals) =
+            per_account.remove(account.id.as_str()).unwrap_or_default();
+        let (flags, max_severity) = crate::rules::summarize(&findings, &account.id);
+        accounts.push(AccountReport {
+            account_id: account.id.clone(),
+            account_name: account.name.clone(),
+            state: account.state.clone(),
+            coverage,
+            events: n_events,
+            sessions: n_sessions,
+            principals: principals.len() as u64,
+            flags,
+            max_severity,
+        });
+    }
+    accounts.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    let complete = !p.interrupted
+        && accounts.iter().all(|a| {
+            matches!(
+                a.coverage.status,
+                AccountStatus::Complete | AccountStatus::Skipped
+            )
+        });
+    let mut event_names = p.cfg.scan.event_names.clone();
+    event_names.sort();
+    Report {
+        schema: REPORT_SCHEMA.to_string(),
+        run: RunInfo {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: p.started_at,
+            finished_at: Utc::now(),
+            window: p.cfg.scan.window,
+            regions: p.regions,
+            event_names,
+            source: p.source,
+            organization_id: p.organization_id,
+            caller_arn: p.caller_arn,
+            config_digest: crate::config::config_digest(p.cfg),
+            complete,
+            interrupted: p.interrupted,
+            stats,
+        },
+        accounts,
+        findings,
+        sessions,
+        events,
+    }
+}
