@@ -1,0 +1,204 @@
+//! End to end: the real binary and the real AWS SDK against the simulated
+//! organization over loopback HTTP, compared with the simulator's ground truth.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::*;
+use ssm_session_audit::simulator::{Faults, HeavyPartition, SimConfig, SimHandle, Simulator};
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+
+fn window(sim_end: DateTime<Utc>) -> (String, String) {
+    let start = sim_end - TimeDelta::days(7);
+    (start.to_rfc3339(), sim_end.to_rfc3339())
+}
+
+fn base_config() -> SimConfig {
+    SimConfig {
+        seed: 7,
+        accounts: 8,
+        regions: REGIONS.iter().map(|s| s.to_string()).collect(),
+        window_end: Utc::now() - TimeDelta::minutes(5),
+        window: TimeDelta::days(7),
+        latency: Duration::from_millis(2),
+        jitter: Duration::from_millis(1),
+        sessions_per_partition: 12,
+        empty_pages: true,
+        org_page_size: 3,
+        ..SimConfig::default()
+    }
+}
+
+/// Every reachable partition's events are in the report exactly once; unreachable
+/// ones are reported as such.
+fn assert_matches_ground_truth(sim: &SimHandle, report: &serde_json::Value, start: &str, end: &str) {
+    let start: DateTime<Utc> = start.parse().unwrap();
+    let end: DateTime<Utc> = end.parse().unwrap();
+    let truth = sim.ground_truth(start, end, &["StartSession", "ResumeSession", "TerminateSession"]);
+    let got = report_event_ids(report);
+    let mut checked = 0;
+    for acct in sim.accounts() {
+        let a = account(report, &acct.id);
+        let status = a["coverage"]["status"].as_str().unwrap();
+        for region in REGIONS {
+            let region_status = a["coverage"]["regions"][region]["status"].as_str();
+            if region_status != Some("ok") {
+                continue;
+            }
+            let mut want: Vec<String> = truth
+                .events
+                .get(&acct.id)
+                .and_then(|r| r.get(region))
+                .map(|s| s.iter().filter(|id| !truth.malformed.contains(*id)).cloned().collect())
+                .unwrap_or_default();
+            want.sort();
+            let have = got
+                .get(&acct.id)
+                .and_then(|r| r.get(region))
+                .cloned()
+                .unwrap_or_default();
+            let mut dedup = have.clone();
+            dedup.dedup();
+            assert_eq!(dedup.len(), have.len(), "{}/{region}: an event is listed twice", acct.id);
+            assert_eq!(have, want, "{}/{region} (account {status}) differs from the ground truth", acct.id);
+            checked += want.len();
+        }
+    }
+    assert!(checked > 0, "the comparison covered some events");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_reads_every_event_and_reports_what_it_could_not() {
+    let mut cfg = base_config();
+    cfg.heavy_partitions = vec![HeavyPartition { account_index: 2, region: "eu-west-1".into(), events: 320 }];
+    cfg.faults = Faults {
+        denied_accounts: vec![3],
+        suspended_accounts: vec![4],
+        disabled_regions: vec![(5, "ap-southeast-2".into())],
+        ..Faults::default()
+    };
+    let sim = Simulator::start(cfg.clone()).await.unwrap();
+    let (start, end) = window(cfg.window_end);
+    let t = tempdir();
+    let dir = out_dir(&t);
+    let mut cmd = command(&sim.endpoint());
+    cmd.args(["scan", "--regions", &REGIONS.join(","), "--start", &start, "--end", &end])
+        .args(["--role-name", &cfg.role_name, "--output"])
+        .arg(&dir)
+        .args(["--fail-on", "none", "--quiet"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(3), "incomplete coverage exits 3: {}", String::from_utf8_lossy(&out.stderr));
+    let report = read_report(&dir);
+    let accts = sim.accounts();
+    assert_eq!(account(&report, &accts[3].id)["coverage"]["status"], "failed");
+    assert!(account(&report, &accts[3].id)["coverage"]["reason"].as_str().unwrap().contains("AccessDenied"));
+    assert_eq!(account(&report, &accts[4].id)["coverage"]["status"], "skipped");
+    assert_eq!(region_status(&report, &accts[5].id, "ap-southeast-2"), "not-enabled");
+    assert_eq!(account(&report, &accts[5].id)["coverage"]["status"], "complete");
+    assert_eq!(report["run"]["complete"], false);
+    // The heavy partition needed many pages, and every one of them was read.
+    let heavy = &account(&report, &accts[2].id)["coverage"]["regions"]["eu-west-1"];
+    assert!(heavy["pages"].as_u64().unwrap() >= 7, "{heavy}");
+    assert_matches_ground_truth(&sim, &report, &start, &end);
+    // Every file is listed in SHA256SUMS, written last.
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
+    for f in ["report.json", "events.csv", "accounts.csv"] {
+        assert!(sums.contains(f), "SHA256SUMS lists {f}");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pace_above_the_limit_is_throttled_but_loses_nothing() {
+    let mut cfg = base_config();
+    cfg.accounts = 3;
+    cfg.heavy_partitions = vec![HeavyPartition { account_index: 1, region: "us-east-1".into(), events: 260 }];
+    let sim = Simulator::start(cfg.clone()).await.unwrap();
+    let (start, end) = window(cfg.window_end);
+    let t = tempdir();
+    let dir = out_dir(&t);
+    let mut cmd = command(&sim.endpoint());
+    cmd.args(["scan", "--regions", &REGIONS.join(","), "--start", &start, "--end", &end])
+        .args(["--role-name", &cfg.role_name, "--lookup-rate", "20", "--concurrency", "64", "--output"])
+        .arg(&dir)
+        .args(["--fail-on", "none", "--quiet"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = read_report(&dir);
+    assert_eq!(report["run"]["complete"], true);
+    let throttles = report["run"]["stats"]["throttles"].as_u64().unwrap();
+    assert!(throttles > 0, "a pace of 20/s against 2/s must meet throttling");
+    assert!(sim.stats().throttled > 0);
+    assert_matches_ground_truth(&sim, &report, &start, &end);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_pace_stays_within_the_limit() {
+    let mut cfg = base_config();
+    cfg.accounts = 2;
+    cfg.regions = vec!["us-east-1".into()];
+    cfg.heavy_partitions = vec![HeavyPartition { account_index: 1, region: "us-east-1".into(), events: 200 }];
+    let sim = Simulator::start(cfg.clone()).await.unwrap();
+    let (start, end) = window(cfg.window_end);
+    let t = tempdir();
+    let dir = out_dir(&t);
+    let mut cmd = command(&sim.endpoint());
+    cmd.args(["scan", "--regions", "us-east-1", "--start", &start, "--end", &end])
+        .args(["--role-name", &cfg.role_name, "--output"])
+        .arg(&dir)
+        .args(["--fail-on", "none", "--quiet"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = read_report(&dir);
+    assert_eq!(report["run"]["stats"]["throttles"], 0, "2 calls/s is never throttled");
+    assert_eq!(sim.stats().throttled, 0);
+    assert_matches_ground_truth(&sim, &report, &start, &end);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn include_and_exclude_lists_and_unknown_accounts_are_reported() {
+    let cfg = base_config();
+    let sim = Simulator::start(cfg.clone()).await.unwrap();
+    let accts = sim.accounts();
+    let (start, end) = window(cfg.window_end);
+    let t = tempdir();
+    let dir = out_dir(&t);
+    let include = format!("{},{},{},999999999999", accts[1].id, accts[2].id, accts[6].id);
+    let mut cmd = command(&sim.endpoint());
+    cmd.args(["scan", "--regions", "us-east-1", "--start", &start, "--end", &end])
+        .args(["--role-name", &cfg.role_name, "--accounts", &include, "--exclude-accounts", &accts[6].id])
+        .arg("--output")
+        .arg(&dir)
+        .args(["--fail-on", "none", "--quiet"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = read_report(&dir);
+    let statuses: BTreeMap<String, String> = report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["account_id"].as_str().unwrap().to_string(), a["coverage"]["status"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(statuses[&accts[1].id], "complete");
+    assert_eq!(statuses[&accts[2].id], "complete");
+    assert_eq!(statuses[&accts[6].id], "skipped");
+    assert_eq!(statuses[&accts[0].id], "skipped");
+    assert_eq!(statuses["999999999999"], "skipped");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_endpoint_override_is_refused_in_tests() {
+    let mut cmd = command("http://127.0.0.1:9");
+    cmd.env_remove("AWS_ENDPOINT_URL");
+    cmd.args(["scan", "--regions", "us-east-1", "--since", "1h", "--quiet"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AWS_ENDPOINT_URL"));
+}
