@@ -205,6 +205,8 @@ pub async fn read_partition(
                                 cov.duplicates += 1;
                             }
                         }
+                        // Another service's record under the same event name: not ours.
+                        Some(Err(err)) if err.is_not_session_call() => {}
                         Some(Err(err)) => {
                             cov.malformed += 1;
                             let id = e.event_id().unwrap_or("(no event id)");

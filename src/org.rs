@@ -88,6 +88,7 @@ pub async fn discover(
                     client
                         .list_accounts_for_parent()
                         .parent_id(&parent)
+                        .max_results(20)
                         .set_next_token(token.clone())
                         .send()
                 })
@@ -109,6 +110,7 @@ pub async fn discover(
                     client
                         .list_organizational_units_for_parent()
                         .parent_id(&parent)
+                        .max_results(20)
                         .set_next_token(token.clone())
                         .send()
                 })
