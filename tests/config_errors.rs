@@ -15,8 +15,10 @@ fn now() -> DateTime<Utc> {
 /// Parses the file (if any), resolves, and returns the error message.
 fn error_of(flags: FlagValues, file: Option<&str>) -> String {
     let result = match file {
-        Some(text) => config::parse_file_str(text, Path::new(FILE))
-            .and_then(|fc| config::resolve(&flags, Some(&fc), now())),
+        Some(text) => match config::parse_file_str(text, Path::new(FILE)) {
+            Ok(fc) => config::resolve(&flags, Some(&fc), now()),
+            Err(e) => Err(e),
+        },
         None => config::resolve(&flags, None, now()),
     };
     match result {
