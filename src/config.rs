@@ -381,7 +381,22 @@ pub fn parse_file_str(text: &str, file: &Path) -> Result<FileConfig, ConfigError
                 }
                 None => (None, None),
             };
-            let message = e.message().trim().replace('\n', " ");
+            // One line, and a quoted key with control characters cannot
+            // drive the terminal the message is printed to.
+            let message: String = e
+                .message()
+                .trim()
+                .chars()
+                .map(|c| if c == '\n' { ' ' } else { c })
+                .flat_map(|c| {
+                    let escaped: Vec<char> = if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    };
+                    escaped
+                })
+                .collect();
             let fix = if message.starts_with("unknown field") {
                 "check the spelling: config.example.toml lists every key"
             } else if message.starts_with("invalid type") {

@@ -61,6 +61,8 @@ case!(unknown_key_in_nested_table, flags: {},
       mentions: ["audit.toml", "line 3", "day", "[rules.business_hours]"]);
 case!(unknown_top_level_key, flags: {}, file: Some("output = \"x\"\n"),
       mentions: ["audit.toml", "line 1", "output"]);
+case!(unknown_quoted_key_is_escaped, flags: {}, file: Some("[scan]\n\"x\\u001b[2J\" = 1\n"),
+      mentions: ["audit.toml", "line 2", "x\\u{1b}[2J"]);
 case!(wrong_type, flags: {}, file: Some("[scan]\nconcurrency = \"many\"\n"),
       mentions: ["audit.toml", "line 2", "invalid type", "[scan]"]);
 case!(duration_not_quoted, flags: {}, file: Some("[rules]\nmax_session = 8\n"),
