@@ -1,1 +1,136 @@
-//! TODO
+//! The report: `report.json`, the CSV files, `SHA256SUMS`, and the short
+//! summary table for the terminal.
+//!
+//! Every file format sits behind [`ReportWriter`], which writes to any
+//! `io::Write`; [`write_report_dir`] is the one place that turns writers into
+//! files (atomically, checksums last). Writers keep the order of the `Report`:
+//! the caller sorts it, so the same input gives the same bytes.
+
+mod csv;
+mod json;
+mod sanitize;
+mod summary;
+mod write;
+
+use std::io;
+use std::path::PathBuf;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use crate::config::Format;
+use crate::model::Report;
+
+pub use self::csv::{AccountsCsv, EventsCsv, FindingsCsv, SessionsCsv};
+pub use self::json::JsonReport;
+pub use self::sanitize::{neutralize_csv_cell, sanitize_terminal, MAX_TERMINAL_FIELD};
+pub use self::summary::{write_summary, SUMMARY_MAX_ROWS};
+pub use self::write::{check_output_dir, write_report_dir, write_with, SUMS_FILE};
+
+/// One output file of the report.
+pub trait ReportWriter {
+    /// The file's name in the output folder.
+    fn file_name(&self) -> &'static str;
+    fn write(&self, report: &Report, out: &mut dyn io::Write) -> io::Result<()>;
+}
+
+/// The writers for the requested formats, each file once:
+/// json → `report.json`; csv → `events.csv`, `sessions.csv`, `accounts.csv`, `findings.csv`.
+pub fn writers(formats: &[Format]) -> Vec<Box<dyn ReportWriter>> {
+    let mut formats = formats.to_vec();
+    formats.sort();
+    formats.dedup();
+    let mut out: Vec<Box<dyn ReportWriter>> = Vec::new();
+    for f in formats {
+        match f {
+            Format::Json => out.push(Box::new(JsonReport)),
+            Format::Csv => {
+                out.push(Box::new(EventsCsv));
+                out.push(Box::new(SessionsCsv));
+                out.push(Box::new(AccountsCsv));
+                out.push(Box::new(FindingsCsv));
+            }
+        }
+    }
+    out
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot create the output folder {}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the output path {} exists and is not a folder", dir.display())]
+    NotADirectory { dir: PathBuf },
+    #[error("the output folder {} is not writable", dir.display())]
+    NotWritable {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write the report file {}", file.display())]
+    Write {
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot rename {} to {}", from.display(), to.display())]
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot remove the previous {}", file.display())]
+    Remove {
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Times in every report file: RFC 3339, UTC, with `Z`.
+pub(crate) fn time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+#[cfg(test)]
+pub(crate) mod fixture;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_per_format() {
+        let names = |f: &[Format]| -> Vec<&'static str> {
+            writers(f).iter().map(|w| w.file_name()).collect()
+        };
+        assert_eq!(names(&[Format::Json]), ["report.json"]);
+        assert_eq!(
+            names(&[Format::Csv]),
+            ["events.csv", "sessions.csv", "accounts.csv", "findings.csv"]
+        );
+        assert_eq!(
+            names(&[Format::Csv, Format::Json, Format::Csv]),
+            [
+                "report.json",
+                "events.csv",
+                "sessions.csv",
+                "accounts.csv",
+                "findings.csv"
+            ]
+        );
+        assert!(names(&[]).is_empty());
+    }
+
+    #[test]
+    fn times_are_utc_with_z() {
+        let t: DateTime<Utc> = "2025-02-19T20:13:49Z".parse().unwrap();
+        assert_eq!(time(t), "2025-02-19T20:13:49Z");
+        let t: DateTime<Utc> = "2025-02-19T20:13:49.250+01:00".parse().unwrap();
+        assert_eq!(time(t), "2025-02-19T19:13:49.250Z");
+    }
+}
