@@ -1,1 +1,352 @@
-//! TODO
+//! A simulated AWS organization, served over loopback HTTP.
+//!
+//! One in-process server speaks the real wire protocols of Organizations (JSON 1.1),
+//! STS (query/XML) and CloudTrail `LookupEvents` (JSON 1.1), so the real AWS SDK
+//! clients run against it unchanged (endpoint override, static credentials). The
+//! `demo` command, the end-to-end tests and the benchmark all use it.
+//!
+//! Records are generated deterministically from `(seed, account, region)` on demand,
+//! so even a 10,000-account organization costs only its account list in memory.
+//! [`SimHandle::ground_truth`] says which event ids a complete scan must find.
+
+mod data;
+mod org;
+mod rng;
+mod server;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use server::SimHandle;
+
+/// A partition (account and region) with many records, to force many pages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeavyPartition {
+    pub account_index: usize,
+    pub region: String,
+    /// Session events (Start/Resume/Terminate) in the partition.
+    pub events: usize,
+}
+
+/// Injected failures. Rates are fractions of calls in `0.0..=1.0`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Faults {
+    /// Accounts whose audit role refuses AssumeRole.
+    pub denied_accounts: Vec<usize>,
+    pub suspended_accounts: Vec<usize>,
+    pub closed_accounts: Vec<usize>,
+    /// (account index, region) pairs the account has not enabled.
+    pub disabled_regions: Vec<(usize, String)>,
+    /// LookupEvents answered with 500 InternalFailure / 503 ServiceUnavailable.
+    pub error_rate: f64,
+    /// LookupEvents answered `slow_delay` late (beyond a client's timeout).
+    pub slow_rate: f64,
+    pub slow_delay: Duration,
+    /// LookupEvents whose connection is cut in the middle of the body.
+    pub reset_rate: f64,
+    /// Issued credentials expire after min(DurationSeconds, this).
+    pub credential_ttl: Option<Duration>,
+    /// Organizations calls answered with TooManyRequestsException.
+    pub org_throttle_rate: f64,
+}
+
+/// Everything that shapes the simulated organization. Same config, same data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Number of accounts; index 0 is the management account.
+    pub accounts: usize,
+    pub regions: Vec<String>,
+    /// Records lie in `[window_end - window, window_end]`.
+    pub window_end: DateTime<Utc>,
+    pub window: TimeDelta,
+    /// The audit role every member account has.
+    pub role_name: String,
+    /// When set, AssumeRole requires exactly this ExternalId.
+    pub external_id: Option<String>,
+    /// Every call waits `latency ± jitter` before answering.
+    pub latency: Duration,
+    pub jitter: Duration,
+    /// LookupEvents calls per second per (account, region); the bucket holds max(1, rate).
+    pub lookup_rate: f64,
+    /// The most accounts one ListAccounts page returns (AWS: 20).
+    pub org_page_size: usize,
+    /// Some ListAccounts pages come back empty with a NextToken while more remain.
+    pub empty_pages: bool,
+    /// Also send the retired `Status` field on accounts.
+    pub include_status_field: bool,
+    /// One case of every flag, in distinct accounts where possible.
+    pub plant_anomalies: bool,
+    /// Malformed and attacker-shaped records (see [`GroundTruth::malformed`]).
+    pub hostile_records: bool,
+    /// Mean number of ordinary sessions per active partition.
+    pub sessions_per_partition: usize,
+    /// Only the first N regions carry ordinary activity (`None`: all). The demo keeps
+    /// the third region quiet so that only the planted case is there.
+    pub active_regions: Option<usize>,
+    pub heavy_partitions: Vec<HeavyPartition>,
+    pub faults: Faults,
+}
+
+impl Default for SimConfig {
+    /// Small and fast: 5 accounts, 2 regions, no latency, no faults. The window is
+    /// fixed (the 7 days to 2026-11-20T18:00Z) so tests see the same records every run.
+    fn default() -> Self {
+        SimConfig {
+            seed: 42,
+            accounts: 5,
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            window_end: Utc
+                .with_ymd_and_hms(2026, 11, 20, 18, 0, 0)
+                .single()
+                .unwrap_or_default(),
+            window: TimeDelta::days(7),
+            role_name: "SessionAuditRole".into(),
+            external_id: None,
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            lookup_rate: 2.0,
+            org_page_size: 20,
+            empty_pages: false,
+            include_status_field: false,
+            plant_anomalies: false,
+            hostile_records: false,
+            sessions_per_partition: 4,
+            active_regions: None,
+            heavy_partitions: Vec::new(),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// The regions of the demo; the first two are the allowed ones.
+pub const DEMO_REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+
+impl SimConfig {
+    /// The demo organization: 10 accounts, 3 regions, ~30 ms latency, every flag
+    /// planted once, a denied role (account 7), a suspended account (8), and
+    /// ap-southeast-2 not enabled in account 9. The window ends now.
+    pub fn demo() -> SimConfig {
+        let now = Utc::now();
+        let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
+        SimConfig {
+            seed: 2026,
+            accounts: 10,
+            regions: DEMO_REGIONS.iter().map(|r| r.to_string()).collect(),
+            window_end: now,
+            window: TimeDelta::days(7),
+            latency: Duration::from_millis(30),
+            jitter: Duration::from_millis(10),
+            plant_anomalies: true,
+            sessions_per_partition: 5,
+            active_regions: Some(2),
+            empty_pages: true,
+            faults: Faults {
+                denied_accounts: vec![7],
+                suspended_accounts: vec![8],
+                disabled_regions: vec![(9, "ap-southeast-2".into())],
+                ..Faults::default()
+            },
+            ..SimConfig::default()
+        }
+    }
+
+    pub fn window_start(&self) -> DateTime<Utc> {
+        self.window_end - self.window
+    }
+
+    fn validate(&self) -> io::Result<()> {
+        let bad = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        if self.accounts == 0 {
+            return bad("simulator: accounts must be at least 1".into());
+        }
+        if self.regions.is_empty() {
+            return bad("simulator: at least one region is needed".into());
+        }
+        if self.lookup_rate.is_nan() || self.lookup_rate <= 0.0 {
+            return bad(format!(
+                "simulator: lookup_rate must be positive, got {}",
+                self.lookup_rate
+            ));
+        }
+        if self.window < TimeDelta::zero() {
+            return bad("simulator: window must not be negative".into());
+        }
+        for h in &self.heavy_partitions {
+            if h.account_index >= self.accounts {
+                return bad(format!(
+                    "simulator: heavy partition account {} out of range",
+                    h.account_index
+                ));
+            }
+        }
+        let f = &self.faults;
+        for (name, rate) in [
+            ("error_rate", f.error_rate),
+            ("slow_rate", f.slow_rate),
+            ("reset_rate", f.reset_rate),
+            ("org_throttle_rate", f.org_throttle_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return bad(format!(
+                    "simulator: {name} must be within 0..=1, got {rate}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The scan config the demo uses, in the TOML format of PRODUCT.md "Config file".
+pub fn demo_config_toml() -> String {
+    let cfg = SimConfig::demo();
+    let quote = |v: &[&str]| {
+        v.iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        r#"# The scan the demo runs against the simulated organization.
+[scan]
+regions = [{regions}]
+event_names = ["StartSession", "ResumeSession", "TerminateSession"]
+since = "7d"
+lookup_rate = {rate:.1}
+
+[accounts]
+role_name = "{role}"
+
+[rules]
+approved_cidrs = ["203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32"]
+allowed_regions = [{allowed}]
+trusted_accounts = []
+denied_threshold = 3
+denied_window = "1h"
+fanout_targets = 3
+fanout_window = "1h"
+max_session = "8h"
+
+[rules.business_hours]
+timezone = "UTC"
+days = ["Mon", "Tue", "Wed", "Thu", "Fri"]
+start = "08:00"
+end = "19:00"
+"#,
+        regions = quote(&DEMO_REGIONS),
+        allowed = quote(&DEMO_REGIONS[..2]),
+        rate = cfg.lookup_rate,
+        role = cfg.role_name,
+    )
+}
+
+/// An account of the simulated organization, with the faults that apply to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimAccount {
+    pub index: usize,
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// `ACTIVE`, `SUSPENDED` or `CLOSED`.
+    pub state: String,
+    /// AssumeRole into it is refused.
+    pub denied: bool,
+    pub disabled_regions: Vec<String>,
+    pub parent_id: String,
+    /// e.g. `Root/Workloads/Production`.
+    pub ou_path: String,
+}
+
+/// Every event id a complete scan must find.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroundTruth {
+    /// account id → region → event ids; every account and configured region is
+    /// present, unreachable ones included (empty when there is no activity).
+    pub events: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
+    /// Ids whose `CloudTrailEvent` is not a parseable JSON record. A record without
+    /// `userIdentity` is valid JSON and is not in this set.
+    pub malformed: BTreeSet<String>,
+}
+
+impl GroundTruth {
+    /// Every event id, all partitions together.
+    pub fn all_ids(&self) -> BTreeSet<String> {
+        self.events
+            .values()
+            .flat_map(|r| r.values().flatten().cloned())
+            .collect()
+    }
+
+    pub fn total(&self) -> usize {
+        self.events
+            .values()
+            .flat_map(|r| r.values())
+            .map(BTreeSet::len)
+            .sum()
+    }
+
+    pub fn partition(&self, account_id: &str, region: &str) -> Option<&BTreeSet<String>> {
+        self.events.get(account_id)?.get(region)
+    }
+}
+
+/// What the simulator saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimStats {
+    /// HTTP requests of any kind.
+    pub requests: u64,
+    /// Calls per operation name (`LookupEvents`, `AssumeRole`, ...).
+    pub calls: BTreeMap<String, u64>,
+    /// LookupEvents answered ThrottlingException.
+    pub throttled: u64,
+    /// Injected 5xx answers.
+    pub injected_errors: u64,
+    pub injected_slow: u64,
+    pub injected_resets: u64,
+    pub org_throttled: u64,
+    pub access_denied: u64,
+    pub expired_token: u64,
+    pub unrecognized_client: u64,
+    /// Other 4xx answers (validation, bad tokens, unknown operations).
+    pub client_errors: u64,
+    pub credentials_issued: u64,
+    /// Most LookupEvents calls that arrived for one partition within any 1 s.
+    pub max_lookup_calls_1s: u64,
+    /// Most LookupEvents calls that were served (not throttled) within any 1 s.
+    pub max_served_lookup_calls_1s: u64,
+    /// `account/region` where `max_lookup_calls_1s` was seen.
+    pub max_lookup_partition: Option<String>,
+    /// LookupEvents records returned, all pages.
+    pub events_returned: u64,
+}
+
+/// Starts simulators.
+pub struct Simulator;
+
+impl Simulator {
+    /// Serves `cfg` on 127.0.0.1 with a free port.
+    pub async fn start(cfg: SimConfig) -> io::Result<SimHandle> {
+        Self::start_on(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub async fn start_on(cfg: SimConfig, addr: SocketAddr) -> io::Result<SimHandle> {
+        cfg.validate()?;
+        let world = Arc::new(data::World::new(cfg));
+        server::start(world, addr).await
+    }
+}
+
+/// Runs a standalone simulator until Ctrl-C (for boto3 / AWS CLI scripts).
+pub async fn serve_forever(cfg: SimConfig, addr: SocketAddr) -> io::Result<()> {
+    let handle = Simulator::start_on(cfg, addr).await?;
+    tracing::info!(endpoint = %handle.endpoint(), "simulated organization listening");
+    tokio::signal::ctrl_c().await?;
+    handle.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,1350 @@
+//! The HTTP side: one hyper server for Organizations, STS and CloudTrail.
+//!
+//! State that every request touches is sharded (credentials, per-partition rate
+//! buckets, the render cache), so calls to different partitions never wait on one lock.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::data::{iso, Rec, World};
+use super::rng::{base32_u64, hash, hash_str, mix, uuid_from, Rng};
+use super::{GroundTruth, SimAccount, SimStats};
+
+type Body = BoxBody<Bytes, io::Error>;
+
+const JSON_TYPE: &str = "application/x-amz-json-1.1";
+const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
+const SHARDS: usize = 64;
+const MAX_BODY: usize = 1 << 20;
+
+/// Operations counted in the stats.
+const OPS: [&str; 9] = [
+    "ListAccounts",
+    "DescribeOrganization",
+    "ListRoots",
+    "ListOrganizationalUnitsForParent",
+    "ListAccountsForParent",
+    "AssumeRole",
+    "GetCallerIdentity",
+    "LookupEvents",
+    "Unknown",
+];
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    calls: [AtomicU64; OPS.len()],
+    throttled: AtomicU64,
+    injected_errors: AtomicU64,
+    injected_slow: AtomicU64,
+    injected_resets: AtomicU64,
+    org_throttled: AtomicU64,
+    access_denied: AtomicU64,
+    expired_token: AtomicU64,
+    unrecognized_client: AtomicU64,
+    client_errors: AtomicU64,
+    credentials_issued: AtomicU64,
+    max_lookup_1s: AtomicU64,
+    max_served_1s: AtomicU64,
+    events_returned: AtomicU64,
+}
+
+/// Credentials the simulator handed out.
+#[derive(Debug, Clone)]
+struct Issued {
+    account: usize,
+    arn: String,
+    user_id: String,
+    expires: SystemTime,
+}
+
+/// The rate bucket and recent arrivals of one partition.
+struct PartState {
+    tokens: f64,
+    last: Instant,
+    arrivals: VecDeque<Instant>,
+    served: VecDeque<Instant>,
+}
+
+struct State {
+    world: Arc<World>,
+    creds: Vec<RwLock<HashMap<String, Issued>>>,
+    parts: Vec<Mutex<HashMap<(usize, u64), PartState>>>,
+    counters: Counters,
+    max_partition: Mutex<Option<String>>,
+    serial: AtomicU64,
+    cred_serial: AtomicU64,
+    seed_mix: u64,
+}
+
+/// Who signed a request.
+enum Caller {
+    /// Static credentials: the management account's own caller.
+    Management,
+    Issued(Issued),
+}
+
+/// The parsed SigV4 credential scope.
+struct Auth {
+    access_key: String,
+    region: Option<String>,
+}
+
+/// What a handler decided; latency is added afterwards.
+enum Reply {
+    Json(String),
+    JsonError {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
+    Xml(String),
+    XmlError {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
+    /// Start a JSON body, then cut the connection.
+    Reset(String),
+}
+
+fn json_error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
+    Reply::JsonError {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+fn xml_error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
+    Reply::XmlError {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+/// A running simulator. Dropping it stops the server too.
+pub struct SimHandle {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<SimHandle> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let seed_mix = mix(world.cfg.seed ^ 0x5EED);
+    let state = Arc::new(State {
+        world,
+        creds: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+        parts: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        counters: Counters::default(),
+        max_partition: Mutex::new(None),
+        serial: AtomicU64::new(0),
+        cred_serial: AtomicU64::new(0),
+        seed_mix,
+    });
+    let (stop, mut stopped) = watch::channel(false);
+    let st = state.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else {
+                        // Out of file descriptors or similar: back off instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let st = st.clone();
+                    let mut conn_stop = stopped.clone();
+                    tokio::spawn(async move {
+                        let service = service_fn(move |req| handle(st.clone(), req));
+                        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                        tokio::select! {
+                            _ = conn => {}
+                            _ = conn_stop.changed() => {}
+                        }
+                    });
+                }
+                _ = stopped.changed() => break,
+            }
+        }
+    });
+    Ok(SimHandle {
+        addr,
+        state,
+        stop,
+        task,
+    })
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT`, for `endpoint_url` / `AWS_ENDPOINT_URL`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn management_account_id(&self) -> String {
+        self.state.world.org.management().id.clone()
+    }
+
+    pub fn organization_id(&self) -> String {
+        self.state.world.org.org_id.clone()
+    }
+
+    /// The ARN `GetCallerIdentity` reports for static (management) credentials.
+    pub fn management_caller_arn(&self) -> String {
+        management_arn(&self.state.world)
+    }
+
+    pub fn config(&self) -> &super::SimConfig {
+        &self.state.world.cfg
+    }
+
+    pub fn accounts(&self) -> Vec<SimAccount> {
+        self.state.world.org.accounts.clone()
+    }
+
+    /// Every event id with one of `event_names` (empty: the three session names) in
+    /// `[start, end]`, per account and region, and which of them are malformed.
+    pub fn ground_truth(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        event_names: &[&str],
+    ) -> GroundTruth {
+        self.state.world.ground_truth(start, end, event_names)
+    }
+
+    /// Every principal ARN in the records, except the planted new principal.
+    pub fn baseline_principals(&self) -> Vec<String> {
+        self.state.world.baseline_principals()
+    }
+
+    /// The planted `new-principal` ARN, when anomalies are planted.
+    pub fn new_principal(&self) -> Option<String> {
+        self.state.world.new_principal.clone()
+    }
+
+    pub fn stats(&self) -> SimStats {
+        self.state.stats()
+    }
+
+    /// Stops accepting and closes every open connection.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn management_arn(world: &World) -> String {
+    format!(
+        "arn:aws:iam::{}:user/security-auditor",
+        world.org.management().id
+    )
+}
+
+impl State {
+    fn stats(&self) -> SimStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SimStats {
+            requests: get(&c.requests),
+            calls: OPS
+                .iter()
+                .zip(c.calls.iter())
+                .filter(|(_, n)| get(n) > 0)
+                .map(|(op, n)| (op.to_string(), get(n)))
+                .collect(),
+            throttled: get(&c.throttled),
+            injected_errors: get(&c.injected_errors),
+            injected_slow: get(&c.injected_slow),
+            injected_resets: get(&c.injected_resets),
+            org_throttled: get(&c.org_throttled),
+            access_denied: get(&c.access_denied),
+            expired_token: get(&c.expired_token),
+            unrecognized_client: get(&c.unrecognized_client),
+            client_errors: get(&c.client_errors),
+            credentials_issued: get(&c.credentials_issued),
+            max_lookup_calls_1s: get(&c.max_lookup_1s),
+            max_served_lookup_calls_1s: get(&c.max_served_1s),
+            max_lookup_partition: self.max_partition.lock().map(|p| p.clone()).unwrap_or(None),
+            events_returned: get(&c.events_returned),
+        }
+    }
+
+    fn count_op(&self, op: &str) {
+        let i = OPS.iter().position(|o| *o == op).unwrap_or(OPS.len() - 1);
+        self.counters.calls[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A deterministic roll in `[0, 1)` for the `serial`-th request.
+    fn roll(&self, serial: u64, salt: u64) -> f64 {
+        Rng::new(hash(&[self.seed_mix, serial, salt])).unit()
+    }
+
+    fn caller(&self, auth: &Auth) -> Result<Caller, Reply> {
+        let shard = &self.creds[(hash_str(&auth.access_key) as usize) % SHARDS];
+        let issued = shard
+            .read()
+            .map(|m| m.get(&auth.access_key).cloned())
+            .unwrap_or(None);
+        match issued {
+            None => Ok(Caller::Management),
+            Some(i) if SystemTime::now() >= i.expires => {
+                self.counters.expired_token.fetch_add(1, Ordering::Relaxed);
+                Err(json_error(
+                    400,
+                    "ExpiredTokenException",
+                    "The security token included in the request is expired",
+                ))
+            }
+            Some(i) => Ok(Caller::Issued(i)),
+        }
+    }
+
+    /// Takes a token from the partition's bucket; records the arrival either way.
+    fn admit(&self, account: usize, region: &str) -> bool {
+        let world = &self.world;
+        let rate = world.cfg.lookup_rate;
+        let cap = rate.max(1.0);
+        let key = (account, hash_str(region));
+        let shard = &self.parts[(hash(&[key.0 as u64, key.1]) as usize) % SHARDS];
+        let now = Instant::now();
+        let second = Duration::from_secs(1);
+        let (ok, arrivals, served) = {
+            let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let st = map.entry(key).or_insert_with(|| PartState {
+                tokens: cap,
+                last: now,
+                arrivals: VecDeque::new(),
+                served: VecDeque::new(),
+            });
+            st.tokens = (st.tokens + now.duration_since(st.last).as_secs_f64() * rate).min(cap);
+            st.last = now;
+            for q in [&mut st.arrivals, &mut st.served] {
+                while q.front().is_some_and(|t| now.duration_since(*t) >= second) {
+                    q.pop_front();
+                }
+            }
+            st.arrivals.push_back(now);
+            let ok = st.tokens >= 1.0;
+            if ok {
+                st.tokens -= 1.0;
+                st.served.push_back(now);
+            }
+            (ok, st.arrivals.len() as u64, st.served.len() as u64)
+        };
+        let c = &self.counters;
+        if c.max_lookup_1s.fetch_max(arrivals, Ordering::Relaxed) < arrivals {
+            if let Ok(mut p) = self.max_partition.lock() {
+                *p = Some(format!("{}/{region}", world.org.accounts[account].id));
+            }
+        }
+        c.max_served_1s.fetch_max(served, Ordering::Relaxed);
+        ok
+    }
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    state.counters.requests.fetch_add(1, Ordering::Relaxed);
+    let serial = state.serial.fetch_add(1, Ordering::Relaxed);
+    let request_id = uuid_from(mix(state.seed_mix ^ serial), mix(serial.wrapping_add(0x1D)));
+    if req.method() == Method::GET && req.uri().path().starts_with("/_sim/") {
+        return Ok(with_request_id(sim_api(&state, &req).await, &request_id));
+    }
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            let reply = json_error(
+                400,
+                "SerializationException",
+                "request body unreadable or too large",
+            );
+            return Ok(finish(&state, reply, &request_id, serial, Duration::ZERO).await);
+        }
+    };
+    let auth = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_auth);
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
+    let (reply, extra) = match target {
+        Some(op) => json_call(&state, &op, auth, &body, serial),
+        None => (
+            query_call(&state, auth, &body, serial, &request_id),
+            Duration::ZERO,
+        ),
+    };
+    Ok(finish(&state, reply, &request_id, serial, extra).await)
+}
+
+/// Waits `latency ± jitter` (+ `extra`), then builds the response.
+async fn finish(
+    state: &State,
+    reply: Reply,
+    request_id: &str,
+    serial: u64,
+    extra: Duration,
+) -> Response<Body> {
+    let cfg = &state.world.cfg;
+    let mut wait = cfg.latency;
+    if !cfg.jitter.is_zero() {
+        let j = cfg.jitter.as_secs_f64() * (state.roll(serial, 0x717) * 2.0 - 1.0);
+        wait = Duration::from_secs_f64((wait.as_secs_f64() + j).max(0.0));
+    }
+    wait += extra;
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    with_request_id(render(reply, request_id), request_id)
+}
+
+fn with_request_id(mut resp: Response<Body>, request_id: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    resp
+}
+
+fn full(body: impl Into<Bytes>) -> Body {
+    Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn respond(status: u16, content_type: &str, body: Body) -> Response<Body> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(CONTENT_TYPE, v);
+    }
+    resp
+}
+
+fn render(reply: Reply, request_id: &str) -> Response<Body> {
+    match reply {
+        Reply::Json(body) => respond(200, JSON_TYPE, full(body)),
+        Reply::JsonError {
+            status,
+            code,
+            message,
+        } => {
+            let body = json!({ "__type": code, "message": message }).to_string();
+            let mut resp = respond(status, JSON_TYPE, full(body));
+            resp.headers_mut()
+                .insert("x-amzn-ErrorType", HeaderValue::from_static(code));
+            resp
+        }
+        Reply::Xml(body) => respond(200, "text/xml", full(body)),
+        Reply::XmlError {
+            status,
+            code,
+            message,
+        } => {
+            let body = format!(
+                "<ErrorResponse xmlns=\"{STS_NS}\">\n  <Error>\n    <Type>Sender</Type>\n    <Code>{code}</Code>\n    <Message>{}</Message>\n  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n",
+                xml_escape(&message)
+            );
+            respond(status, "text/xml", full(body))
+        }
+        Reply::Reset(body) => {
+            let bytes = Bytes::from(body);
+            let half = bytes.slice(..bytes.len() / 2);
+            let len = bytes.len();
+            let frames: Vec<Result<Frame<Bytes>, io::Error>> = vec![
+                Ok(Frame::data(half)),
+                Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "simulated connection reset",
+                )),
+            ];
+            let mut resp = respond(
+                200,
+                JSON_TYPE,
+                StreamBody::new(futures::stream::iter(frames)).boxed(),
+            );
+            resp.headers_mut()
+                .insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
+            resp
+        }
+    }
+}
+
+/// `Credential=AKID/DATE/REGION/SERVICE/aws4_request` from a SigV4 header.
+fn parse_auth(header: &str) -> Option<Auth> {
+    let cred = header.split("Credential=").nth(1)?;
+    let cred = cred.split([',', ' ']).next()?;
+    let mut parts = cred.split('/');
+    let access_key = parts.next()?.to_string();
+    let region = parts.nth(1).map(str::to_string);
+    if access_key.is_empty() {
+        return None;
+    }
+    Some(Auth { access_key, region })
+}
+
+fn json_call(
+    state: &State,
+    op: &str,
+    auth: Option<Auth>,
+    body: &[u8],
+    serial: u64,
+) -> (Reply, Duration) {
+    state.count_op(op);
+    let c = &state.counters;
+    let Some(auth) = auth else {
+        c.client_errors.fetch_add(1, Ordering::Relaxed);
+        return (
+            json_error(
+                403,
+                "MissingAuthenticationTokenException",
+                "Missing Authentication Token",
+            ),
+            Duration::ZERO,
+        );
+    };
+    let caller = match state.caller(&auth) {
+        Ok(c) => c,
+        Err(e) => return (e, Duration::ZERO),
+    };
+    let params: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                c.client_errors.fetch_add(1, Ordering::Relaxed);
+                return (
+                    json_error(
+                        400,
+                        "SerializationException",
+                        "Start of structure or map found where not expected.",
+                    ),
+                    Duration::ZERO,
+                );
+            }
+        }
+    };
+    match op {
+        "LookupEvents" => lookup_events(state, &caller, &auth, &params, serial),
+        "ListAccounts"
+        | "DescribeOrganization"
+        | "ListRoots"
+        | "ListOrganizationalUnitsForParent"
+        | "ListAccountsForParent" => (
+            organizations(state, op, &caller, &params, serial),
+            Duration::ZERO,
+        ),
+        _ => {
+            c.client_errors.fetch_add(1, Ordering::Relaxed);
+            (
+                json_error(
+                    400,
+                    "UnknownOperationException",
+                    format!("unknown operation {op}"),
+                ),
+                Duration::ZERO,
+            )
+        }
+    }
+}
+
+// ---------------------------------------------------------------- Organizations
+
+fn organizations(state: &State, op: &str, caller: &Caller, p: &Value, serial: u64) -> Reply {
+    let world = &state.world;
+    let c = &state.counters;
+    if let Caller::Issued(i) = caller {
+        if i.account != 0 {
+            c.access_denied.fetch_add(1, Ordering::Relaxed);
+            return json_error(
+                400,
+                "AccessDeniedException",
+                "You don't have permissions to access this resource.",
+            );
+        }
+    }
+    if world.cfg.faults.org_throttle_rate > 0.0
+        && state.roll(serial, 0x0F6) < world.cfg.faults.org_throttle_rate
+    {
+        c.org_throttled.fetch_add(1, Ordering::Relaxed);
+        return json_error(
+            400,
+            "TooManyRequestsException",
+            "AWS Organizations can't complete your request because another request is already in progress. Try again later.",
+        );
+    }
+    let org = &world.org;
+    let mgmt = org.management();
+    let org_arn = |kind: &str, id: &str| {
+        format!(
+            "arn:aws:organizations::{}:{kind}/{}/{id}",
+            mgmt.id, org.org_id
+        )
+    };
+    let reply = match op {
+        "DescribeOrganization" => Ok(json!({
+            "Organization": {
+                "Id": org.org_id,
+                "Arn": format!("arn:aws:organizations::{}:organization/{}", mgmt.id, org.org_id),
+                "FeatureSet": "ALL",
+                "MasterAccountArn": org_arn("account", &mgmt.id),
+                "MasterAccountId": mgmt.id,
+                "MasterAccountEmail": mgmt.email,
+                "AvailablePolicyTypes": [{ "Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED" }],
+            }
+        })),
+        "ListRoots" => Ok(json!({
+            "Roots": [{
+                "Id": org.root_id,
+                "Arn": format!("arn:aws:organizations::{}:root/{}/{}", mgmt.id, org.org_id, org.root_id),
+                "Name": "Root",
+                "PolicyTypes": [{ "Type": "SERVICE_CONTROL_POLICY", "Status": "ENABLED" }],
+            }]
+        })),
+        "ListAccounts" => {
+            let all: Vec<usize> = (0..org.accounts.len()).collect();
+            page(state, &all, p, 0x11, true).map(|(items, token)| {
+                let accounts: Vec<Value> = items.iter().map(|&i| account_json(state, i)).collect();
+                with_token(json!({ "Accounts": accounts }), token)
+            })
+        }
+        "ListAccountsForParent" | "ListOrganizationalUnitsForParent" => match parent(state, p) {
+            Err(e) => Err(e),
+            Ok(parent_id) => {
+                if op == "ListAccountsForParent" {
+                    let ids: Vec<usize> = org
+                        .accounts
+                        .iter()
+                        .filter(|a| a.parent_id == parent_id)
+                        .map(|a| a.index)
+                        .collect();
+                    page(state, &ids, p, hash_str(&parent_id), false).map(|(items, token)| {
+                        let accounts: Vec<Value> =
+                            items.iter().map(|&i| account_json(state, i)).collect();
+                        with_token(json!({ "Accounts": accounts }), token)
+                    })
+                } else {
+                    let ous: Vec<usize> = (0..org.ous.len())
+                        .filter(|&i| org.ous[i].parent_id == parent_id)
+                        .collect();
+                    page(state, &ous, p, hash_str(&parent_id) ^ 0x0E, false).map(|(items, token)| {
+                        let list: Vec<Value> = items
+                            .iter()
+                            .map(|&i| {
+                                let ou = &org.ous[i];
+                                json!({ "Id": ou.id, "Arn": org_arn("ou", &ou.id), "Name": ou.name })
+                            })
+                            .collect();
+                        with_token(json!({ "OrganizationalUnits": list }), token)
+                    })
+                }
+            }
+        },
+        _ => Err(json_error(
+            400,
+            "UnknownOperationException",
+            "unknown operation",
+        )),
+    };
+    match reply {
+        Ok(v) => Reply::Json(v.to_string()),
+        Err(e) => {
+            c.client_errors.fetch_add(1, Ordering::Relaxed);
+            e
+        }
+    }
+}
+
+fn parent(state: &State, p: &Value) -> Result<String, Reply> {
+    let org = &state.world.org;
+    let Some(id) = p.get("ParentId").and_then(Value::as_str) else {
+        return Err(json_error(
+            400,
+            "InvalidInputException",
+            "ParentId is required",
+        ));
+    };
+    if id == org.root_id || org.ous.iter().any(|o| o.id == id) {
+        Ok(id.to_string())
+    } else {
+        Err(json_error(
+            400,
+            "ParentNotFoundException",
+            format!("We can't find a root or OU with the ParentId {id}."),
+        ))
+    }
+}
+
+fn with_token(mut v: Value, token: Option<String>) -> Value {
+    if let Some(t) = token {
+        v["NextToken"] = json!(t);
+    }
+    v
+}
+
+/// One page of an Organizations listing; `empty_pages` may answer an empty page.
+fn page<'a>(
+    state: &State,
+    items: &'a [usize],
+    p: &Value,
+    kind: u64,
+    may_be_empty: bool,
+) -> Result<(&'a [usize], Option<String>), Reply> {
+    let cfg = &state.world.cfg;
+    let max = match p.get("MaxResults") {
+        None | Some(Value::Null) => 20,
+        Some(v) => match v.as_u64() {
+            Some(n @ 1..=20) => n as usize,
+            _ => {
+                return Err(json_error(
+                    400,
+                    "InvalidInputException",
+                    "MaxResults must be between 1 and 20",
+                ))
+            }
+        },
+    };
+    let size = max.min(cfg.org_page_size.max(1));
+    let check = hash(&[state.seed_mix, kind]);
+    let (offset, page_no) = match p.get("NextToken").and_then(Value::as_str) {
+        None => (0usize, 0u64),
+        Some(t) => parse_org_token(t, check)
+            .filter(|(o, _)| *o <= items.len())
+            .ok_or_else(|| {
+                json_error(400, "InvalidInputException", "The NextToken is not valid")
+            })?,
+    };
+    if may_be_empty && cfg.empty_pages && page_no % 3 == 0 && offset < items.len() {
+        // Real Organizations does this: an empty page, more to come.
+        return Ok((
+            &items[offset..offset],
+            Some(org_token(check, offset, page_no + 1)),
+        ));
+    }
+    let end = (offset + size).min(items.len());
+    let token = (end < items.len()).then(|| org_token(check, end, page_no + 1));
+    Ok((&items[offset..end], token))
+}
+
+fn org_token(check: u64, offset: usize, page_no: u64) -> String {
+    format!("{:016x}{:08x}{:08x}", check, offset, page_no)
+}
+
+fn parse_org_token(t: &str, check: u64) -> Option<(usize, u64)> {
+    if t.len() != 32 || u64::from_str_radix(&t[..16], 16).ok()? != check {
+        return None;
+    }
+    let offset = usize::from_str_radix(&t[16..24], 16).ok()?;
+    let page_no = u64::from_str_radix(&t[24..], 16).ok()?;
+    Some((offset, page_no))
+}
+
+fn account_json(state: &State, i: usize) -> Value {
+    let world = &state.world;
+    let org = &world.org;
+    let a = &org.accounts[i];
+    let mut v = json!({
+        "Id": a.id,
+        "Arn": format!("arn:aws:organizations::{}:account/{}/{}", org.management().id, org.org_id, a.id),
+        "Email": a.email,
+        "Name": a.name,
+        "State": a.state,
+        "JoinedMethod": org.joined_method[i],
+        "JoinedTimestamp": org.joined[i] as f64 + 0.25,
+    });
+    if world.cfg.include_status_field {
+        v["Status"] = json!(if a.state == "ACTIVE" {
+            "ACTIVE"
+        } else {
+            "SUSPENDED"
+        });
+    }
+    v
+}
+
+// ---------------------------------------------------------------- CloudTrail
+
+const LOOKUP_KEYS: [&str; 8] = [
+    "EventId",
+    "EventName",
+    "ReadOnly",
+    "Username",
+    "ResourceType",
+    "ResourceName",
+    "EventSource",
+    "AccessKeyId",
+];
+
+fn lookup_events(
+    state: &State,
+    caller: &Caller,
+    auth: &Auth,
+    p: &Value,
+    serial: u64,
+) -> (Reply, Duration) {
+    let world = &state.world;
+    let c = &state.counters;
+    let faults = &world.cfg.faults;
+    let account = match caller {
+        Caller::Management => 0,
+        Caller::Issued(i) => i.account,
+    };
+    let region = auth
+        .region
+        .clone()
+        .unwrap_or_else(|| "us-east-1".to_string());
+    if !world.org.region_enabled(account, &region) {
+        c.unrecognized_client.fetch_add(1, Ordering::Relaxed);
+        return (
+            json_error(
+                400,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid",
+            ),
+            Duration::ZERO,
+        );
+    }
+    if !state.admit(account, &region) {
+        c.throttled.fetch_add(1, Ordering::Relaxed);
+        return (
+            json_error(400, "ThrottlingException", "Rate exceeded"),
+            Duration::ZERO,
+        );
+    }
+    let roll = state.roll(serial, 0xFA17);
+    let mut extra = Duration::ZERO;
+    let mut reset = false;
+    if roll < faults.error_rate {
+        c.injected_errors.fetch_add(1, Ordering::Relaxed);
+        let reply = if state.roll(serial, 0x503) < 0.5 {
+            json_error(500, "InternalFailure", "The request processing has failed because of an unknown error, exception or failure.")
+        } else {
+            json_error(
+                503,
+                "ServiceUnavailable",
+                "Service is unavailable. Try again later.",
+            )
+        };
+        return (reply, Duration::ZERO);
+    } else if roll < faults.error_rate + faults.slow_rate {
+        c.injected_slow.fetch_add(1, Ordering::Relaxed);
+        extra = faults.slow_delay;
+    } else if roll < faults.error_rate + faults.slow_rate + faults.reset_rate {
+        c.injected_resets.fetch_add(1, Ordering::Relaxed);
+        reset = true;
+    }
+    let reply = match lookup_page(state, account, &region, p) {
+        Ok(body) if reset => Reply::Reset(body),
+        Ok(body) => Reply::Json(body),
+        Err(e) => {
+            c.client_errors.fetch_add(1, Ordering::Relaxed);
+            e
+        }
+    };
+    (reply, extra)
+}
+
+fn lookup_page(state: &State, account: usize, region: &str, p: &Value) -> Result<String, Reply> {
+    let world = &state.world;
+    let mut filter: Option<(&str, String)> = None;
+    match p.get("LookupAttributes") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            if list.len() > 1 {
+                return Err(json_error(
+                    400,
+                    "InvalidLookupAttributesException",
+                    "You cannot specify more than one lookup attribute.",
+                ));
+            }
+            if let Some(attr) = list.first() {
+                let key = attr.get("AttributeKey").and_then(Value::as_str);
+                let value = attr.get("AttributeValue").and_then(Value::as_str);
+                match (
+                    key.and_then(|k| LOOKUP_KEYS.iter().find(|x| **x == k)),
+                    value,
+                ) {
+                    (Some(k), Some(v)) => filter = Some((k, v.to_string())),
+                    _ => {
+                        return Err(json_error(
+                            400,
+                            "InvalidLookupAttributesException",
+                            "The lookup attribute key or value is not valid.",
+                        ))
+                    }
+                }
+            }
+        }
+        Some(_) => {
+            return Err(json_error(
+                400,
+                "SerializationException",
+                "LookupAttributes must be a list",
+            ))
+        }
+    }
+    let time = |name: &str, default: f64| -> Result<f64, Reply> {
+        match p.get(name) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v.as_f64().ok_or_else(|| {
+                json_error(
+                    400,
+                    "SerializationException",
+                    format!("{name} must be a number of epoch seconds"),
+                )
+            }),
+        }
+    };
+    let start = time("StartTime", f64::MIN)?;
+    let end = time("EndTime", f64::MAX)?;
+    if start > end {
+        return Err(json_error(
+            400,
+            "InvalidTimeRangeException",
+            "Start time must be before end time.",
+        ));
+    }
+    let max = match p.get("MaxResults") {
+        None | Some(Value::Null) => 50,
+        Some(v) => match v.as_u64() {
+            Some(n @ 1..=50) => n as usize,
+            _ => {
+                return Err(json_error(
+                    400,
+                    "InvalidMaxResultsException",
+                    "MaxResults must be between 1 and 50.",
+                ))
+            }
+        },
+    };
+    let check = hash(&[
+        state.seed_mix,
+        account as u64,
+        hash_str(region),
+        filter
+            .as_ref()
+            .map_or(0, |(k, v)| hash(&[hash_str(k), hash_str(v)])),
+        start.to_bits(),
+        end.to_bits(),
+    ]);
+    let mut from = 0usize;
+    if let Some(t) = p.get("NextToken").and_then(Value::as_str) {
+        from = parse_lookup_token(t, check)
+            .ok_or_else(|| json_error(400, "InvalidNextTokenException", "Invalid NextToken."))?;
+    }
+    let Some(ri) = world.region_index(region) else {
+        // A region the organization does not use: enabled, and empty.
+        return Ok("{\"Events\":[]}".to_string());
+    };
+    let recs = world.partition(account, ri);
+    let first = recs.partition_point(|r| r.time as f64 > end);
+    let matches = |r: &Rec| match &filter {
+        None => true,
+        Some((k, v)) => match *k {
+            "EventName" => r.name == v,
+            "EventId" => r.id == *v,
+            "ReadOnly" => (if r.read_only { "true" } else { "false" }) == v,
+            "Username" => r.username.as_deref() == Some(v.as_str()),
+            "ResourceType" => r.resource.is_some() && v == "AWS::EC2::Instance",
+            "ResourceName" => r.resource.as_deref() == Some(v.as_str()),
+            "EventSource" => v == super::data::SSM,
+            "AccessKeyId" => r.access_key.as_deref() == Some(v.as_str()),
+            _ => false,
+        },
+    };
+    let mut out = String::with_capacity(16 * 1024);
+    out.push_str("{\"Events\":[");
+    let mut n = 0usize;
+    let mut next = None;
+    for (i, r) in recs.iter().enumerate().skip(first.max(from)) {
+        if (r.time as f64) < start {
+            break;
+        }
+        if !matches(r) {
+            continue;
+        }
+        if n == max {
+            next = Some(i);
+            break;
+        }
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(&r.json);
+        n += 1;
+    }
+    out.push(']');
+    if let Some(i) = next {
+        out.push_str(&format!(",\"NextToken\":\"{}\"", lookup_token(check, i)));
+    }
+    out.push('}');
+    state
+        .counters
+        .events_returned
+        .fetch_add(n as u64, Ordering::Relaxed);
+    Ok(out)
+}
+
+fn lookup_token(check: u64, index: usize) -> String {
+    // Opaque to clients; bound to the parameters by the checksum.
+    format!("SIM1{:016x}{:x}", check ^ 0xC7C7_C7C7, index)
+}
+
+fn parse_lookup_token(t: &str, check: u64) -> Option<usize> {
+    let rest = t.strip_prefix("SIM1")?;
+    if rest.len() <= 16 || u64::from_str_radix(&rest[..16], 16).ok()? != check ^ 0xC7C7_C7C7 {
+        return None;
+    }
+    usize::from_str_radix(&rest[16..], 16).ok()
+}
+
+// ---------------------------------------------------------------- STS
+
+fn query_call(
+    state: &State,
+    auth: Option<Auth>,
+    body: &[u8],
+    serial: u64,
+    request_id: &str,
+) -> Reply {
+    let form = parse_form(body);
+    let action = form.get("Action").map(String::as_str).unwrap_or("");
+    let c = &state.counters;
+    state.count_op(match action {
+        "AssumeRole" | "GetCallerIdentity" => action,
+        _ => "Unknown",
+    });
+    let Some(auth) = auth else {
+        c.client_errors.fetch_add(1, Ordering::Relaxed);
+        return xml_error(
+            403,
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token",
+        );
+    };
+    let caller = match state.caller(&auth) {
+        Ok(c) => c,
+        Err(_) => {
+            return xml_error(
+                400,
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            )
+        }
+    };
+    match action {
+        "GetCallerIdentity" => {
+            let world = &state.world;
+            let (account, arn, user_id) = match &caller {
+                Caller::Management => {
+                    let mgmt = world.org.management();
+                    let mut r = Rng::from_parts(&[world.cfg.seed, 0xA1DA]);
+                    (
+                        mgmt.id.clone(),
+                        management_arn(world),
+                        format!("AIDA{}", r.base32(17)),
+                    )
+                }
+                Caller::Issued(i) => (
+                    world.org.accounts[i.account].id.clone(),
+                    i.arn.clone(),
+                    i.user_id.clone(),
+                ),
+            };
+            Reply::Xml(format!(
+                "<GetCallerIdentityResponse xmlns=\"{STS_NS}\">\n  <GetCallerIdentityResult>\n    <Arn>{}</Arn>\n    <UserId>{}</UserId>\n    <Account>{account}</Account>\n  </GetCallerIdentityResult>\n  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n</GetCallerIdentityResponse>\n",
+                xml_escape(&arn),
+                xml_escape(&user_id)
+            ))
+        }
+        "AssumeRole" => match assume_role(state, &caller, &form, serial) {
+            Ok(body) => Reply::Xml(body.replace("{REQUEST_ID}", request_id)),
+            Err(e) => e,
+        },
+        _ => {
+            c.client_errors.fetch_add(1, Ordering::Relaxed);
+            xml_error(
+                400,
+                "InvalidAction",
+                format!("Could not find operation {action} for version 2011-06-15"),
+            )
+        }
+    }
+}
+
+fn assume_role(
+    state: &State,
+    caller: &Caller,
+    form: &HashMap<String, String>,
+    serial: u64,
+) -> Result<String, Reply> {
+    let world = &state.world;
+    let cfg = &world.cfg;
+    let c = &state.counters;
+    let invalid = |msg: String| {
+        c.client_errors.fetch_add(1, Ordering::Relaxed);
+        xml_error(400, "ValidationError", msg)
+    };
+    let role_arn = form.get("RoleArn").cloned().unwrap_or_default();
+    let session = form.get("RoleSessionName").cloned().unwrap_or_default();
+    let Some((acct, role_path)) = role_arn
+        .strip_prefix("arn:aws:iam::")
+        .and_then(|r| r.split_once(":role/"))
+        .filter(|(a, p)| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty())
+    else {
+        return Err(invalid(format!("{role_arn} is invalid")));
+    };
+    let session_ok = (2..=64).contains(&session.len())
+        && session
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "_+=,.@-".contains(ch));
+    if !session_ok {
+        return Err(invalid(
+            "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint"
+                .into(),
+        ));
+    }
+    let duration = match form.get("DurationSeconds") {
+        None => 3600,
+        Some(d) => match d.parse::<u64>() {
+            Ok(n @ 900..=43200) => n,
+            _ => return Err(invalid("1 validation error detected: Value at 'durationSeconds' failed to satisfy constraint".into())),
+        },
+    };
+    let caller_arn = match caller {
+        Caller::Management => management_arn(world),
+        Caller::Issued(i) => i.arn.clone(),
+    };
+    let role_name = role_path.rsplit('/').next().unwrap_or(role_path);
+    let index = world.org.by_id.get(acct).copied();
+    let external_ok = match &cfg.external_id {
+        None => true,
+        Some(x) => form.get("ExternalId") == Some(x),
+    };
+    let allowed = index.is_some_and(|i| {
+        let a = &world.org.accounts[i];
+        a.state == "ACTIVE" && !a.denied && role_name == cfg.role_name && external_ok
+    });
+    let Some(index) = index.filter(|_| allowed) else {
+        c.access_denied.fetch_add(1, Ordering::Relaxed);
+        return Err(xml_error(
+            403,
+            "AccessDenied",
+            format!("User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"),
+        ));
+    };
+    let mut ttl = Duration::from_secs(duration);
+    if let Some(cap) = cfg.faults.credential_ttl {
+        ttl = ttl.min(cap);
+    }
+    let n = state.cred_serial.fetch_add(1, Ordering::Relaxed);
+    let mut rng = Rng::from_parts(&[state.seed_mix, n, serial, 0xC4ED]);
+    // The 13 characters from a bijection of the serial make every key distinct.
+    let access_key = format!(
+        "ASIA{}{}",
+        base32_u64(mix(n ^ state.seed_mix)),
+        rng.base32(3)
+    );
+    let secret: String = (0..40)
+        .map(|_| {
+            *rng.pick(&b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".to_vec())
+                as char
+        })
+        .collect();
+    let token = format!("IQoJb3JpZ2luX2VjE{}", rng.hex(180));
+    let mut role_rng = Rng::from_parts(&[cfg.seed, index as u64, hash_str(role_name), 0xA0A]);
+    let role_id = format!("AROA{}", role_rng.base32(17));
+    let assumed_arn = format!("arn:aws:sts::{acct}:assumed-role/{role_name}/{session}");
+    let user_id = format!("{role_id}:{session}");
+    let expires = SystemTime::now() + ttl;
+    let expiration = iso(expires
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0));
+    let issued = Issued {
+        account: index,
+        arn: assumed_arn.clone(),
+        user_id: user_id.clone(),
+        expires,
+    };
+    if let Ok(mut m) = state.creds[(hash_str(&access_key) as usize) % SHARDS].write() {
+        m.insert(access_key.clone(), issued);
+    }
+    c.credentials_issued.fetch_add(1, Ordering::Relaxed);
+    Ok(format!(
+        "<AssumeRoleResponse xmlns=\"{STS_NS}\">\n  <AssumeRoleResult>\n    <AssumedRoleUser>\n      <AssumedRoleId>{}</AssumedRoleId>\n      <Arn>{}</Arn>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{access_key}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{token}</SessionToken>\n      <Expiration>{expiration}</Expiration>\n    </Credentials>\n  </AssumeRoleResult>\n  <ResponseMetadata>\n    <RequestId>{{REQUEST_ID}}</RequestId>\n  </ResponseMetadata>\n</AssumeRoleResponse>\n",
+        xml_escape(&user_id),
+        xml_escape(&assumed_arn),
+        xml_escape(&secret),
+    ))
+}
+
+fn parse_form(body: &[u8]) -> HashMap<String, String> {
+    let text = String::from_utf8_lossy(body);
+    text.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let dec = |s: &str| {
+                let s = s.replace('+', " ");
+                urlencoding::decode(&s).map(|c| c.into_owned()).unwrap_or(s)
+            };
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- /_sim
+
+async fn sim_api(state: &Arc<State>, req: &Request<Incoming>) -> Response<Body> {
+    let query: HashMap<String, String> = req
+        .uri()
+        .query()
+        .map(|q| parse_form(q.as_bytes()))
+        .unwrap_or_default();
+    let json_ok = |v: String| respond(200, "application/json", full(v));
+    let bad = |msg: String| {
+        respond(
+            400,
+            "application/json",
+            full(json!({ "error": msg }).to_string()),
+        )
+    };
+    match req.uri().path() {
+        "/_sim/stats" => json_ok(serde_json::to_string(&state.stats()).unwrap_or_default()),
+        "/_sim/accounts" => {
+            json_ok(serde_json::to_string(&state.world.org.accounts).unwrap_or_default())
+        }
+        "/_sim/ground-truth" | "/_sim/baseline" => {
+            let cfg = &state.world.cfg;
+            let time = |k: &str, default: DateTime<Utc>| match query.get(k) {
+                None => Ok(default),
+                Some(v) => DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| format!("{k}: {e}")),
+            };
+            let (start, end) = match (
+                time("start", cfg.window_start()),
+                time("end", cfg.window_end),
+            ) {
+                (Ok(s), Ok(e)) => (s, e),
+                (Err(e), _) | (_, Err(e)) => return bad(e),
+            };
+            let names: Vec<String> = query
+                .get("event_names")
+                .map(|v| {
+                    v.split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let baseline = req.uri().path() == "/_sim/baseline";
+            let st = state.clone();
+            // Planning every partition is CPU work: keep it off the async workers.
+            let body = tokio::task::spawn_blocking(move || {
+                if baseline {
+                    serde_json::to_string(&st.world.baseline_principals())
+                } else {
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    serde_json::to_string(&st.world.ground_truth(start, end, &names))
+                }
+            })
+            .await;
+            match body {
+                Ok(Ok(b)) => json_ok(b),
+                _ => respond(500, "application/json", full("{\"error\":\"internal\"}")),
+            }
+        }
+        other => respond(
+            404,
+            "application/json",
+            full(json!({ "error": format!("no such path {other}") }).to_string()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sigv4_scope() {
+        let a = parse_auth("AWS4-HMAC-SHA256 Credential=AKIDX/20261121/eu-west-1/cloudtrail/aws4_request, SignedHeaders=host, Signature=ab").unwrap();
+        assert_eq!(a.access_key, "AKIDX");
+        assert_eq!(a.region.as_deref(), Some("eu-west-1"));
+        assert!(parse_auth("Bearer x").is_none());
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_other_params() {
+        let t = lookup_token(99, 1234);
+        assert_eq!(parse_lookup_token(&t, 99), Some(1234));
+        assert_eq!(parse_lookup_token(&t, 98), None);
+        assert_eq!(parse_lookup_token("garbage", 99), None);
+        let o = org_token(5, 40, 3);
+        assert_eq!(parse_org_token(&o, 5), Some((40, 3)));
+        assert_eq!(parse_org_token(&o, 6), None);
+    }
+
+    #[test]
+    fn form_decoding() {
+        let f = parse_form(b"Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2FX&RoleSessionName=a+b");
+        assert_eq!(f["RoleArn"], "arn:aws:iam::123456789012:role/X");
+        assert_eq!(f["RoleSessionName"], "a b");
+    }
+
+    #[test]
+    fn xml_is_escaped() {
+        assert_eq!(xml_escape("<a&'\">"), "&lt;a&amp;&apos;&quot;&gt;");
+    }
+}
