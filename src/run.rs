@@ -115,10 +115,10 @@ fn guard_endpoints() -> Result<(), UsageError> {
                 || url.starts_with("http://localhost")
                 || url.starts_with("http://[::1]");
             if !local {
-                anyhow::bail!("{var}={url} is not a loopback endpoint, and SSM_SESSION_AUDIT_REQUIRE_LOCAL_ENDPOINT is set");
+                return Err(UsageError(anyhow::anyhow!("{var}={url} is not a loopback endpoint, and SSM_SESSION_AUDIT_REQUIRE_LOCAL_ENDPOINT is set")));
             }
         } else if var == "AWS_ENDPOINT_URL" {
-            anyhow::bail!("AWS_ENDPOINT_URL is not set, and SSM_SESSION_AUDIT_REQUIRE_LOCAL_ENDPOINT is set: refusing to call real AWS");
+            return Err(UsageError(anyhow::anyhow!("AWS_ENDPOINT_URL is not set, and SSM_SESSION_AUDIT_REQUIRE_LOCAL_ENDPOINT is set: refusing to call real AWS")));
         }
     }
     Ok(())

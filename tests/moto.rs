@@ -21,7 +21,10 @@ fn moto_endpoint() -> String {
     let url = std::env::var("MOTO_ENDPOINT").expect(
         "MOTO_ENDPOINT is not set: these tests run through .ci/run, which installs moto and starts moto_server",
     );
-    assert!(url.starts_with("http://127.0.0.1:"), "moto must be on loopback: {url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "moto must be on loopback: {url}"
+    );
     url
 }
 
@@ -39,7 +42,13 @@ pub async fn sdk_for(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_types::region::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKIAMOTOMANAGEMENT01", "moto-secret", None, None, "test"))
+        .credentials_provider(Credentials::new(
+            "AKIAMOTOMANAGEMENT01",
+            "moto-secret",
+            None,
+            None,
+            "test",
+        ))
         .load()
         .await
 }
@@ -53,7 +62,12 @@ pub async fn moto_org(sdk: &SdkConfig, n: usize, closed: usize) -> (String, Vec<
         .send()
         .await
         .expect("create_organization");
-    let management = org.organization().unwrap().master_account_id().unwrap().to_string();
+    let management = org
+        .organization()
+        .unwrap()
+        .master_account_id()
+        .unwrap()
+        .to_string();
     let mut members = Vec::new();
     for i in 0..n {
         let out = orgs
@@ -63,10 +77,20 @@ pub async fn moto_org(sdk: &SdkConfig, n: usize, closed: usize) -> (String, Vec<
             .send()
             .await
             .expect("create_account");
-        members.push(out.create_account_status().unwrap().account_id().unwrap().to_string());
+        members.push(
+            out.create_account_status()
+                .unwrap()
+                .account_id()
+                .unwrap()
+                .to_string(),
+        );
     }
     for id in &members[..closed] {
-        orgs.close_account().account_id(id).send().await.expect("close_account");
+        orgs.close_account()
+            .account_id(id)
+            .send()
+            .await
+            .expect("close_account");
     }
     (management, members)
 }
@@ -79,20 +103,36 @@ async fn discovery_reads_every_page_and_the_state_field() {
     let sdk = sdk_for(&endpoint).await;
     let (management, members) = moto_org(&sdk, 27, 3).await;
     let client = aws_sdk_organizations::Client::new(&sdk);
-    let found = org::discover(&client, &[], &CallSlots::new(4), DEADLINE).await.expect("discover");
+    let found = org::discover(&client, &[], &CallSlots::new(4), DEADLINE)
+        .await
+        .expect("discover");
 
-    let want: BTreeSet<String> = members.iter().cloned().chain([management.clone()]).collect();
+    let want: BTreeSet<String> = members
+        .iter()
+        .cloned()
+        .chain([management.clone()])
+        .collect();
     let got: BTreeSet<String> = found.iter().map(|a| a.id.clone()).collect();
-    assert_eq!(got, want, "28 accounts need two pages of 20: every one is found once");
+    assert_eq!(
+        got, want,
+        "28 accounts need two pages of 20: every one is found once"
+    );
     assert_eq!(found.len(), 28);
     for a in &found {
         let closed = members[..3].contains(&a.id);
-        assert_eq!(a.state, if closed { "SUSPENDED" } else { "ACTIVE" }, "{a:?}");
+        assert_eq!(
+            a.state,
+            if closed { "SUSPENDED" } else { "ACTIVE" },
+            "{a:?}"
+        );
         assert_eq!(org::skip_reason(a, &[], &[]).is_some(), closed);
     }
     let named = found.iter().find(|a| a.id == members[5]).unwrap();
     assert_eq!(named.name, "member-05");
-    assert!(org::organization_id(&client, &CallSlots::new(1), DEADLINE).await.unwrap().starts_with("o-"));
+    assert!(org::organization_id(&client, &CallSlots::new(1), DEADLINE)
+        .await
+        .unwrap()
+        .starts_with("o-"));
 }
 
 #[tokio::test]
@@ -125,7 +165,12 @@ async fn ou_discovery_is_recursive() {
     let security = ou(root.clone(), "security").await;
     let nested = ou(security.clone(), "security-prod").await;
     let other = ou(root.clone(), "sandbox").await;
-    for (id, dest) in [(&members[0], &security), (&members[1], &nested), (&members[2], &nested), (&members[3], &other)] {
+    for (id, dest) in [
+        (&members[0], &security),
+        (&members[1], &nested),
+        (&members[2], &nested),
+        (&members[3], &other),
+    ] {
         client
             .move_account()
             .account_id(id)
@@ -148,8 +193,14 @@ async fn ou_discovery_is_recursive() {
                 .collect::<BTreeSet<_>>()
         }
     };
-    assert_eq!(under(vec![security.clone()]).await, members[..3].iter().cloned().collect());
-    assert_eq!(under(vec![nested.clone()]).await, members[1..3].iter().cloned().collect());
+    assert_eq!(
+        under(vec![security.clone()]).await,
+        members[..3].iter().cloned().collect()
+    );
+    assert_eq!(
+        under(vec![nested.clone()]).await,
+        members[1..3].iter().cloned().collect()
+    );
     assert_eq!(
         under(vec![nested, other]).await,
         members[1..4].iter().cloned().collect(),
@@ -185,8 +236,18 @@ async fn assumed_role_credentials_answer_as_the_member_account() {
                 .credentials_provider(creds.provider().unwrap())
                 .build(),
         );
-        let who = member_sts.get_caller_identity().send().await.expect("GetCallerIdentity as the member");
+        let who = member_sts
+            .get_caller_identity()
+            .send()
+            .await
+            .expect("GetCallerIdentity as the member");
         assert_eq!(who.account(), Some(member.as_str()));
-        assert!(who.arn().unwrap().contains(":assumed-role/SessionAuditRole/ssm-session-audit"), "{:?}", who.arn());
+        assert!(
+            who.arn()
+                .unwrap()
+                .contains(":assumed-role/SessionAuditRole/ssm-session-audit"),
+            "{:?}",
+            who.arn()
+        );
     }
 }

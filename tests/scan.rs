@@ -35,10 +35,19 @@ fn base_config() -> SimConfig {
 
 /// Every reachable partition's events are in the report exactly once; unreachable
 /// ones are reported as such.
-fn assert_matches_ground_truth(sim: &SimHandle, report: &serde_json::Value, start: &str, end: &str) {
+fn assert_matches_ground_truth(
+    sim: &SimHandle,
+    report: &serde_json::Value,
+    start: &str,
+    end: &str,
+) {
     let start: DateTime<Utc> = start.parse().unwrap();
     let end: DateTime<Utc> = end.parse().unwrap();
-    let truth = sim.ground_truth(start, end, &["StartSession", "ResumeSession", "TerminateSession"]);
+    let truth = sim.ground_truth(
+        start,
+        end,
+        &["StartSession", "ResumeSession", "TerminateSession"],
+    );
     let got = report_event_ids(report);
     let mut checked = 0;
     for acct in sim.accounts() {
@@ -53,7 +62,12 @@ fn assert_matches_ground_truth(sim: &SimHandle, report: &serde_json::Value, star
                 .events
                 .get(&acct.id)
                 .and_then(|r| r.get(region))
-                .map(|s| s.iter().filter(|id| !truth.malformed.contains(*id)).cloned().collect())
+                .map(|s| {
+                    s.iter()
+                        .filter(|id| !truth.malformed.contains(*id))
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default();
             want.sort();
             let have = got
@@ -63,8 +77,17 @@ fn assert_matches_ground_truth(sim: &SimHandle, report: &serde_json::Value, star
                 .unwrap_or_default();
             let mut dedup = have.clone();
             dedup.dedup();
-            assert_eq!(dedup.len(), have.len(), "{}/{region}: an event is listed twice", acct.id);
-            assert_eq!(have, want, "{}/{region} (account {status}) differs from the ground truth", acct.id);
+            assert_eq!(
+                dedup.len(),
+                have.len(),
+                "{}/{region}: an event is listed twice",
+                acct.id
+            );
+            assert_eq!(
+                have, want,
+                "{}/{region} (account {status}) differs from the ground truth",
+                acct.id
+            );
             checked += want.len();
         }
     }
@@ -74,7 +97,11 @@ fn assert_matches_ground_truth(sim: &SimHandle, report: &serde_json::Value, star
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_reads_every_event_and_reports_what_it_could_not() {
     let mut cfg = base_config();
-    cfg.heavy_partitions = vec![HeavyPartition { account_index: 2, region: "eu-west-1".into(), events: 320 }];
+    cfg.heavy_partitions = vec![HeavyPartition {
+        account_index: 2,
+        region: "eu-west-1".into(),
+        events: 320,
+    }];
     cfg.faults = Faults {
         denied_accounts: vec![3],
         suspended_accounts: vec![4],
@@ -86,19 +113,47 @@ async fn scan_reads_every_event_and_reports_what_it_could_not() {
     let t = tempdir();
     let dir = out_dir(&t);
     let mut cmd = command(&sim.endpoint());
-    cmd.args(["scan", "--regions", &REGIONS.join(","), "--start", &start, "--end", &end])
-        .args(["--role-name", &cfg.role_name, "--output"])
-        .arg(&dir)
-        .args(["--fail-on", "none", "--quiet"]);
+    cmd.args([
+        "scan",
+        "--regions",
+        &REGIONS.join(","),
+        "--start",
+        &start,
+        "--end",
+        &end,
+    ])
+    .args(["--role-name", &cfg.role_name, "--output"])
+    .arg(&dir)
+    .args(["--fail-on", "none", "--quiet"]);
     let out = run(cmd).await;
-    assert_eq!(out.status.code(), Some(3), "incomplete coverage exits 3: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "incomplete coverage exits 3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = read_report(&dir);
     let accts = sim.accounts();
-    assert_eq!(account(&report, &accts[3].id)["coverage"]["status"], "failed");
-    assert!(account(&report, &accts[3].id)["coverage"]["reason"].as_str().unwrap().contains("AccessDenied"));
-    assert_eq!(account(&report, &accts[4].id)["coverage"]["status"], "skipped");
-    assert_eq!(region_status(&report, &accts[5].id, "ap-southeast-2"), "not-enabled");
-    assert_eq!(account(&report, &accts[5].id)["coverage"]["status"], "complete");
+    assert_eq!(
+        account(&report, &accts[3].id)["coverage"]["status"],
+        "failed"
+    );
+    assert!(account(&report, &accts[3].id)["coverage"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("AccessDenied"));
+    assert_eq!(
+        account(&report, &accts[4].id)["coverage"]["status"],
+        "skipped"
+    );
+    assert_eq!(
+        region_status(&report, &accts[5].id, "ap-southeast-2"),
+        "not-enabled"
+    );
+    assert_eq!(
+        account(&report, &accts[5].id)["coverage"]["status"],
+        "complete"
+    );
     assert_eq!(report["run"]["complete"], false);
     // The heavy partition needed many pages, and every one of them was read.
     let heavy = &account(&report, &accts[2].id)["coverage"]["regions"]["eu-west-1"];
@@ -116,22 +171,50 @@ async fn scan_reads_every_event_and_reports_what_it_could_not() {
 async fn pace_above_the_limit_is_throttled_but_loses_nothing() {
     let mut cfg = base_config();
     cfg.accounts = 3;
-    cfg.heavy_partitions = vec![HeavyPartition { account_index: 1, region: "us-east-1".into(), events: 260 }];
+    cfg.heavy_partitions = vec![HeavyPartition {
+        account_index: 1,
+        region: "us-east-1".into(),
+        events: 260,
+    }];
     let sim = Simulator::start(cfg.clone()).await.unwrap();
     let (start, end) = window(cfg.window_end);
     let t = tempdir();
     let dir = out_dir(&t);
     let mut cmd = command(&sim.endpoint());
-    cmd.args(["scan", "--regions", &REGIONS.join(","), "--start", &start, "--end", &end])
-        .args(["--role-name", &cfg.role_name, "--lookup-rate", "20", "--concurrency", "64", "--output"])
-        .arg(&dir)
-        .args(["--fail-on", "none", "--quiet"]);
+    cmd.args([
+        "scan",
+        "--regions",
+        &REGIONS.join(","),
+        "--start",
+        &start,
+        "--end",
+        &end,
+    ])
+    .args([
+        "--role-name",
+        &cfg.role_name,
+        "--lookup-rate",
+        "20",
+        "--concurrency",
+        "64",
+        "--output",
+    ])
+    .arg(&dir)
+    .args(["--fail-on", "none", "--quiet"]);
     let out = run(cmd).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = read_report(&dir);
     assert_eq!(report["run"]["complete"], true);
     let throttles = report["run"]["stats"]["throttles"].as_u64().unwrap();
-    assert!(throttles > 0, "a pace of 20/s against 2/s must meet throttling");
+    assert!(
+        throttles > 0,
+        "a pace of 20/s against 2/s must meet throttling"
+    );
     assert!(sim.stats().throttled > 0);
     assert_matches_ground_truth(&sim, &report, &start, &end);
     sim.shutdown().await;
@@ -142,20 +225,40 @@ async fn the_default_pace_stays_within_the_limit() {
     let mut cfg = base_config();
     cfg.accounts = 2;
     cfg.regions = vec!["us-east-1".into()];
-    cfg.heavy_partitions = vec![HeavyPartition { account_index: 1, region: "us-east-1".into(), events: 200 }];
+    cfg.heavy_partitions = vec![HeavyPartition {
+        account_index: 1,
+        region: "us-east-1".into(),
+        events: 200,
+    }];
     let sim = Simulator::start(cfg.clone()).await.unwrap();
     let (start, end) = window(cfg.window_end);
     let t = tempdir();
     let dir = out_dir(&t);
     let mut cmd = command(&sim.endpoint());
-    cmd.args(["scan", "--regions", "us-east-1", "--start", &start, "--end", &end])
-        .args(["--role-name", &cfg.role_name, "--output"])
-        .arg(&dir)
-        .args(["--fail-on", "none", "--quiet"]);
+    cmd.args([
+        "scan",
+        "--regions",
+        "us-east-1",
+        "--start",
+        &start,
+        "--end",
+        &end,
+    ])
+    .args(["--role-name", &cfg.role_name, "--output"])
+    .arg(&dir)
+    .args(["--fail-on", "none", "--quiet"]);
     let out = run(cmd).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = read_report(&dir);
-    assert_eq!(report["run"]["stats"]["throttles"], 0, "2 calls/s is never throttled");
+    assert_eq!(
+        report["run"]["stats"]["throttles"], 0,
+        "2 calls/s is never throttled"
+    );
     assert_eq!(sim.stats().throttled, 0);
     assert_matches_ground_truth(&sim, &report, &start, &end);
     sim.shutdown().await;
@@ -169,21 +272,49 @@ async fn include_and_exclude_lists_and_unknown_accounts_are_reported() {
     let (start, end) = window(cfg.window_end);
     let t = tempdir();
     let dir = out_dir(&t);
-    let include = format!("{},{},{},999999999999", accts[1].id, accts[2].id, accts[6].id);
+    let include = format!(
+        "{},{},{},999999999999",
+        accts[1].id, accts[2].id, accts[6].id
+    );
     let mut cmd = command(&sim.endpoint());
-    cmd.args(["scan", "--regions", "us-east-1", "--start", &start, "--end", &end])
-        .args(["--role-name", &cfg.role_name, "--accounts", &include, "--exclude-accounts", &accts[6].id])
-        .arg("--output")
-        .arg(&dir)
-        .args(["--fail-on", "none", "--quiet"]);
+    cmd.args([
+        "scan",
+        "--regions",
+        "us-east-1",
+        "--start",
+        &start,
+        "--end",
+        &end,
+    ])
+    .args([
+        "--role-name",
+        &cfg.role_name,
+        "--accounts",
+        &include,
+        "--exclude-accounts",
+        &accts[6].id,
+    ])
+    .arg("--output")
+    .arg(&dir)
+    .args(["--fail-on", "none", "--quiet"]);
     let out = run(cmd).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = read_report(&dir);
     let statuses: BTreeMap<String, String> = report["accounts"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| (a["account_id"].as_str().unwrap().to_string(), a["coverage"]["status"].as_str().unwrap().to_string()))
+        .map(|a| {
+            (
+                a["account_id"].as_str().unwrap().to_string(),
+                a["coverage"]["status"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(statuses[&accts[1].id], "complete");
     assert_eq!(statuses[&accts[2].id], "complete");

@@ -29,7 +29,10 @@ pub fn command(endpoint: &str) -> tokio::process::Command {
         .env("AWS_SECRET_ACCESS_KEY", "test-secret-management-0000")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_CONFIG_FILE", "/nonexistent/ssm-session-audit-test")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/ssm-session-audit-test")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/ssm-session-audit-test",
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("SSM_SESSION_AUDIT_REQUIRE_LOCAL_ENDPOINT", "1")
         .kill_on_drop(true);
