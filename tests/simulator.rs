@@ -120,13 +120,20 @@ async fn list_accounts_pages_reach_every_account() {
     let mut empty_with_token = 0;
     let mut token: Option<String> = None;
     loop {
-        let out = org.list_accounts().set_next_token(token.clone()).send().await.expect("page");
+        let out = org
+            .list_accounts()
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .expect("page");
         assert!(out.accounts().len() <= 20);
         if out.accounts().is_empty() && out.next_token().is_some() {
             empty_with_token += 1;
         }
         for a in out.accounts() {
-            assert!(a.joined_timestamp().is_some_and(|t| t.secs() > 1_600_000_000));
+            assert!(a
+                .joined_timestamp()
+                .is_some_and(|t| t.secs() > 1_600_000_000));
             assert_eq!(a.state().map(|s| s.as_str()), Some("ACTIVE"));
             assert!(a.status().is_some(), "status field asked for");
             seen.push(a.id().unwrap_or_default().to_string());
@@ -144,19 +151,32 @@ async fn list_accounts_pages_reach_every_account() {
     assert_eq!(unique, expected);
     assert!(unique.contains(&sim.management_account_id()));
 
-    let bad = org.list_accounts().max_results(21).send().await.expect_err("too many");
+    let bad = org
+        .list_accounts()
+        .max_results(21)
+        .send()
+        .await
+        .expect_err("too many");
     assert_eq!(bad.code(), Some("InvalidInputException"));
     sim.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organization_roots_and_ous() {
-    let sim = Simulator::start(SimConfig { accounts: 30, ..fast() }).await.expect("start");
+    let sim = Simulator::start(SimConfig {
+        accounts: 30,
+        ..fast()
+    })
+    .await
+    .expect("start");
     let org = aws_sdk_organizations::Client::new(&sdk(&sim, management(), "us-east-1").await);
     let desc = org.describe_organization().send().await.expect("describe");
     let o = desc.organization().expect("organization");
     assert_eq!(o.id(), Some(sim.organization_id().as_str()));
-    assert_eq!(o.master_account_id(), Some(sim.management_account_id().as_str()));
+    assert_eq!(
+        o.master_account_id(),
+        Some(sim.management_account_id().as_str())
+    );
 
     let roots = org.list_roots().send().await.expect("roots");
     let root = roots.roots()[0].id().unwrap_or_default().to_string();
@@ -165,7 +185,12 @@ async fn organization_roots_and_ous() {
     let mut found = Vec::new();
     let mut nested = false;
     while let Some(p) = parents.pop() {
-        let ous = org.list_organizational_units_for_parent().parent_id(&p).send().await.expect("ous");
+        let ous = org
+            .list_organizational_units_for_parent()
+            .parent_id(&p)
+            .send()
+            .await
+            .expect("ous");
         for ou in ous.organizational_units() {
             nested |= !p.starts_with("r-");
             parents.push(ou.id().unwrap_or_default().to_string());
@@ -179,7 +204,11 @@ async fn organization_roots_and_ous() {
                 .send()
                 .await
                 .expect("accounts for parent");
-            found.extend(out.accounts().iter().map(|a| a.id().unwrap_or_default().to_string()));
+            found.extend(
+                out.accounts()
+                    .iter()
+                    .map(|a| a.id().unwrap_or_default().to_string()),
+            );
             token = out.next_token().map(str::to_string);
             if token.is_none() {
                 break;
@@ -192,13 +221,24 @@ async fn organization_roots_and_ous() {
     all.sort();
     assert_eq!(found, all);
 
-    let missing = org.list_accounts_for_parent().parent_id("ou-zzzz-00000000").send().await.expect_err("no parent");
+    let missing = org
+        .list_accounts_for_parent()
+        .parent_id("ou-zzzz-00000000")
+        .send()
+        .await
+        .expect_err("no parent");
     assert_eq!(missing.code(), Some("ParentNotFoundException"));
 
     // Member credentials may not read the organization.
     let member = sim.accounts()[1].id.clone();
-    let member_org = aws_sdk_organizations::Client::new(&sdk(&sim, assume(&sim, &member).await, "us-east-1").await);
-    let denied = member_org.list_accounts().send().await.expect_err("member denied");
+    let member_org = aws_sdk_organizations::Client::new(
+        &sdk(&sim, assume(&sim, &member).await, "us-east-1").await,
+    );
+    let denied = member_org
+        .list_accounts()
+        .send()
+        .await
+        .expect_err("member denied");
     assert_eq!(denied.code(), Some("AccessDeniedException"));
     sim.shutdown().await;
 }
@@ -206,7 +246,10 @@ async fn organization_roots_and_ous() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn organizations_throttles_when_told() {
     let sim = Simulator::start(SimConfig {
-        faults: Faults { org_throttle_rate: 1.0, ..Faults::default() },
+        faults: Faults {
+            org_throttle_rate: 1.0,
+            ..Faults::default()
+        },
         ..fast()
     })
     .await
@@ -252,12 +295,40 @@ async fn assume_role_and_caller_identity() {
     assert!(c.expiration().secs() > 0);
     assert_eq!(
         ok.assumed_role_user().map(|u| u.arn()),
-        Some(format!("arn:aws:sts::{}:assumed-role/SessionAuditRole/audit", accounts[1].id).as_str())
+        Some(
+            format!(
+                "arn:aws:sts::{}:assumed-role/SessionAuditRole/audit",
+                accounts[1].id
+            )
+            .as_str()
+        )
     );
-    let issued = Credentials::new(c.access_key_id(), c.secret_access_key(), Some(c.session_token().into()), None, "t");
+    let issued = Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().into()),
+        None,
+        "t",
+    );
     let member_sts = aws_sdk_sts::Client::new(&sdk(&sim, issued, "us-east-1").await);
-    let who = member_sts.get_caller_identity().send().await.expect("member whoami");
+    let who = member_sts
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("member whoami");
     assert_eq!(who.account(), Some(accounts[1].id.as_str()));
+
+    // Role chaining is capped at one hour, as in AWS.
+    let chained = member_sts
+        .assume_role()
+        .role_arn(role(4, "SessionAuditRole"))
+        .role_session_name("chained")
+        .external_id("audit-2026")
+        .duration_seconds(7200)
+        .send()
+        .await
+        .expect_err("chaining beyond 1 h");
+    assert_eq!(chained.code(), Some("ValidationError"));
 
     // Denied: a denied role, a suspended account, a wrong role name, a missing or wrong ExternalId.
     let cases = [
@@ -266,7 +337,10 @@ async fn assume_role_and_caller_identity() {
         (role(1, "OtherRole"), Some("audit-2026")),
         (role(1, "SessionAuditRole"), None),
         (role(1, "SessionAuditRole"), Some("wrong")),
-        ("arn:aws:iam::999999999999:role/SessionAuditRole".to_string(), Some("audit-2026")),
+        (
+            "arn:aws:iam::999999999999:role/SessionAuditRole".to_string(),
+            Some("audit-2026"),
+        ),
     ];
     for (arn, ext) in cases {
         let err = sts
@@ -297,7 +371,9 @@ async fn assume_key(sts: &aws_sdk_sts::Client, arn: &str) -> String {
         .send()
         .await
         .expect("assume");
-    out.credentials().map(|c| c.access_key_id().to_string()).unwrap_or_default()
+    out.credentials()
+        .map(|c| c.access_key_id().to_string())
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -337,7 +413,10 @@ async fn lookups_reach_exactly_the_ground_truth() {
                 found.extend(ids.iter().cloned());
                 assert_eq!(found.len(), before + ids.len(), "no id twice");
             }
-            let expected = truth.partition(&account.id, region).cloned().unwrap_or_default();
+            let expected = truth
+                .partition(&account.id, region)
+                .cloned()
+                .unwrap_or_default();
             assert_eq!(found, expected, "{} {region}", account.id);
             // Without a filter the other SSM calls come too; they are not in the ground truth.
             let (all, _, _) = lookup_all(&ct, None, start, end).await;
@@ -345,10 +424,19 @@ async fn lookups_reach_exactly_the_ground_truth() {
             assert!(all.is_superset(&expected));
         }
     }
-    assert!(heavy_pages >= 7, "333 events take at least 7 pages, got {heavy_pages}");
+    assert!(
+        heavy_pages >= 7,
+        "333 events take at least 7 pages, got {heavy_pages}"
+    );
     // The denied account's records exist, unreachable.
     let denied = &sim.accounts()[4];
-    assert!(truth.events[&denied.id].values().map(BTreeSet::len).sum::<usize>() > 0);
+    assert!(
+        truth.events[&denied.id]
+            .values()
+            .map(BTreeSet::len)
+            .sum::<usize>()
+            > 0
+    );
     sim.shutdown().await;
 }
 
@@ -367,18 +455,30 @@ async fn lookup_filters_and_validation() {
     let (ws, we) = (cfg.window_start().timestamp(), cfg.window_end.timestamp());
 
     // EventName filter: only that name comes back, checked inside the record too.
-    let out = ct.lookup_events().lookup_attributes(event_name("TerminateSession")).max_results(7).send().await.expect("page");
+    let out = ct
+        .lookup_events()
+        .lookup_attributes(event_name("TerminateSession"))
+        .max_results(7)
+        .send()
+        .await
+        .expect("page");
     assert_eq!(out.events().len(), 7);
     assert!(out.next_token().is_some());
     for e in out.events() {
         assert_eq!(e.event_name(), Some("TerminateSession"));
         assert_eq!(e.read_only(), Some("false"));
-        let record: serde_json::Value = serde_json::from_str(e.cloud_trail_event().unwrap_or_default()).expect("json record");
+        let record: serde_json::Value =
+            serde_json::from_str(e.cloud_trail_event().unwrap_or_default()).expect("json record");
         assert_eq!(record["eventName"], "TerminateSession");
         assert_eq!(record["eventID"].as_str(), e.event_id());
     }
     // SendCommand shares the partition, never comes back for StartSession.
-    let send = ct.lookup_events().lookup_attributes(event_name("SendCommand")).send().await.expect("send command");
+    let send = ct
+        .lookup_events()
+        .lookup_attributes(event_name("SendCommand"))
+        .send()
+        .await
+        .expect("send command");
     assert!(!send.events().is_empty());
     let (starts, _, _) = lookup_all(&ct, Some("StartSession"), ws, we).await;
     let sends: HashSet<_> = send.events().iter().filter_map(|e| e.event_id()).collect();
@@ -395,10 +495,17 @@ async fn lookup_filters_and_validation() {
         chrono::DateTime::from_timestamp(t_hi, 0).unwrap_or_default(),
         &["StartSession"],
     );
-    let expected = truth.partition(&sim.management_account_id(), "us-east-1").cloned().unwrap_or_default();
+    let expected = truth
+        .partition(&sim.management_account_id(), "us-east-1")
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), expected);
     // Fractional bounds are accepted.
-    ct.lookup_events().start_time(SmithyTime::from_secs_f64(ws as f64 + 0.5)).send().await.expect("fraction");
+    ct.lookup_events()
+        .start_time(SmithyTime::from_secs_f64(ws as f64 + 0.5))
+        .send()
+        .await
+        .expect("fraction");
 
     // Errors.
     let two = ct
@@ -417,7 +524,12 @@ async fn lookup_filters_and_validation() {
         .await
         .expect_err("reversed");
     assert_eq!(range.code(), Some("InvalidTimeRangeException"));
-    let max = ct.lookup_events().max_results(51).send().await.expect_err("max");
+    let max = ct
+        .lookup_events()
+        .max_results(51)
+        .send()
+        .await
+        .expect_err("max");
     assert_eq!(max.code(), Some("InvalidMaxResultsException"));
     let token = out.next_token().unwrap_or_default().to_string();
     let other = ct
@@ -436,7 +548,10 @@ async fn lookup_filters_and_validation() {
         .send()
         .await
         .expect("token with the same parameters");
-    assert!(same.events().iter().all(|e| !out.events().iter().any(|o| o.event_id() == e.event_id())));
+    assert!(same
+        .events()
+        .iter()
+        .all(|e| !out.events().iter().any(|o| o.event_id() == e.event_id())));
     sim.shutdown().await;
 }
 
@@ -455,7 +570,10 @@ async fn throttling_beyond_the_rate() {
             }
         }
     }
-    assert!(throttled >= 3, "capacity 2: at most 2 or 3 of 6 quick calls pass, {throttled} throttled");
+    assert!(
+        throttled >= 3,
+        "capacity 2: at most 2 or 3 of 6 quick calls pass, {throttled} throttled"
+    );
     // Another partition (region) has its own bucket.
     let eu = cloudtrail(&sim, &sim.management_account_id(), "eu-west-1").await;
     eu.lookup_events().send().await.expect("own bucket");
@@ -490,9 +608,15 @@ async fn region_not_enabled_and_expired_credentials() {
     let err = eu.lookup_events().send().await.expect_err("not enabled");
     assert_eq!(err.code(), Some("UnrecognizedClientException"));
     let us = aws_sdk_cloudtrail::Client::new(&sdk(&sim, creds.clone(), "us-east-1").await);
-    us.lookup_events().send().await.expect("enabled region works");
+    us.lookup_events()
+        .send()
+        .await
+        .expect("enabled region works");
     let truth = sim.ground_truth(sim.config().window_start(), sim.config().window_end, &NAMES);
-    assert_eq!(truth.partition(&member, "eu-west-1").map(BTreeSet::len), Some(0));
+    assert_eq!(
+        truth.partition(&member, "eu-west-1").map(BTreeSet::len),
+        Some(0)
+    );
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let expired = us.lookup_events().send().await.expect_err("expired");
@@ -506,7 +630,10 @@ async fn region_not_enabled_and_expired_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_faults() {
     let sim = Simulator::start(SimConfig {
-        faults: Faults { error_rate: 1.0, ..Faults::default() },
+        faults: Faults {
+            error_rate: 1.0,
+            ..Faults::default()
+        },
         ..fast()
     })
     .await
@@ -515,13 +642,19 @@ async fn injected_faults() {
     for _ in 0..4 {
         let e = ct.lookup_events().send().await.expect_err("5xx");
         let status = e.raw_response().map(|r| r.status().as_u16());
-        assert!(matches!((e.code(), status), (Some("InternalFailure"), Some(500)) | (Some("ServiceUnavailable"), Some(503))));
+        assert!(matches!(
+            (e.code(), status),
+            (Some("InternalFailure"), Some(500)) | (Some("ServiceUnavailable"), Some(503))
+        ));
     }
     assert_eq!(sim.stats().injected_errors, 4);
     sim.shutdown().await;
 
     let sim = Simulator::start(SimConfig {
-        faults: Faults { reset_rate: 1.0, ..Faults::default() },
+        faults: Faults {
+            reset_rate: 1.0,
+            ..Faults::default()
+        },
         ..fast()
     })
     .await
@@ -547,7 +680,9 @@ async fn injected_faults() {
         .operation_attempt_timeout(Duration::from_millis(150))
         .build();
     let ct = aws_sdk_cloudtrail::Client::from_conf(
-        aws_sdk_cloudtrail::config::Builder::from(&conf).timeout_config(timeouts).build(),
+        aws_sdk_cloudtrail::config::Builder::from(&conf)
+            .timeout_config(timeouts)
+            .build(),
     );
     let t0 = Instant::now();
     ct.lookup_events().send().await.expect_err("timed out");
@@ -557,11 +692,17 @@ async fn injected_faults() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn same_config_same_data_and_http_ground_truth() {
-    let cfg = SimConfig { plant_anomalies: true, ..fast() };
+    let cfg = SimConfig {
+        plant_anomalies: true,
+        ..fast()
+    };
     let a = Simulator::start(cfg.clone()).await.expect("start");
     let b = Simulator::start(cfg.clone()).await.expect("start");
     let ga = a.ground_truth(cfg.window_start(), cfg.window_end, &NAMES);
-    assert_eq!(ga, b.ground_truth(cfg.window_start(), cfg.window_end, &NAMES));
+    assert_eq!(
+        ga,
+        b.ground_truth(cfg.window_start(), cfg.window_end, &NAMES)
+    );
     assert_eq!(a.accounts(), b.accounts());
     assert_eq!(a.baseline_principals(), b.baseline_principals());
     let np = a.new_principal().expect("planted");
@@ -575,9 +716,12 @@ async fn same_config_same_data_and_http_ground_truth() {
         urlencode(&cfg.window_end.to_rfc3339())
     );
     let body = http_get(&url).await;
-    let over_http: ssm_session_audit::simulator::GroundTruth = serde_json::from_str(&body).expect("json");
+    let over_http: ssm_session_audit::simulator::GroundTruth =
+        serde_json::from_str(&body).expect("json");
     assert_eq!(over_http, ga);
-    let stats: serde_json::Value = serde_json::from_str(&http_get(&format!("{}/_sim/stats", a.endpoint())).await).expect("stats");
+    let stats: serde_json::Value =
+        serde_json::from_str(&http_get(&format!("{}/_sim/stats", a.endpoint())).await)
+            .expect("stats");
     assert!(stats["requests"].as_u64().is_some());
     a.shutdown().await;
     b.shutdown().await;
@@ -593,9 +737,11 @@ async fn http_get(url: &str) -> String {
     let rest = url.strip_prefix("http://").unwrap_or(url);
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let mut s = tokio::net::TcpStream::connect(host).await.expect("connect");
-    s.write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .expect("write");
+    s.write_all(
+        format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("write");
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.expect("read");
     let text = String::from_utf8_lossy(&buf).to_string();
@@ -608,14 +754,21 @@ async fn http_get(url: &str) -> String {
 async fn throughput_is_printed() {
     let sim = Simulator::start(SimConfig {
         accounts: 50,
-        regions: vec!["us-east-1".into(), "eu-west-1".into(), "us-west-2".into(), "ap-southeast-2".into()],
+        regions: vec![
+            "us-east-1".into(),
+            "eu-west-1".into(),
+            "us-west-2".into(),
+            "ap-southeast-2".into(),
+        ],
         ..fast()
     })
     .await
     .expect("start");
     let mut clients = Vec::new();
     for region in &sim.config().regions {
-        clients.push(aws_sdk_cloudtrail::Client::new(&sdk(&sim, management(), region).await));
+        clients.push(aws_sdk_cloudtrail::Client::new(
+            &sdk(&sim, management(), region).await,
+        ));
     }
     let calls = 2_000;
     let t0 = Instant::now();
@@ -625,7 +778,11 @@ async fn throughput_is_printed() {
         let ct = clients[k % clients.len()].clone();
         set.spawn(async move {
             for _ in 0..per_task {
-                ct.lookup_events().lookup_attributes(event_name("StartSession")).send().await.expect("call");
+                ct.lookup_events()
+                    .lookup_attributes(event_name("StartSession"))
+                    .send()
+                    .await
+                    .expect("call");
             }
         });
     }
@@ -634,8 +791,14 @@ async fn throughput_is_printed() {
     }
     let secs = t0.elapsed().as_secs_f64();
     let done = per_task * 32;
-    println!("simulator throughput: {done} LookupEvents in {secs:.2} s = {:.0} calls/s", done as f64 / secs);
-    assert_eq!(sim.stats().calls.get("LookupEvents").copied(), Some(done as u64));
+    println!(
+        "simulator throughput: {done} LookupEvents in {secs:.2} s = {:.0} calls/s",
+        done as f64 / secs
+    );
+    assert_eq!(
+        sim.stats().calls.get("LookupEvents").copied(),
+        Some(done as u64)
+    );
     sim.shutdown().await;
 }
 
@@ -644,29 +807,127 @@ fn demo_config_is_valid_toml_with_known_keys() {
     let text = ssm_session_audit::simulator::demo_config_toml();
     let v: toml::Table = toml::from_str(&text).expect("toml");
     let allowed: &[(&str, &[&str])] = &[
-        ("scan", &["regions", "event_names", "since", "start", "end", "concurrency", "lookup_rate"]),
-        ("accounts", &["role_name", "external_id", "session_duration", "include", "exclude", "organizational_units"]),
+        (
+            "scan",
+            &[
+                "regions",
+                "event_names",
+                "since",
+                "start",
+                "end",
+                "concurrency",
+                "lookup_rate",
+            ],
+        ),
+        (
+            "accounts",
+            &[
+                "role_name",
+                "external_id",
+                "session_duration",
+                "include",
+                "exclude",
+                "organizational_units",
+            ],
+        ),
         (
             "rules",
             &[
-                "approved_cidrs", "allowed_regions", "trusted_accounts", "tunnel_documents", "denied_threshold",
-                "denied_window", "fanout_targets", "fanout_window", "max_session", "business_hours",
+                "approved_cidrs",
+                "allowed_regions",
+                "trusted_accounts",
+                "tunnel_documents",
+                "denied_threshold",
+                "denied_window",
+                "fanout_targets",
+                "fanout_window",
+                "max_session",
+                "business_hours",
             ],
         ),
         ("report", &["output", "formats", "fail_on"]),
     ];
     for (section, body) in &v {
-        let keys = allowed.iter().find(|(s, _)| s == section).map(|(_, k)| *k).expect("known section");
+        let keys = allowed
+            .iter()
+            .find(|(s, _)| s == section)
+            .map(|(_, k)| *k)
+            .expect("known section");
         for key in body.as_table().expect("table").keys() {
             assert!(keys.contains(&key.as_str()), "unknown key {section}.{key}");
         }
     }
-    let bh = v["rules"]["business_hours"].as_table().expect("business hours");
+    let bh = v["rules"]["business_hours"]
+        .as_table()
+        .expect("business hours");
     for key in bh.keys() {
         assert!(["timezone", "days", "start", "end"].contains(&key.as_str()));
     }
     let demo = SimConfig::demo();
-    assert_eq!(v["accounts"]["role_name"].as_str(), Some(demo.role_name.as_str()));
-    let regions: Vec<&str> = v["scan"]["regions"].as_array().expect("regions").iter().filter_map(|r| r.as_str()).collect();
-    assert_eq!(regions, demo.regions.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        v["accounts"]["role_name"].as_str(),
+        Some(demo.role_name.as_str())
+    );
+    let regions: Vec<&str> = v["scan"]["regions"]
+        .as_array()
+        .expect("regions")
+        .iter()
+        .filter_map(|r| r.as_str())
+        .collect();
+    assert_eq!(
+        regions,
+        demo.regions.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_organization_has_its_faults_and_latency() {
+    let sim = Simulator::start(SimConfig::demo()).await.expect("start");
+    let accounts = sim.accounts();
+    assert_eq!(accounts.len(), 10);
+    assert_eq!(accounts[8].state, "SUSPENDED");
+    assert!(accounts[7].denied);
+    assert_eq!(
+        accounts[9].disabled_regions,
+        vec!["ap-southeast-2".to_string()]
+    );
+    let org = aws_sdk_organizations::Client::new(&sdk(&sim, management(), "us-east-1").await);
+    let t0 = Instant::now();
+    let first = org.list_accounts().send().await.expect("page");
+    assert!(t0.elapsed() >= Duration::from_millis(20), "latency applies");
+    assert!(
+        first.accounts().is_empty() && first.next_token().is_some(),
+        "the demo starts with an empty page"
+    );
+
+    let sts = aws_sdk_sts::Client::new(&sdk(&sim, management(), "us-east-1").await);
+    let denied = sts
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{}:role/SessionAuditRole",
+            accounts[7].id
+        ))
+        .role_session_name("audit")
+        .send()
+        .await
+        .expect_err("denied role");
+    assert_eq!(denied.code(), Some("AccessDenied"));
+    let off = cloudtrail(&sim, &accounts[9].id, "ap-southeast-2").await;
+    let err = off.lookup_events().send().await.expect_err("not enabled");
+    assert_eq!(err.code(), Some("UnrecognizedClientException"));
+
+    let cfg = sim.config().clone();
+    let truth = sim.ground_truth(cfg.window_start(), cfg.window_end, &NAMES);
+    let quiet: usize = truth
+        .events
+        .values()
+        .filter_map(|r| r.get("ap-southeast-2"))
+        .map(BTreeSet::len)
+        .sum();
+    assert_eq!(
+        quiet, 2,
+        "only the planted unusual-region session (start and terminate)"
+    );
+    assert!(sim.new_principal().is_some());
+    sim.shutdown().await;
 }
