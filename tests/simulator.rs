@@ -318,6 +318,18 @@ async fn assume_role_and_caller_identity() {
         .expect("member whoami");
     assert_eq!(who.account(), Some(accounts[1].id.as_str()));
 
+    // Role chaining is capped at one hour, as in AWS.
+    let chained = member_sts
+        .assume_role()
+        .role_arn(role(4, "SessionAuditRole"))
+        .role_session_name("chained")
+        .external_id("audit-2026")
+        .duration_seconds(7200)
+        .send()
+        .await
+        .expect_err("chaining beyond 1 h");
+    assert_eq!(chained.code(), Some("ValidationError"));
+
     // Denied: a denied role, a suspended account, a wrong role name, a missing or wrong ExternalId.
     let cases = [
         (role(2, "SessionAuditRole"), Some("audit-2026")),
@@ -866,4 +878,56 @@ fn demo_config_is_valid_toml_with_known_keys() {
         regions,
         demo.regions.iter().map(String::as_str).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_organization_has_its_faults_and_latency() {
+    let sim = Simulator::start(SimConfig::demo()).await.expect("start");
+    let accounts = sim.accounts();
+    assert_eq!(accounts.len(), 10);
+    assert_eq!(accounts[8].state, "SUSPENDED");
+    assert!(accounts[7].denied);
+    assert_eq!(
+        accounts[9].disabled_regions,
+        vec!["ap-southeast-2".to_string()]
+    );
+    let org = aws_sdk_organizations::Client::new(&sdk(&sim, management(), "us-east-1").await);
+    let t0 = Instant::now();
+    let first = org.list_accounts().send().await.expect("page");
+    assert!(t0.elapsed() >= Duration::from_millis(20), "latency applies");
+    assert!(
+        first.accounts().is_empty() && first.next_token().is_some(),
+        "the demo starts with an empty page"
+    );
+
+    let sts = aws_sdk_sts::Client::new(&sdk(&sim, management(), "us-east-1").await);
+    let denied = sts
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{}:role/SessionAuditRole",
+            accounts[7].id
+        ))
+        .role_session_name("audit")
+        .send()
+        .await
+        .expect_err("denied role");
+    assert_eq!(denied.code(), Some("AccessDenied"));
+    let off = cloudtrail(&sim, &accounts[9].id, "ap-southeast-2").await;
+    let err = off.lookup_events().send().await.expect_err("not enabled");
+    assert_eq!(err.code(), Some("UnrecognizedClientException"));
+
+    let cfg = sim.config().clone();
+    let truth = sim.ground_truth(cfg.window_start(), cfg.window_end, &NAMES);
+    let quiet: usize = truth
+        .events
+        .values()
+        .filter_map(|r| r.get("ap-southeast-2"))
+        .map(BTreeSet::len)
+        .sum();
+    assert_eq!(
+        quiet, 2,
+        "only the planted unusual-region session (start and terminate)"
+    );
+    assert!(sim.new_principal().is_some());
+    sim.shutdown().await;
 }

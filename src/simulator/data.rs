@@ -323,7 +323,7 @@ impl World {
                 );
                 User {
                     name,
-                    permset: *rng.pick(&PERMSETS),
+                    permset: PERMSETS[rng.below(PERMSETS.len() as u64) as usize],
                     home: (home0 + j) % n_active,
                     ip: office_ip(&mut rng),
                     targets: 2 + rng.below(2),

@@ -1167,6 +1167,10 @@ fn assume_role(
             format!("User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"),
         ));
     };
+    if matches!(caller, Caller::Issued(_)) && duration > 3600 {
+        // AWS caps role chaining at one hour.
+        return Err(invalid("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".to_string()));
+    }
     let mut ttl = Duration::from_secs(duration);
     if let Some(cap) = cfg.faults.credential_ttl {
         ttl = ttl.min(cap);
@@ -1181,7 +1185,7 @@ fn assume_role(
     );
     let secret: String = (0..40)
         .map(|_| {
-            *rng.pick(&b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".to_vec())
+            *rng.pick(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".as_ref())
                 as char
         })
         .collect();
