@@ -308,6 +308,7 @@ fn alerts(args: AlertsArgs) -> Result<(), UsageError> {
     if let Some(t) = args.topic_name {
         opts.topic_name = t;
     }
+    opts.validate()?;
     write_files(&args.output, &templates::alerts::render_all(&opts))
 }
 
@@ -333,6 +334,7 @@ fn iam(args: IamArgs) -> Result<(), UsageError> {
         external_id: args.external_id.or(external_id),
         caller_role_name: None,
     };
+    opts.validate()?;
     write_files(&args.output, &templates::iam::render_all(&opts))
 }
 
