@@ -42,15 +42,22 @@ pub struct PartitionResult {
 
 /// Spaces one partition's calls `1/rate` apart. A partition has one call in
 /// flight at a time, so the spacing is measured from each actual send.
+///
+/// The spacing adapts: a throttle widens it (a server may count "2 per second"
+/// by a stricter window than a token bucket, and latency jitter moves arrival
+/// times), and each success narrows it back toward `1/rate`.
 pub struct Pace {
+    base: Duration,
     interval: Duration,
     next: Instant,
 }
 
 impl Pace {
     pub fn new(rate: f64) -> Self {
+        let base = Duration::from_secs_f64(1.0 / rate);
         Pace {
-            interval: Duration::from_secs_f64(1.0 / rate),
+            base,
+            interval: base,
             next: Instant::now(),
         }
     }
@@ -69,7 +76,21 @@ impl Pace {
         self.next = Instant::now() + self.interval;
     }
 
-    /// Push the next turn back, e.g. after a throttle.
+    /// The call succeeded: drift back toward the configured rate.
+    pub fn succeeded(&mut self) {
+        if self.interval > self.base {
+            self.interval = (self.interval - (self.interval - self.base) / 8).max(self.base);
+        }
+    }
+
+    /// The call was throttled: space calls wider (at most 3x) and wait before the next.
+    pub fn throttled(&mut self, consecutive: u32) {
+        self.interval = (self.interval.mul_f64(1.25)).min(self.base * 3);
+        let wait = backoff(self.interval * 2, Duration::from_secs(8), consecutive);
+        self.delay(wait);
+    }
+
+    /// Push the next turn back, e.g. after a failure.
     pub fn delay(&mut self, by: Duration) {
         self.next = self.next.max(Instant::now() + by);
     }
@@ -158,11 +179,7 @@ pub async fn read_partition(
                         ErrorClass::Throttled => {
                             cov.throttles += 1;
                             throttled_in_row += 1;
-                            pace.delay(backoff(
-                                pace.interval() * 2,
-                                Duration::from_secs(8),
-                                throttled_in_row,
-                            ));
+                            pace.throttled(throttled_in_row);
                         }
                         ErrorClass::Transient => {
                             pace.delay(backoff(
@@ -252,4 +269,28 @@ pub async fn read_partition(
 
 fn to_smithy(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pace_widens_on_throttles_and_returns_to_the_rate() {
+        let mut p = Pace::new(2.0);
+        assert_eq!(p.interval(), Duration::from_millis(500));
+        for n in 1..20 {
+            p.throttled(n);
+        }
+        assert_eq!(p.interval(), Duration::from_millis(1500), "capped at 3x");
+        for _ in 0..200 {
+            p.succeeded();
+        }
+        assert!(
+            p.interval() < Duration::from_millis(501),
+            "{:?}",
+            p.interval()
+        );
+        assert!(p.interval() >= Duration::from_millis(500));
+    }
 }

@@ -22,11 +22,19 @@ fn long_flags(text: &str) -> BTreeSet<String> {
 
 #[test]
 fn readme_usage_lists_exactly_the_scan_flags() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("<!-- usage:scan -->").expect("README has the scan usage block");
-    let end = readme.find("<!-- /usage:scan -->").expect("README closes the scan usage block");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("<!-- usage:scan -->")
+        .expect("README has the scan usage block");
+    let end = readme
+        .find("<!-- /usage:scan -->")
+        .expect("README closes the scan usage block");
     let documented = long_flags(&readme[start..end]);
-    let help = Command::new(common::BIN).args(["scan", "--help"]).output().unwrap();
+    let help = Command::new(common::BIN)
+        .args(["scan", "--help"])
+        .output()
+        .unwrap();
     assert!(help.status.success());
     let mut actual = long_flags(&String::from_utf8_lossy(&help.stdout));
     actual.remove("help");
@@ -35,11 +43,17 @@ fn readme_usage_lists_exactly_the_scan_flags() {
 
 #[test]
 fn bad_flags_exit_2_with_a_message() {
-    let out = Command::new(common::BIN).args(["scan", "--concurrency", "0"]).output().unwrap();
+    let out = Command::new(common::BIN)
+        .args(["scan", "--concurrency", "0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--concurrency"), "{err}");
-    let out = Command::new(common::BIN).args(["scan", "--no-such-flag"]).output().unwrap();
+    let out = Command::new(common::BIN)
+        .args(["scan", "--no-such-flag"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -55,7 +69,12 @@ fn demo_runs_the_pipeline_and_shows_every_flag() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "the demo org is incomplete on purpose:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the demo org is incomplete on purpose:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("demo took {:?}", started.elapsed());
     let report = common::read_report(&dir);
     let flags: BTreeSet<&str> = report["findings"]
@@ -64,7 +83,10 @@ fn demo_runs_the_pipeline_and_shows_every_flag() {
         .iter()
         .map(|f| f["flag"].as_str().unwrap())
         .collect();
-    let all: BTreeSet<&str> = ssm_session_audit::model::Flag::ALL.iter().map(|f| f.as_str()).collect();
+    let all: BTreeSet<&str> = ssm_session_audit::model::Flag::ALL
+        .iter()
+        .map(|f| f.as_str())
+        .collect();
     assert_eq!(flags, all, "the demo plants one case of every flag");
     let statuses: BTreeSet<&str> = report["accounts"]
         .as_array()
@@ -72,9 +94,22 @@ fn demo_runs_the_pipeline_and_shows_every_flag() {
         .iter()
         .map(|a| a["coverage"]["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["complete", "failed", "skipped"].into_iter().collect());
-    for f in ["report.json", "events.csv", "sessions.csv", "accounts.csv", "findings.csv", "SHA256SUMS"] {
+    assert_eq!(
+        statuses,
+        ["complete", "failed", "skipped"].into_iter().collect()
+    );
+    for f in [
+        "report.json",
+        "events.csv",
+        "sessions.csv",
+        "accounts.csv",
+        "findings.csv",
+        "SHA256SUMS",
+    ] {
         assert!(dir.join(f).exists(), "{f} written");
     }
-    assert!(stdout.contains("root-session"), "the summary names the flags:\n{stdout}");
+    assert!(
+        stdout.contains("root-session"),
+        "the summary names the flags:\n{stdout}"
+    );
 }
