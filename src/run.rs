@@ -7,7 +7,7 @@ use anyhow::Context;
 use aws_config::{BehaviorVersion, SdkConfig};
 use ssm_session_audit::config::{self, Config, FlagValues};
 use ssm_session_audit::model::Report;
-use ssm_session_audit::scan::{run_scan, NoProgress, Progress, ScanError};
+use ssm_session_audit::scan::{run_scan, NoProgress, Progress};
 use ssm_session_audit::{report, simulator, templates};
 use tokio::sync::watch;
 
@@ -154,13 +154,8 @@ async fn run_and_report(
     if let Some(t) = &terminal {
         t.finish();
     }
-    let report: Report = match result {
-        Ok(r) => r,
-        Err(e @ ScanError::Discovery(_)) | Err(e @ ScanError::NoCredentials(_)) => {
-            return Err(UsageError(anyhow::Error::new(e)))
-        }
-        Err(e) => return Err(UsageError(anyhow::Error::new(e))),
-    };
+    // No credentials, no account list, an unreadable baseline: nothing was scanned.
+    let report: Report = result.map_err(|e| UsageError(anyhow::Error::new(e)))?;
     let written = report::write_report_dir(&report, &cfg.report.output, &cfg.report.formats)
         .with_context(|| format!("writing the report to {}", cfg.report.output.display()))?;
     if !opts.quiet {
