@@ -585,9 +585,9 @@ fn partition(
                 corrupt: false,
             });
         }
-        // Corrupt files, one per day until this partition's share is written.
-        if let Some(&k) = my_corrupt.get(d as usize) {
-            let delivered = midnight + TimeDelta::minutes(30 + d as i64);
+        // Corrupt files: the k-th lands on day k (mod days) of its partition.
+        for &k in my_corrupt.iter().filter(|k| *k % spec.days.max(1) == d) {
+            let delivered = midnight + TimeDelta::minutes(30 + k as i64);
             text.clear();
             text.push_str(r#"{"Records":["#);
             for j in 0..20 {

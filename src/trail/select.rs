@@ -124,16 +124,15 @@ fn select_record(raw: &str, q: &TrailQuery, parse: ParseFn<'_>, scan: &mut FileS
     if !q.wants_account(account) || !q.wants_region(region) {
         return;
     }
+    // RFC 3339 (CloudTrail's own form) decides here, before the full parse;
+    // any other form is left to the parser, which knows what it accepts.
     let time = head
         .event_time
         .as_deref()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
-    let Some(time) = time else {
-        scan.malformed(id);
-        return;
-    };
-    if time < q.window.start || time > q.window.end {
+    let in_window = |t: DateTime<Utc>| t >= q.window.start && t <= q.window.end;
+    if time.is_some_and(|t| !in_window(t)) {
         return;
     }
     let (account_arg, region_arg) = (
@@ -149,7 +148,8 @@ fn select_record(raw: &str, q: &TrailQuery, parse: ParseFn<'_>, scan: &mut FileS
         },
     );
     match parse(raw, account_arg, region_arg) {
-        Ok(ev) => scan.events.push(ev),
+        Ok(ev) if in_window(ev.event_time) => scan.events.push(ev),
+        Ok(_) => {}
         Err(_) => scan.malformed(id),
     }
 }
@@ -205,7 +205,10 @@ mod tests {
             } else {
                 region.into()
             },
-            event_time: s("eventTime").parse().map_err(|_| "time")?,
+            event_time: s("eventTime")
+                .parse()
+                .or_else(|_| format!("{}Z", s("eventTime")).parse())
+                .map_err(|_| "time")?,
             event_name: s("eventName"),
             event_id: s("eventID"),
             session_id: None,
@@ -284,6 +287,18 @@ mod tests {
             ),
             rec("bad-time", "ssm.amazonaws.com", "StartSession", "yesterday"),
             rec(
+                "naive-time",
+                "ssm.amazonaws.com",
+                "StartSession",
+                "2025-02-19T11:00:00",
+            ),
+            rec(
+                "naive-out",
+                "ssm.amazonaws.com",
+                "StartSession",
+                "2025-02-20T11:00:00",
+            ),
+            rec(
                 "reject-me",
                 "ssm.amazonaws.com",
                 "StartSession",
@@ -293,9 +308,9 @@ mod tests {
         let good = format!("{{\"Records\":[{}]}}", recs.join(","));
         let s = scan(&good, &q());
         assert_eq!(s.error, None);
-        assert_eq!(s.records, 8);
+        assert_eq!(s.records, 10);
         let ids: Vec<_> = s.events.iter().map(|e| e.event_id.as_str()).collect();
-        assert_eq!(ids, ["keep-1", "at-end"]);
+        assert_eq!(ids, ["keep-1", "at-end", "naive-time"]);
         // The record's account wins over the path's.
         assert_eq!(s.events[0].account_id, "111122223333");
         assert_eq!(s.events[0].region, "eu-west-1");
@@ -371,5 +386,41 @@ mod tests {
             Some("script".into())
         );
         assert_eq!(event_id_of(r#"{"eventID":1}"#), None);
+    }
+}
+
+#[cfg(test)]
+mod real_parser_tests {
+    use super::*;
+    use crate::model::TimeWindow;
+
+    #[test]
+    fn real_records_go_through_the_real_parser() {
+        // Two real Session Manager records, an SSM-invoked KMS call and an EC2 call.
+        let text = include_str!("../../tests/fixtures/trail/real-records.json");
+        let q = TrailQuery::new(TimeWindow {
+            start: "2020-01-01T00:00:00Z".parse().unwrap(),
+            end: "2025-12-31T00:00:00Z".parse().unwrap(),
+        });
+        let s = scan_bytes(
+            "f.json",
+            None,
+            text.as_bytes(),
+            &q,
+            &mut Vec::new(),
+            &real_parse,
+        );
+        assert_eq!((s.records, s.malformed, s.error), (4, 0, None));
+        let ids: Vec<_> = s.events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "c61c9a5d-4d9c-45ee-8c46-9845ea001e97",
+                "4b7a66fc-bffb-4179-be64-69bba2bf714c"
+            ]
+        );
+        assert_eq!(s.events[0].account_id, "111122223333");
+        assert_eq!(s.events[1].region, "us-east-1");
+        assert_eq!(s.events[1].document_name.as_deref(), Some("SSM-sudo"));
     }
 }
