@@ -16,3 +16,4 @@ pub mod scan;
 pub mod session;
 pub mod simulator;
 pub mod templates;
+pub mod trail;

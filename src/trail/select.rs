@@ -1,0 +1,426 @@
+//! One trail file's bytes → the session events it holds, with counts.
+//! I/O-free: the local and S3 readers and the tests all come through here.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::path::{parse_key, TrailKey};
+use super::split::{for_each_record, gunzip, is_gzip};
+use super::{FileScan, TrailQuery};
+use crate::model::SessionEvent;
+
+/// Every Session Manager record names its source so; a record without this
+/// text anywhere is skipped after one substring test.
+const SSM_SOURCE: &str = "ssm.amazonaws.com";
+
+/// The fields that decide whether a record is wanted, borrowed from its text.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "eventSource", borrow, default)]
+    event_source: Option<Cow<'a, str>>,
+    #[serde(rename = "eventName", borrow, default)]
+    event_name: Option<Cow<'a, str>>,
+    #[serde(rename = "eventTime", borrow, default)]
+    event_time: Option<Cow<'a, str>>,
+    #[serde(rename = "eventID", borrow, default)]
+    event_id: Option<Cow<'a, str>>,
+    #[serde(rename = "recipientAccountId", borrow, default)]
+    recipient_account_id: Option<Cow<'a, str>>,
+    #[serde(rename = "awsRegion", borrow, default)]
+    aws_region: Option<Cow<'a, str>>,
+}
+
+/// The parser of one record: `crate::event::parse_record`, or a stand-in in tests.
+pub(crate) type ParseFn<'p> = &'p dyn Fn(&str, &str, &str) -> Result<SessionEvent, String>;
+
+pub(crate) fn real_parse(
+    record: &str,
+    account: &str,
+    region: &str,
+) -> Result<SessionEvent, String> {
+    crate::event::parse_record(record, account, region).map_err(|e| e.to_string())
+}
+
+/// Scan one file. `buf` is the caller's inflate buffer, kept between files so a
+/// worker holds one file's worth of memory, not one per file.
+pub(crate) fn scan_bytes(
+    path: &str,
+    key: Option<TrailKey>,
+    bytes: &[u8],
+    q: &TrailQuery,
+    buf: &mut Vec<u8>,
+    parse: ParseFn<'_>,
+) -> FileScan {
+    let key = key.or_else(|| parse_key(path));
+    let mut scan = FileScan::new(path, key);
+    scan.bytes_compressed = bytes.len() as u64;
+    let data: &[u8] = if is_gzip(bytes) {
+        buf.clear();
+        if let Err(e) = gunzip(bytes, buf) {
+            scan.error = Some(e);
+        }
+        buf
+    } else {
+        bytes
+    };
+    scan.bytes_uncompressed = data.len() as u64;
+    // JSON is UTF-8; one check for the whole file, record by record only if it fails.
+    let text = std::str::from_utf8(data).ok();
+    let split = for_each_record(data, |a, b| {
+        scan.records += 1;
+        match text {
+            Some(t) => select_record(&t[a..b], q, parse, &mut scan),
+            None => match std::str::from_utf8(&data[a..b]) {
+                Ok(raw) => select_record(raw, q, parse, &mut scan),
+                Err(_) => {
+                    if contains_bytes(&data[a..b], SSM_SOURCE.as_bytes()) {
+                        scan.malformed(event_id_of(&String::from_utf8_lossy(&data[a..b])));
+                    }
+                }
+            },
+        }
+    });
+    if let Err(e) = split {
+        // A gzip error is the cause; the JSON cut short after it is its symptom.
+        scan.error.get_or_insert_with(|| e.to_string());
+    }
+    scan
+}
+
+fn select_record(raw: &str, q: &TrailQuery, parse: ParseFn<'_>, scan: &mut FileScan) {
+    if !raw.contains(SSM_SOURCE) {
+        return;
+    }
+    let head: Head = match serde_json::from_str(raw) {
+        Ok(h) => h,
+        Err(_) => {
+            // Unreadable: count it only if it may be one of ours.
+            if q.event_names.iter().any(|n| raw.contains(n.as_str())) {
+                scan.malformed(event_id_of(raw));
+            }
+            return;
+        }
+    };
+    if head.event_source.as_deref() != Some(SSM_SOURCE) {
+        return;
+    }
+    let Some(name) = head.event_name.as_deref() else {
+        return;
+    };
+    if !q.event_names.iter().any(|n| n == name) {
+        return;
+    }
+    let id = head.event_id.as_deref().map(clean_id);
+    // The record's own account and region are the truth; the path only says
+    // where it was found, and stands in when the record lacks them.
+    let (path_account, path_region) = match &scan.key {
+        Some(k) => (k.account.as_str(), k.region.as_str()),
+        None => ("", ""),
+    };
+    let account = head.recipient_account_id.as_deref().unwrap_or(path_account);
+    let region = head.aws_region.as_deref().unwrap_or(path_region);
+    if !q.wants_account(account) || !q.wants_region(region) {
+        return;
+    }
+    // RFC 3339 (CloudTrail's own form) decides here, before the full parse;
+    // any other form is left to the parser, which knows what it accepts.
+    let time = head
+        .event_time
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let in_window = |t: DateTime<Utc>| t >= q.window.start && t <= q.window.end;
+    if time.is_some_and(|t| !in_window(t)) {
+        return;
+    }
+    let (account_arg, region_arg) = (
+        if head.recipient_account_id.is_some() {
+            ""
+        } else {
+            account
+        },
+        if head.aws_region.is_some() {
+            ""
+        } else {
+            region
+        },
+    );
+    match parse(raw, account_arg, region_arg) {
+        Ok(ev) if in_window(ev.event_time) => scan.events.push(ev),
+        Ok(_) => {}
+        Err(_) => scan.malformed(id),
+    }
+}
+
+/// Event ids go into reports: keep only what a UUID is made of.
+fn clean_id(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(64)
+        .collect()
+}
+
+/// The `eventID` of a record too broken to parse, if its text shows one.
+fn event_id_of(raw: &str) -> Option<String> {
+    let at = raw.find("\"eventID\"")? + "\"eventID\"".len();
+    let rest = raw[at..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let id = clean_id(&rest[..rest.find('"')?]);
+    (!id.is_empty()).then_some(id)
+}
+
+fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TimeWindow;
+
+    fn q() -> TrailQuery {
+        TrailQuery::new(TimeWindow {
+            start: "2025-02-19T00:00:00Z".parse().unwrap(),
+            end: "2025-02-19T23:59:59Z".parse().unwrap(),
+        })
+    }
+
+    /// Stands in for the real parser: enough of an event to check selection.
+    fn fake(raw: &str, account: &str, region: &str) -> Result<SessionEvent, String> {
+        let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+        let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+        if s("eventID").contains("reject") {
+            return Err("rejected".into());
+        }
+        Ok(SessionEvent {
+            account_id: if account.is_empty() {
+                s("recipientAccountId")
+            } else {
+                account.into()
+            },
+            region: if region.is_empty() {
+                s("awsRegion")
+            } else {
+                region.into()
+            },
+            event_time: s("eventTime")
+                .parse()
+                .or_else(|_| format!("{}Z", s("eventTime")).parse())
+                .map_err(|_| "time")?,
+            event_name: s("eventName"),
+            event_id: s("eventID"),
+            session_id: None,
+            principal_type: String::new(),
+            principal_arn: String::new(),
+            principal_account_id: None,
+            user_name: None,
+            session_issuer_arn: None,
+            mfa_authenticated: None,
+            instance_role: false,
+            source_ip: None,
+            user_agent: None,
+            target: None,
+            document_name: None,
+            error_code: None,
+            error_message: None,
+        })
+    }
+
+    fn rec(id: &str, source: &str, name: &str, time: &str) -> String {
+        format!(
+            r#"{{"eventVersion":"1.10","eventTime":"{time}","eventSource":"{source}","eventName":"{name}","awsRegion":"eu-west-1","sourceIPAddress":"ssm.amazonaws.com","eventID":"{id}","recipientAccountId":"111122223333","userAgent":"a \"q\" {{["}}"#
+        )
+    }
+
+    fn scan(text: &str, q: &TrailQuery) -> FileScan {
+        let mut buf = Vec::new();
+        scan_bytes(
+            "AWSLogs/o-x/999999999999/CloudTrail/us-east-1/2025/02/19/f.json",
+            None,
+            text.as_bytes(),
+            q,
+            &mut buf,
+            &fake,
+        )
+    }
+
+    #[test]
+    fn keeps_only_session_calls_in_the_window() {
+        let recs = [
+            rec(
+                "keep-1",
+                "ssm.amazonaws.com",
+                "StartSession",
+                "2025-02-19T10:00:00Z",
+            ),
+            rec(
+                "other-name",
+                "ssm.amazonaws.com",
+                "GetParameter",
+                "2025-02-19T10:00:00Z",
+            ),
+            rec(
+                "invoked-by-ssm",
+                "kms.amazonaws.com",
+                "Decrypt",
+                "2025-02-19T10:00:00Z",
+            ),
+            rec(
+                "before",
+                "ssm.amazonaws.com",
+                "StartSession",
+                "2025-02-18T23:59:59Z",
+            ),
+            rec(
+                "at-end",
+                "ssm.amazonaws.com",
+                "TerminateSession",
+                "2025-02-19T23:59:59Z",
+            ),
+            rec(
+                "after",
+                "ssm.amazonaws.com",
+                "ResumeSession",
+                "2025-02-20T00:00:00Z",
+            ),
+            rec("bad-time", "ssm.amazonaws.com", "StartSession", "yesterday"),
+            rec(
+                "naive-time",
+                "ssm.amazonaws.com",
+                "StartSession",
+                "2025-02-19T11:00:00",
+            ),
+            rec(
+                "naive-out",
+                "ssm.amazonaws.com",
+                "StartSession",
+                "2025-02-20T11:00:00",
+            ),
+            rec(
+                "reject-me",
+                "ssm.amazonaws.com",
+                "StartSession",
+                "2025-02-19T10:00:00Z",
+            ),
+        ];
+        let good = format!("{{\"Records\":[{}]}}", recs.join(","));
+        let s = scan(&good, &q());
+        assert_eq!(s.error, None);
+        assert_eq!(s.records, 10);
+        let ids: Vec<_> = s.events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids, ["keep-1", "at-end", "naive-time"]);
+        // The record's account wins over the path's.
+        assert_eq!(s.events[0].account_id, "111122223333");
+        assert_eq!(s.events[0].region, "eu-west-1");
+        assert_eq!(s.malformed, 2);
+        assert_eq!(s.malformed_event_ids, ["bad-time", "reject-me"]);
+    }
+
+    #[test]
+    fn a_broken_record_is_malformed_with_its_id() {
+        // Balanced brackets but not JSON: the splitter passes it, serde does not.
+        let text = r#"{"Records":[{"eventSource":"ssm.amazonaws.com","eventName":"StartSession","eventID":"broken-1","x":[1,]}]}"#;
+        let s = scan(text, &q());
+        assert_eq!(s.error, None);
+        assert_eq!((s.records, s.malformed), (1, 1));
+        assert_eq!(s.malformed_event_ids, ["broken-1"]);
+    }
+
+    #[test]
+    fn filters_by_the_records_account_and_region() {
+        let text = format!(
+            "{{\"Records\":[{}]}}",
+            rec(
+                "k",
+                "ssm.amazonaws.com",
+                "StartSession",
+                "2025-02-19T10:00:00Z"
+            )
+        );
+        let mut q = q();
+        q.accounts = Some(["999999999999".to_string()].into());
+        assert!(scan(&text, &q).events.is_empty());
+        q.accounts = Some(["111122223333".to_string()].into());
+        q.regions = Some(["us-east-1".to_string()].into());
+        assert!(scan(&text, &q).events.is_empty());
+        q.regions = Some(["eu-west-1".to_string()].into());
+        assert_eq!(scan(&text, &q).events.len(), 1);
+    }
+
+    #[test]
+    fn a_cut_file_keeps_its_whole_records_and_names_the_error() {
+        let text = format!(
+            "{{\"Records\":[{},{}",
+            rec(
+                "k1",
+                "ssm.amazonaws.com",
+                "StartSession",
+                "2025-02-19T10:00:00Z"
+            ),
+            &rec(
+                "k2",
+                "ssm.amazonaws.com",
+                "StartSession",
+                "2025-02-19T10:00:00Z"
+            )[..50]
+        );
+        let s = scan(&text, &q());
+        assert_eq!(s.events.len(), 1);
+        assert!(
+            s.error.as_deref().unwrap().contains("bad JSON"),
+            "{:?}",
+            s.error
+        );
+    }
+
+    #[test]
+    fn event_id_is_found_in_broken_text() {
+        assert_eq!(
+            event_id_of(r#"{"eventID" : "ab-12","#),
+            Some("ab-12".into())
+        );
+        assert_eq!(
+            event_id_of(r#"{"eventID":"<script>"}"#),
+            Some("script".into())
+        );
+        assert_eq!(event_id_of(r#"{"eventID":1}"#), None);
+    }
+}
+
+#[cfg(test)]
+mod real_parser_tests {
+    use super::*;
+    use crate::model::TimeWindow;
+
+    #[test]
+    fn real_records_go_through_the_real_parser() {
+        // Two real Session Manager records, an SSM-invoked KMS call and an EC2 call.
+        let text = include_str!("../../tests/fixtures/trail/real-records.json");
+        let q = TrailQuery::new(TimeWindow {
+            start: "2020-01-01T00:00:00Z".parse().unwrap(),
+            end: "2025-12-31T00:00:00Z".parse().unwrap(),
+        });
+        let s = scan_bytes(
+            "f.json",
+            None,
+            text.as_bytes(),
+            &q,
+            &mut Vec::new(),
+            &real_parse,
+        );
+        assert_eq!((s.records, s.malformed, s.error), (4, 0, None));
+        let ids: Vec<_> = s.events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "c61c9a5d-4d9c-45ee-8c46-9845ea001e97",
+                "4b7a66fc-bffb-4179-be64-69bba2bf714c"
+            ]
+        );
+        assert_eq!(s.events[0].account_id, "111122223333");
+        assert_eq!(s.events[1].region, "us-east-1");
+        assert_eq!(s.events[1].document_name.as_deref(), Some("SSM-sudo"));
+    }
+}
