@@ -415,6 +415,10 @@ pub struct RunInfo {
     pub interrupted: bool,
     /// Counters: calls, throttles, retries, ...
     pub stats: RunStats,
+    /// For a trail-file source: files and bytes read, bad files (named), days
+    /// without files. Absent for CloudTrail lookups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trail: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -66,13 +66,20 @@ where
             code: "timeout".into(),
             message: "the call took longer than the call timeout".into(),
         },
-        SdkError::DispatchFailure(d) => CallFailure {
+        // Connection refused or reset, or a timeout: try again. Anything else that
+        // stops a request before it is sent (no credentials found) will not improve.
+        SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => CallFailure {
             class: ErrorClass::Transient,
             code: if d.is_timeout() {
                 "timeout".into()
             } else {
                 "connection".into()
             },
+            message: short(&source_chain(err)),
+        },
+        SdkError::DispatchFailure(_) => CallFailure {
+            class: ErrorClass::Fatal,
+            code: "request".into(),
             message: short(&source_chain(err)),
         },
         SdkError::ResponseError(_) => CallFailure {
@@ -199,11 +206,10 @@ where
             return Err(failure);
         }
         tracing::debug!(error = %failure, attempt, "call retried");
-        tokio::time::sleep(backoff(
-            Duration::from_millis(200),
-            Duration::from_secs(10),
-            attempt,
-        ))
+        let left = deadline.saturating_sub(started.elapsed());
+        tokio::time::sleep(
+            backoff(Duration::from_millis(200), Duration::from_secs(10), attempt).min(left),
+        )
         .await;
     }
 }

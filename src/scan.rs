@@ -111,8 +111,8 @@ pub enum ScanError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("{0}")]
-    Source(String),
+    #[error(transparent)]
+    Trail(#[from] crate::trail::TrailError),
 }
 
 /// One account's finished scan.
@@ -122,7 +122,8 @@ struct AccountResult {
     events: Vec<SessionEvent>,
 }
 
-/// Run the whole `scan` against whatever endpoints `sdk` points at.
+/// Run the whole `scan` against whatever endpoints `sdk` points at: CloudTrail
+/// lookups, or trail files when `scan.source` names a folder or an S3 prefix.
 pub async fn run_scan(
     cfg: &Config,
     sdk: &SdkConfig,
@@ -132,9 +133,7 @@ pub async fn run_scan(
     let started_at = Utc::now();
     let baseline = load_baseline(cfg)?;
     if cfg.scan.source != Source::LookupEvents {
-        return Err(ScanError::Source(
-            "trail-file sources (--source) are not available in this build yet".into(),
-        ));
+        return scan_trail(cfg, sdk, progress, started_at, baseline.as_ref()).await;
     }
     let slots = CallSlots::new(cfg.scan.concurrency);
     let deadline = cfg.scan.retry_deadline;
@@ -261,6 +260,223 @@ pub async fn run_scan(
         baseline: baseline.as_ref(),
         interrupted,
     }))
+}
+
+/// The same report from trail files: names from Organizations when it answers,
+/// the account ids alone when it does not (a local folder needs no credentials).
+async fn scan_trail(
+    cfg: &Config,
+    sdk: &SdkConfig,
+    progress: Arc<dyn Progress>,
+    started_at: chrono::DateTime<Utc>,
+    baseline: Option<&Baseline>,
+) -> Result<Report, ScanError> {
+    let slots = CallSlots::new(cfg.scan.concurrency);
+    let home_region = sdk
+        .region()
+        .cloned()
+        .unwrap_or_else(|| Region::new("us-east-1"));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(cfg.scan.call_timeout)
+        .build();
+    let org = trail_org_lookup(cfg, sdk, &home_region, &timeouts, &slots).await;
+
+    let regions: Vec<String> = match &cfg.scan.regions {
+        RegionSelection::List(r) => r.clone(),
+        RegionSelection::All => Vec::new(),
+    };
+    let query = crate::trail::TrailQuery {
+        accounts: (!cfg.accounts.include.is_empty())
+            .then(|| cfg.accounts.include.iter().cloned().collect()),
+        regions: (!regions.is_empty()).then(|| regions.iter().cloned().collect()),
+        window: cfg.scan.window,
+        event_names: cfg.scan.event_names.clone(),
+    };
+    let (source, result) = match &cfg.scan.source {
+        Source::Dir(root) => {
+            let root = root.clone();
+            let q = query.clone();
+            let read = tokio::task::spawn_blocking(move || crate::trail::read_dir(&root, &q, 0))
+                .await
+                .map_err(|_| crate::trail::TrailError::Worker)??;
+            (format!("dir:{}", cfg_path_display(&cfg.scan.source)), read)
+        }
+        Source::S3 { bucket, prefix } => {
+            let mut b = aws_sdk_s3::config::Builder::from(sdk)
+                .region(home_region.clone())
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(timeouts.clone());
+            // A custom endpoint (moto, MinIO, a VPC endpoint by IP) needs path-style addressing.
+            if sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() {
+                b = b.force_path_style(true);
+            }
+            let s3 = aws_sdk_s3::Client::from_conf(b.build());
+            let read =
+                crate::trail::read_s3(&s3, bucket, prefix, &query, &slots, cfg.scan.retry_deadline)
+                    .await?;
+            (format!("s3://{bucket}/{prefix}"), read)
+        }
+        Source::LookupEvents => unreachable!("handled by run_scan"),
+    };
+
+    // Accounts: those the trail holds, plus those Organizations knows (an account
+    // with no trail file at all must not look like an account with no activity).
+    let known: BTreeMap<String, Account> = org
+        .as_ref()
+        .map(|o| {
+            o.accounts
+                .iter()
+                .map(|a| (a.id.clone(), a.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut ids: BTreeSet<String> = result.coverage.partitions.keys().cloned().collect();
+    ids.extend(result.coverage.failed_accounts.keys().cloned());
+    ids.extend(known.keys().cloned());
+    ids.extend(cfg.accounts.include.iter().cloned());
+    let mut events_of: BTreeMap<String, Vec<SessionEvent>> = BTreeMap::new();
+    for e in result.events {
+        events_of.entry(e.account_id.clone()).or_default().push(e);
+    }
+    let mut skipped = Vec::new();
+    let mut results = Vec::new();
+    for id in ids {
+        let account = known.get(&id).cloned().unwrap_or_else(|| Account {
+            id: id.clone(),
+            name: String::new(),
+            state: "UNKNOWN".into(),
+        });
+        if !cfg.accounts.include.is_empty() && !cfg.accounts.include.contains(&id) {
+            continue;
+        }
+        // With --ou, only the accounts Organizations lists under those OUs.
+        if !cfg.accounts.organizational_units.is_empty()
+            && org.is_some()
+            && !known.contains_key(&id)
+        {
+            continue;
+        }
+        if cfg.accounts.exclude.contains(&id) {
+            skipped.push(skipped_report(
+                &account,
+                "excluded by --exclude-accounts / accounts.exclude".into(),
+            ));
+            continue;
+        }
+        let parts = result.coverage.partitions.get(&id);
+        let mut regions_cov: BTreeMap<String, RegionCoverage> = parts
+            .map(|p| {
+                p.iter()
+                    .map(|(r, c)| (r.clone(), c.to_region_coverage()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // Requested regions without a file are quiet, not failed (CloudTrail writes
+        // no file for a region without activity); the run's `trail` lists the days.
+        for r in &regions {
+            regions_cov
+                .entry(r.clone())
+                .or_insert_with(|| RegionCoverage::new(RegionStatus::Ok));
+        }
+        let mut coverage = AccountCoverage::from_regions(regions_cov);
+        if let Some(err) = result.coverage.failed_accounts.get(&id) {
+            coverage.status = AccountStatus::Failed;
+            coverage.reason = Some(format!("listing its trail files failed: {err}"));
+        } else if parts.is_none() {
+            coverage.status = AccountStatus::Failed;
+            coverage.reason = Some(
+                "no trail file for this account in the window: is it covered by the trail?".into(),
+            );
+        }
+        progress.on(ProgressEvent::AccountDone {
+            status: coverage.status,
+        });
+        let events = events_of.remove(&id).unwrap_or_default();
+        results.push(AccountResult {
+            account,
+            coverage,
+            events,
+        });
+    }
+    let mut report = build_report(ReportParts {
+        cfg,
+        started_at,
+        regions,
+        source,
+        organization_id: org.as_ref().and_then(|o| o.organization_id.clone()),
+        caller_arn: org.as_ref().and_then(|o| o.caller_arn.clone()),
+        results,
+        skipped,
+        baseline,
+        interrupted: false,
+    });
+    report.run.trail = serde_json::to_value(&result.coverage).ok();
+    Ok(report)
+}
+
+fn cfg_path_display(source: &Source) -> String {
+    match source {
+        Source::Dir(p) => p.display().to_string(),
+        _ => String::new(),
+    }
+}
+
+struct OrgView {
+    organization_id: Option<String>,
+    caller_arn: Option<String>,
+    accounts: Vec<Account>,
+}
+
+/// Account names for a trail scan, if the caller may list them; quick to give up.
+async fn trail_org_lookup(
+    cfg: &Config,
+    sdk: &SdkConfig,
+    home_region: &Region,
+    timeouts: &TimeoutConfig,
+    slots: &CallSlots,
+) -> Option<OrgView> {
+    let quick = Duration::from_secs(5);
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(sdk)
+            .region(home_region.clone())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts.clone())
+            .build(),
+    );
+    let me = match call_with_retry(Some(slots), quick, || sts.get_caller_identity().send()).await {
+        Ok(me) => me,
+        Err(f) => {
+            tracing::info!(error = %f, "no AWS credentials: trail accounts are named by id only");
+            return None;
+        }
+    };
+    let orgs = aws_sdk_organizations::Client::from_conf(
+        aws_sdk_organizations::config::Builder::from(sdk)
+            .region(home_region.clone())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts.clone())
+            .build(),
+    );
+    let accounts = match crate::org::discover(
+        &orgs,
+        &cfg.accounts.organizational_units,
+        slots,
+        quick,
+    )
+    .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::info!(error = %e, "Organizations not reachable: trail accounts are named by id only");
+            return None;
+        }
+    };
+    Some(OrgView {
+        organization_id: crate::org::organization_id(&orgs, slots, quick).await,
+        caller_arn: me.arn().map(str::to_string),
+        accounts,
+    })
 }
 
 struct Shared {
@@ -511,6 +727,7 @@ fn build_report(p: ReportParts<'_>) -> Report {
             complete,
             interrupted: p.interrupted,
             stats,
+            trail: None,
         },
         accounts,
         findings,

@@ -323,6 +323,7 @@ pub(crate) fn report() -> Report {
             config_digest: "0".repeat(64),
             complete: false,
             interrupted: false,
+            trail: None,
             stats: RunStats {
                 accounts_total: 5,
                 accounts_scanned: 4,
