@@ -746,7 +746,9 @@ fn organizations(state: &State, op: &str, caller: &Caller, p: &Value, serial: u6
     let world = &state.world;
     let c = &state.counters;
     if let Caller::Issued(i) | Caller::External(i) = caller {
-        if i.account != 0 {
+        // Any account of the organization may describe it; only the management
+        // account may list it (no delegated administrators here).
+        if i.account != 0 && op != "DescribeOrganization" {
             c.access_denied.fetch_add(1, Ordering::Relaxed);
             return json_error(
                 400,
