@@ -137,6 +137,24 @@ async fn keys_issued_elsewhere_are_resolved_to_their_account() {
         .iter()
         .all(|id| mgmt.contains(id)));
 
+    // An assumed role resolved from elsewhere is still capped at 1 h when it
+    // chains; the static caller is not.
+    let assume_2h = |c: Credentials| {
+        let endpoint = sim.endpoint();
+        async move {
+            aws_sdk_sts::Client::new(&sdk(&endpoint, c).await)
+                .assume_role()
+                .role_arn(format!("arn:aws:iam::{}:role/SessionAuditRole", IDS[3]))
+                .role_session_name("audit")
+                .duration_seconds(7200)
+                .send()
+                .await
+        }
+    };
+    let chained = assume_2h(member.clone()).await.unwrap_err();
+    assert_eq!(chained.code(), Some("ValidationError"));
+    assert!(assume_2h(creds("AKIASTATIC0001", None)).await.is_ok());
+
     // GetCallerIdentity on `sim` answers what the issuer said.
     let who = aws_sdk_sts::Client::new(&sdk(&sim.endpoint(), member).await)
         .get_caller_identity()
@@ -159,7 +177,10 @@ async fn keys_issued_elsewhere_are_resolved_to_their_account() {
         stats.identities_resolved, 2,
         "one question per key: {stats:?}"
     );
-    assert_eq!(stats.credentials_issued, 0);
+    assert_eq!(
+        stats.credentials_issued, 1,
+        "only the static caller's 2 h role"
+    );
     sim.shutdown().await;
     issuer.shutdown().await;
 }
