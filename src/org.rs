@@ -60,7 +60,13 @@ pub async fn discover(
         let mut token: Option<String> = None;
         loop {
             let out = call_with_retry(Some(slots), deadline, || {
-                client.list_accounts().set_next_token(token.clone()).send()
+                // Explicit, as for the OU listings: the default page size is the
+                // service's choice (moto's is 100), and 20 is what AWS allows at most.
+                client
+                    .list_accounts()
+                    .max_results(20)
+                    .set_next_token(token.clone())
+                    .send()
             })
             .await
             .map_err(|failure| DiscoveryError::List {

@@ -11,6 +11,8 @@
 
 mod data;
 mod org;
+#[cfg(test)]
+mod resolver_tests;
 mod rng;
 mod server;
 
@@ -92,6 +94,16 @@ pub struct SimConfig {
     pub active_regions: Option<usize>,
     pub heavy_partitions: Vec<HeavyPartition>,
     pub faults: Faults,
+    /// The accounts' ids (index 0: the management account) instead of generated
+    /// ones, so the records belong to an organization defined elsewhere (e.g. in
+    /// moto). Its length must equal `accounts`.
+    pub account_ids: Option<Vec<String>>,
+    /// An STS endpoint (`http://127.0.0.1:PORT`) that says who signs with an access
+    /// key this simulator did not issue: it is sent `GetCallerIdentity` signed with
+    /// that key id (and a dummy secret), and the answer is cached per key. An answer
+    /// naming an account outside the organization makes the key invalid here.
+    /// `None`: every key the simulator did not issue is the management caller's.
+    pub identity_resolver: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -121,6 +133,8 @@ impl Default for SimConfig {
             active_regions: None,
             heavy_partitions: Vec::new(),
             faults: Faults::default(),
+            account_ids: None,
+            identity_resolver: None,
         }
     }
 }
@@ -177,6 +191,24 @@ impl SimConfig {
         }
         if self.window < TimeDelta::zero() {
             return bad("simulator: window must not be negative".into());
+        }
+        if let Some(ids) = &self.account_ids {
+            if ids.len() != self.accounts {
+                return bad(format!(
+                    "simulator: {} account_ids given for {} accounts",
+                    ids.len(),
+                    self.accounts
+                ));
+            }
+            let mut seen = BTreeSet::new();
+            for id in ids {
+                if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+                    return bad(format!("simulator: account id {id:?} is not 12 digits"));
+                }
+                if !seen.insert(id) {
+                    return bad(format!("simulator: account id {id} given twice"));
+                }
+            }
         }
         for h in &self.heavy_partitions {
             if h.account_index >= self.accounts {
@@ -316,6 +348,9 @@ pub struct SimStats {
     /// Other 4xx answers (validation, bad tokens, unknown operations).
     pub client_errors: u64,
     pub credentials_issued: u64,
+    /// Access keys the identity resolver was asked about (and answered).
+    #[serde(default)]
+    pub identities_resolved: u64,
     /// Most LookupEvents calls that arrived for one partition within any 1 s.
     pub max_lookup_calls_1s: u64,
     /// Most LookupEvents calls that were served (not throttled) within any 1 s.

@@ -74,8 +74,13 @@ impl Org {
         let org_start = cfg.window_end.timestamp() - 3 * 365 * 86_400;
         for i in 0..cfg.accounts {
             // A stride coprime with 9e11 makes the ids distinct for every index.
-            let id = 100_000_000_000 + (base + i as u64 * 104_729) % 900_000_000_000;
-            let id = format!("{id:012}");
+            let id = match cfg.account_ids.as_ref().and_then(|ids| ids.get(i)) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = 100_000_000_000 + (base + i as u64 * 104_729) % 900_000_000_000;
+                    format!("{id:012}")
+                }
+            };
             let name = account_name(i);
             let (parent_id, path) = if i == 0 {
                 (root_id.clone(), "Root".to_string())

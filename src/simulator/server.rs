@@ -63,6 +63,7 @@ struct Counters {
     unrecognized_client: AtomicU64,
     client_errors: AtomicU64,
     credentials_issued: AtomicU64,
+    identities_resolved: AtomicU64,
     max_lookup_1s: AtomicU64,
     max_served_1s: AtomicU64,
     events_returned: AtomicU64,
@@ -77,6 +78,15 @@ struct Issued {
     expires: SystemTime,
 }
 
+/// What the identity resolver said about a key the simulator did not issue.
+#[derive(Debug, Clone)]
+enum External {
+    /// A principal of one of the organization's accounts.
+    Member(Issued),
+    /// The resolver refused the key, or named an account outside the organization.
+    Outside,
+}
+
 /// The rate bucket and recent arrivals of one partition.
 struct PartState {
     tokens: f64,
@@ -88,6 +98,8 @@ struct PartState {
 struct State {
     world: Arc<World>,
     creds: Vec<RwLock<HashMap<String, Issued>>>,
+    /// Keys the identity resolver has answered for (only with a resolver).
+    external: Vec<RwLock<HashMap<String, External>>>,
     parts: Vec<Mutex<HashMap<(usize, u64), PartState>>>,
     counters: Counters,
     max_partition: Mutex<Option<String>>,
@@ -101,6 +113,70 @@ enum Caller {
     /// Static credentials: the management account's own caller.
     Management,
     Issued(Issued),
+    /// A key issued elsewhere, as the identity resolver named it.
+    External(Issued),
+}
+
+impl Caller {
+    fn account(&self) -> usize {
+        match self {
+            Caller::Management => 0,
+            Caller::Issued(i) | Caller::External(i) => i.account,
+        }
+    }
+}
+
+/// Why a request's key is refused.
+enum Refusal {
+    Expired,
+    /// Not valid anywhere this simulator can tell (the resolver refused it).
+    Invalid,
+    /// The resolver could not be asked: a fault of the test setup, not of the caller.
+    Unresolved,
+}
+
+impl Refusal {
+    /// As a JSON 1.1 service (Organizations, CloudTrail) answers it.
+    fn json(&self) -> Reply {
+        match self {
+            Refusal::Expired => json_error(
+                400,
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            ),
+            Refusal::Invalid => json_error(
+                400,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ),
+            Refusal::Unresolved => json_error(
+                500,
+                "InternalFailure",
+                "simulator: the identity resolver could not be reached",
+            ),
+        }
+    }
+
+    /// As STS (query protocol) answers it.
+    fn xml(&self) -> Reply {
+        match self {
+            Refusal::Expired => xml_error(
+                400,
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            ),
+            Refusal::Invalid => xml_error(
+                403,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.",
+            ),
+            Refusal::Unresolved => xml_error(
+                500,
+                "InternalFailure",
+                "simulator: the identity resolver could not be reached",
+            ),
+        }
+    }
 }
 
 /// The parsed SigV4 credential scope.
@@ -158,6 +234,7 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
     let state = Arc::new(State {
         world,
         creds: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+        external: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
         parts: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         counters: Counters::default(),
         max_partition: Mutex::new(None),
@@ -292,6 +369,7 @@ impl State {
             unrecognized_client: get(&c.unrecognized_client),
             client_errors: get(&c.client_errors),
             credentials_issued: get(&c.credentials_issued),
+            identities_resolved: get(&c.identities_resolved),
             max_lookup_calls_1s: get(&c.max_lookup_1s),
             max_served_lookup_calls_1s: get(&c.max_served_1s),
             max_lookup_partition: self.max_partition.lock().map(|p| p.clone()).unwrap_or(None),
@@ -309,23 +387,95 @@ impl State {
         Rng::new(hash(&[self.seed_mix, serial, salt])).unit()
     }
 
-    fn caller(&self, auth: &Auth) -> Result<Caller, Reply> {
-        let shard = &self.creds[(hash_str(&auth.access_key) as usize) % SHARDS];
-        let issued = shard
-            .read()
-            .map(|m| m.get(&auth.access_key).cloned())
-            .unwrap_or(None);
-        match issued {
-            None => Ok(Caller::Management),
+    fn issued(&self, key: &str) -> Option<Issued> {
+        let shard = &self.creds[(hash_str(key) as usize) % SHARDS];
+        shard.read().map(|m| m.get(key).cloned()).unwrap_or(None)
+    }
+
+    fn external(&self, key: &str) -> Option<External> {
+        let shard = &self.external[(hash_str(key) as usize) % SHARDS];
+        shard.read().map(|m| m.get(key).cloned()).unwrap_or(None)
+    }
+
+    fn caller(&self, auth: &Auth) -> Result<Caller, Refusal> {
+        match self.issued(&auth.access_key) {
             Some(i) if SystemTime::now() >= i.expires => {
                 self.counters.expired_token.fetch_add(1, Ordering::Relaxed);
-                Err(json_error(
-                    400,
-                    "ExpiredTokenException",
-                    "The security token included in the request is expired",
-                ))
+                Err(Refusal::Expired)
             }
             Some(i) => Ok(Caller::Issued(i)),
+            None if self.world.cfg.identity_resolver.is_none() => Ok(Caller::Management),
+            None => match self.external(&auth.access_key) {
+                Some(External::Member(i)) => Ok(Caller::External(i)),
+                Some(External::Outside) => {
+                    self.counters
+                        .unrecognized_client
+                        .fetch_add(1, Ordering::Relaxed);
+                    Err(Refusal::Invalid)
+                }
+                None => Err(Refusal::Unresolved),
+            },
+        }
+    }
+
+    /// Asks the identity resolver who signs with `key`, once per key. A resolver
+    /// that cannot be reached leaves the key unknown (asked again next time).
+    async fn resolve(&self, key: &str, session_token: Option<String>) {
+        let Some(endpoint) = &self.world.cfg.identity_resolver else {
+            return;
+        };
+        if self.issued(key).is_some() || self.external(key).is_some() {
+            return;
+        }
+        // The resolver (moto) maps a key to its principal without checking the
+        // signature, so the secret this simulator never saw does not matter.
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                key,
+                "simulator-identity-resolver",
+                session_token,
+                None,
+                "simulator-identity-resolver",
+            ))
+            .timeout_config(
+                aws_sdk_sts::config::timeout::TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(10))
+                    .build(),
+            )
+            .build();
+        let answer = aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send()
+            .await;
+        let known = match answer {
+            Ok(who) => match who
+                .account()
+                .and_then(|a| self.world.org.by_id.get(a).copied())
+            {
+                Some(account) => External::Member(Issued {
+                    account,
+                    arn: who.arn().unwrap_or_default().to_string(),
+                    user_id: who.user_id().unwrap_or_default().to_string(),
+                    // The resolver's own expiry is not visible here; it enforces it.
+                    expires: SystemTime::now() + Duration::from_secs(100 * 365 * 86_400),
+                }),
+                None => External::Outside,
+            },
+            // The resolver answered, and refused the key.
+            Err(aws_sdk_sts::error::SdkError::ServiceError(_)) => External::Outside,
+            Err(e) => {
+                tracing::warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), endpoint, "simulator: identity resolver unreachable");
+                return;
+            }
+        };
+        self.counters
+            .identities_resolved
+            .fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.external[(hash_str(key) as usize) % SHARDS].write() {
+            m.insert(key.to_string(), known);
         }
     }
 
@@ -396,6 +546,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_auth);
+    if let Some(a) = &auth {
+        let token = parts
+            .headers
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        state.resolve(&a.access_key, token).await;
+    }
     let target = parts
         .headers
         .get("x-amz-target")
@@ -538,7 +696,7 @@ fn json_call(
     };
     let caller = match state.caller(&auth) {
         Ok(c) => c,
-        Err(e) => return (e, Duration::ZERO),
+        Err(e) => return (e.json(), Duration::ZERO),
     };
     let params: Value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
@@ -587,8 +745,10 @@ fn json_call(
 fn organizations(state: &State, op: &str, caller: &Caller, p: &Value, serial: u64) -> Reply {
     let world = &state.world;
     let c = &state.counters;
-    if let Caller::Issued(i) = caller {
-        if i.account != 0 {
+    if let Caller::Issued(i) | Caller::External(i) = caller {
+        // Any account of the organization may describe it; only the management
+        // account may list it (no delegated administrators here).
+        if i.account != 0 && op != "DescribeOrganization" {
             c.access_denied.fetch_add(1, Ordering::Relaxed);
             return json_error(
                 400,
@@ -819,10 +979,7 @@ fn lookup_events(
     let world = &state.world;
     let c = &state.counters;
     let faults = &world.cfg.faults;
-    let account = match caller {
-        Caller::Management => 0,
-        Caller::Issued(i) => i.account,
-    };
+    let account = caller.account();
     let region = auth
         .region
         .clone()
@@ -1058,13 +1215,7 @@ fn query_call(
     };
     let caller = match state.caller(&auth) {
         Ok(c) => c,
-        Err(_) => {
-            return xml_error(
-                400,
-                "ExpiredTokenException",
-                "The security token included in the request is expired",
-            )
-        }
+        Err(e) => return e.xml(),
     };
     match action {
         "GetCallerIdentity" => {
@@ -1079,7 +1230,7 @@ fn query_call(
                         format!("AIDA{}", r.base32(17)),
                     )
                 }
-                Caller::Issued(i) => (
+                Caller::Issued(i) | Caller::External(i) => (
                     world.org.accounts[i.account].id.clone(),
                     i.arn.clone(),
                     i.user_id.clone(),
@@ -1147,7 +1298,7 @@ fn assume_role(
     };
     let caller_arn = match caller {
         Caller::Management => management_arn(world),
-        Caller::Issued(i) => i.arn.clone(),
+        Caller::Issued(i) | Caller::External(i) => i.arn.clone(),
     };
     let role_name = role_path.rsplit('/').next().unwrap_or(role_path);
     let index = world.org.by_id.get(acct).copied();
@@ -1167,7 +1318,12 @@ fn assume_role(
             format!("User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"),
         ));
     };
-    if matches!(caller, Caller::Issued(_)) && duration > 3600 {
+    let chained = match caller {
+        Caller::Management => false,
+        Caller::Issued(_) => true,
+        Caller::External(i) => i.arn.contains(":assumed-role/"),
+    };
+    if chained && duration > 3600 {
         // AWS caps role chaining at one hour.
         return Err(invalid("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".to_string()));
     }
