@@ -374,12 +374,13 @@ pub fn parse_file_str(text: &str, file: &Path) -> Result<FileConfig, ConfigError
             Ok(cfg)
         }
         Err(e) => {
-            let (line, table) = match e.span() {
+            let (line, table, key) = match e.span() {
                 Some(span) => {
                     let (line, table) = locate(text, span.start);
-                    (Some(line), table)
+                    let key = key_on_line(text, line, table.as_deref());
+                    (Some(line), table, key)
                 }
-                None => (None, None),
+                None => (None, None, None),
             };
             // One line, and a quoted key with control characters cannot
             // drive the terminal the message is printed to.
@@ -404,6 +405,12 @@ pub fn parse_file_str(text: &str, file: &Path) -> Result<FileConfig, ConfigError
             } else {
                 "see config.example.toml for the format"
             };
+            // serde names the key of an unknown field, not of a wrongly typed
+            // value: name it from the line, so the message says what to fix.
+            let message = match key {
+                Some(k) if !message.starts_with("unknown field") => format!("{k}: {message}"),
+                _ => message,
+            };
             Err(ConfigError::Parse {
                 file: file.to_path_buf(),
                 line,
@@ -413,6 +420,24 @@ pub fn parse_file_str(text: &str, file: &Path) -> Result<FileConfig, ConfigError
             })
         }
     }
+}
+
+/// The dotted key (`scan.concurrency`) assigned on 1-based `line`, when the line
+/// is a plain `key = value`.
+fn key_on_line(text: &str, line: usize, table: Option<&str>) -> Option<String> {
+    let (key, _) = text.lines().nth(line.checked_sub(1)?)?.split_once('=')?;
+    let key = key.trim();
+    let plain = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !plain {
+        return None;
+    }
+    Some(match table {
+        Some(t) => format!("{}.{key}", t.trim_matches(|c| c == '[' || c == ']')),
+        None => key.to_string(),
+    })
 }
 
 /// The 1-based line of byte `offset`, and the last `[table]` header before it.

@@ -120,6 +120,19 @@ impl AssumedRole {
     }
 
     async fn current(&self, use_slot: bool) -> Result<Credentials, CallFailure> {
+        if let Some(c) = self.cached.lock().await.as_ref() {
+            if self.still_good(c) {
+                return Ok(c.clone());
+            }
+        }
+        // Always a slot first, then the lock, never the other way round: a request
+        // being signed holds a slot and then waits for this lock, so a refresh that
+        // held the lock while queueing for a slot could wait forever (one slot, or
+        // every slot busy signing for this account).
+        let _permit = match use_slot {
+            true => Some(self.slots.acquire().await),
+            false => None,
+        };
         // Holding the lock while assuming coalesces concurrent refreshes into one call.
         let mut cached = self.cached.lock().await;
         if let Some(c) = cached.as_ref() {
@@ -127,14 +140,14 @@ impl AssumedRole {
                 return Ok(c.clone());
             }
         }
-        let fresh = self.assume(use_slot).await?;
+        let fresh = self.assume().await?;
         *cached = Some(fresh.clone());
         Ok(fresh)
     }
 
-    async fn assume(&self, use_slot: bool) -> Result<Credentials, CallFailure> {
-        let slots = use_slot.then_some(&self.slots);
-        let out = call_with_retry(slots, self.retry_deadline, || {
+    /// Runs in the caller's slot (or, while signing, the request's own slot).
+    async fn assume(&self) -> Result<Credentials, CallFailure> {
+        let out = call_with_retry(None, self.retry_deadline, || {
             let mut req = self
                 .sts
                 .assume_role()

@@ -102,6 +102,10 @@ enum Outcome {
     Failed(String),
 }
 
+fn interrupted() -> Outcome {
+    Outcome::Failed("interrupted before the last page".into())
+}
+
 /// Read one partition to the last page of every event name.
 pub async fn read_partition(
     client: &aws_sdk_cloudtrail::Client,
@@ -136,29 +140,38 @@ pub async fn read_partition(
                 let out = loop {
                     attempt += 1;
                     if *cancel.borrow() {
-                        break 'names Outcome::Failed("interrupted before the last page".into());
+                        break 'names interrupted();
                     }
-                    if let Err(f) = credentials.ensure_fresh().await {
+                    let fresh = tokio::select! {
+                        r = credentials.ensure_fresh() => r,
+                        _ = cancelled(cancel) => break 'names interrupted(),
+                    };
+                    if let Err(f) = fresh {
                         break 'names Outcome::Failed(format!("credentials: {f}"));
                     }
-                    let mut cancel_wait = cancel.clone();
+                    // Neither the pace, nor a slot, nor a call in flight holds up a
+                    // cancelled run: each waits beside the cancellation.
                     tokio::select! {
                         _ = pace.wait() => {}
-                        _ = cancel_wait.wait_for(|c| *c) => {
-                            break 'names Outcome::Failed("interrupted before the last page".into());
-                        }
+                        _ = cancelled(cancel) => break 'names interrupted(),
                     }
-                    let permit = slots.acquire().await;
+                    let permit = tokio::select! {
+                        p = slots.acquire() => p,
+                        _ = cancelled(cancel) => break 'names interrupted(),
+                    };
                     pace.sent();
-                    let result = client
+                    let call = client
                         .lookup_events()
                         .lookup_attributes(attr.clone())
                         .start_time(start)
                         .end_time(end)
                         .max_results(PAGE_SIZE)
                         .set_next_token(token.clone())
-                        .send()
-                        .await;
+                        .send();
+                    let result = tokio::select! {
+                        r = call => r,
+                        _ = cancelled(cancel) => break 'names interrupted(),
+                    };
                     drop(permit);
                     let failure = match result {
                         Ok(out) => {
@@ -205,38 +218,14 @@ pub async fn read_partition(
                     cov.retries += 1;
                 };
                 cov.pages += 1;
-                let mut kept = 0;
-                for e in out.events() {
-                    if e.event_source().is_some_and(|s| s != SSM_SOURCE) {
-                        continue;
-                    }
-                    let parsed = e
-                        .cloud_trail_event()
-                        .map(|raw| parse_record(raw, account_id, region));
-                    match parsed {
-                        Some(Ok(ev)) => {
-                            if seen.insert(ev.event_id.clone()) {
-                                events.push(ev);
-                                kept += 1;
-                            } else {
-                                cov.duplicates += 1;
-                            }
-                        }
-                        // Another service's record under the same event name: not ours.
-                        Some(Err(err)) if err.is_not_session_call() => {}
-                        Some(Err(err)) => {
-                            cov.malformed += 1;
-                            let id = e.event_id().unwrap_or("(no event id)");
-                            tracing::debug!(account = account_id, region, event_id = id, error = %err, "malformed CloudTrail record");
-                            cov.malformed_event_ids.push(id.to_string());
-                        }
-                        None => {
-                            cov.malformed += 1;
-                            cov.malformed_event_ids
-                                .push(e.event_id().unwrap_or("(no event id)").to_string());
-                        }
-                    }
-                }
+                let kept = take_page(
+                    out.events(),
+                    account_id,
+                    region,
+                    &mut seen,
+                    &mut events,
+                    &mut cov,
+                );
                 progress.on(ProgressEvent::Page { events: kept });
                 match out.next_token() {
                     Some(t) if !t.is_empty() => token = Some(t.to_string()),
@@ -264,6 +253,63 @@ pub async fn read_partition(
         region: region.to_string(),
         events,
         coverage: cov,
+    }
+}
+
+/// Takes one page's records into `events`: other services' records are skipped,
+/// a record that does not parse is counted as malformed (with its id), and an
+/// event id already taken is counted as a duplicate, never kept twice. Returns
+/// how many new events the page gave. Pure: the paging proptests drive it with
+/// arbitrary page splits and orders.
+pub fn take_page(
+    page: &[aws_sdk_cloudtrail::types::Event],
+    account_id: &str,
+    region: &str,
+    seen: &mut HashSet<String>,
+    events: &mut Vec<SessionEvent>,
+    cov: &mut RegionCoverage,
+) -> usize {
+    let mut kept = 0;
+    for e in page {
+        if e.event_source().is_some_and(|s| s != SSM_SOURCE) {
+            continue;
+        }
+        let parsed = e
+            .cloud_trail_event()
+            .map(|raw| parse_record(raw, account_id, region));
+        match parsed {
+            Some(Ok(ev)) => {
+                if seen.insert(ev.event_id.clone()) {
+                    events.push(ev);
+                    kept += 1;
+                } else {
+                    cov.duplicates += 1;
+                }
+            }
+            // Another service's record under the same event name: not ours.
+            Some(Err(err)) if err.is_not_session_call() => {}
+            Some(Err(err)) => {
+                cov.malformed += 1;
+                let id = e.event_id().unwrap_or("(no event id)");
+                tracing::debug!(account = account_id, region, event_id = id, error = %err, "malformed CloudTrail record");
+                cov.malformed_event_ids.push(id.to_string());
+            }
+            None => {
+                cov.malformed += 1;
+                cov.malformed_event_ids
+                    .push(e.event_id().unwrap_or("(no event id)").to_string());
+            }
+        }
+    }
+    kept
+}
+
+/// Resolves once the run is cancelled. A dropped sender means nobody can cancel
+/// any more, which is not a cancellation: then it never resolves.
+pub async fn cancelled(cancel: &watch::Receiver<bool>) {
+    let mut rx = cancel.clone();
+    if rx.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -26,6 +26,9 @@ pub mod exit {
     pub const INCOMPLETE: i32 = 3;
 }
 
+/// How long a scan may take to stop after SIGINT/SIGTERM before the run gives up on it.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A failure before any scanning: printed with every cause, exit 2.
 struct UsageError(anyhow::Error);
 
@@ -148,12 +151,29 @@ async fn run_and_report(
         None => Arc::new(NoProgress),
     };
     let (cancel_tx, cancel_rx) = watch::channel(false);
+    let stop = cancel_rx.clone();
     let signals = tokio::spawn(watch_signals(cancel_tx));
-    let result = run_scan(cfg, sdk, sink, cancel_rx).await;
+    // After a signal the scan normally returns at once with what it read; if some
+    // call it cannot cancel holds it (discovery, a retried AssumeRole), it gets
+    // STOP_GRACE, then the run ends with no report rather than hang.
+    let result = tokio::select! {
+        r = run_scan(cfg, sdk, sink, cancel_rx) => Some(r),
+        _ = async {
+            ssm_session_audit::lookup::cancelled(&stop).await;
+            tokio::time::sleep(STOP_GRACE).await;
+        } => None,
+    };
     signals.abort();
     if let Some(t) = &terminal {
         t.finish();
     }
+    let Some(result) = result else {
+        eprintln!(
+            "interrupted: the scan did not stop within {} s; no report was written",
+            STOP_GRACE.as_secs()
+        );
+        return Ok(exit::INCOMPLETE);
+    };
     // No credentials, no account list, an unreadable baseline: nothing was scanned.
     let report: Report = result.map_err(|e| UsageError(anyhow::Error::new(e)))?;
     let written = report::write_report_dir(&report, &cfg.report.output, &cfg.report.formats)

@@ -512,7 +512,16 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
             shared.settings.retry_deadline,
         )
     };
-    if let Err(f) = credentials.ensure_fresh().await {
+    // A cancelled run does not wait for AssumeRole calls queued behind the call slots.
+    let fresh = tokio::select! {
+        r = credentials.ensure_fresh() => r,
+        _ = crate::lookup::cancelled(&shared.cancel) => Err(CallFailure {
+            class: crate::retry::ErrorClass::Fatal,
+            code: "interrupted".into(),
+            message: "the run was interrupted before the role was assumed".into(),
+        }),
+    };
+    if let Err(f) = fresh {
         let reason = format!(
             "AssumeRole arn:aws:iam::{}:role/{} failed: {f}",
             account.id, cfg.accounts.role_name

@@ -36,6 +36,28 @@ pub struct HeavyPartition {
     pub events: usize,
 }
 
+/// How many records a `LookupEvents` page holds (never more than the call's `MaxResults`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LookupPaging {
+    /// As many as `MaxResults` allows, like CloudTrail.
+    #[default]
+    Full,
+    /// At most this many (at least 1).
+    Fixed(usize),
+    /// A random size in `0..=MaxResults` per call, seeded by the request serial: pages
+    /// of any size, empty ones with a `NextToken` included, to test a client's paging.
+    Random,
+}
+
+/// Credentials the simulator issued on `AssumeRole`, so tests can prove they never
+/// reach a log, a report or an error message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedSecret {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
 /// Injected failures. Rates are fractions of calls in `0.0..=1.0`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Faults {
@@ -93,6 +115,8 @@ pub struct SimConfig {
     /// the third region quiet so that only the planted case is there.
     pub active_regions: Option<usize>,
     pub heavy_partitions: Vec<HeavyPartition>,
+    /// Page sizes of `LookupEvents`.
+    pub lookup_paging: LookupPaging,
     pub faults: Faults,
     /// The accounts' ids (index 0: the management account) instead of generated
     /// ones, so the records belong to an organization defined elsewhere (e.g. in
@@ -132,6 +156,7 @@ impl Default for SimConfig {
             sessions_per_partition: 4,
             active_regions: None,
             heavy_partitions: Vec::new(),
+            lookup_paging: LookupPaging::Full,
             faults: Faults::default(),
             account_ids: None,
             identity_resolver: None,

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use super::data::{iso, Rec, World};
 use super::rng::{base32_u64, hash, hash_str, mix, uuid_from, Rng};
-use super::{GroundTruth, SimAccount, SimStats};
+use super::{GroundTruth, IssuedSecret, LookupPaging, SimAccount, SimStats};
 
 type Body = BoxBody<Bytes, io::Error>;
 
@@ -105,6 +105,8 @@ struct State {
     max_partition: Mutex<Option<String>>,
     serial: AtomicU64,
     cred_serial: AtomicU64,
+    /// Every credential set handed out, for [`SimHandle::issued_secrets`].
+    issued: Mutex<Vec<IssuedSecret>>,
     seed_mix: u64,
 }
 
@@ -240,6 +242,7 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
         max_partition: Mutex::new(None),
         serial: AtomicU64::new(0),
         cred_serial: AtomicU64::new(0),
+        issued: Mutex::new(Vec::new()),
         seed_mix,
     });
     let (stop, mut stopped) = watch::channel(false);
@@ -331,6 +334,15 @@ impl SimHandle {
 
     pub fn stats(&self) -> SimStats {
         self.state.stats()
+    }
+
+    /// Every access key, secret and session token `AssumeRole` has issued so far.
+    pub fn issued_secrets(&self) -> Vec<IssuedSecret> {
+        self.state
+            .issued
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
     }
 
     /// Stops accepting and closes every open connection.
@@ -1024,7 +1036,7 @@ fn lookup_events(
         c.injected_resets.fetch_add(1, Ordering::Relaxed);
         reset = true;
     }
-    let reply = match lookup_page(state, account, &region, p) {
+    let reply = match lookup_page(state, account, &region, p, serial) {
         Ok(body) if reset => Reply::Reset(body),
         Ok(body) => Reply::Json(body),
         Err(e) => {
@@ -1035,7 +1047,13 @@ fn lookup_events(
     (reply, extra)
 }
 
-fn lookup_page(state: &State, account: usize, region: &str, p: &Value) -> Result<String, Reply> {
+fn lookup_page(
+    state: &State,
+    account: usize,
+    region: &str,
+    p: &Value,
+    serial: u64,
+) -> Result<String, Reply> {
     let world = &state.world;
     let mut filter: Option<(&str, String)> = None;
     match p.get("LookupAttributes") {
@@ -1107,6 +1125,13 @@ fn lookup_page(state: &State, account: usize, region: &str, p: &Value) -> Result
                 ))
             }
         },
+    };
+    let max = match world.cfg.lookup_paging {
+        LookupPaging::Full => max,
+        LookupPaging::Fixed(n) => max.min(n.max(1)),
+        LookupPaging::Random => {
+            Rng::new(hash(&[state.seed_mix, serial, 0x9A6E])).below(max as u64 + 1) as usize
+        }
     };
     let check = hash(&[
         state.seed_mix,
@@ -1365,6 +1390,15 @@ fn assume_role(
         m.insert(access_key.clone(), issued);
     }
     c.credentials_issued.fetch_add(1, Ordering::Relaxed);
+    state
+        .issued
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(IssuedSecret {
+            access_key_id: access_key.clone(),
+            secret_access_key: secret.clone(),
+            session_token: token.clone(),
+        });
     Ok(format!(
         "<AssumeRoleResponse xmlns=\"{STS_NS}\">\n  <AssumeRoleResult>\n    <AssumedRoleUser>\n      <AssumedRoleId>{}</AssumedRoleId>\n      <Arn>{}</Arn>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{access_key}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{token}</SessionToken>\n      <Expiration>{expiration}</Expiration>\n    </Credentials>\n  </AssumeRoleResult>\n  <ResponseMetadata>\n    <RequestId>{{REQUEST_ID}}</RequestId>\n  </ResponseMetadata>\n</AssumeRoleResponse>\n",
         xml_escape(&user_id),

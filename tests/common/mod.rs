@@ -98,3 +98,205 @@ pub fn out_dir(t: &tempfile::TempDir) -> PathBuf {
 pub fn ids(set: &BTreeSet<String>) -> Vec<String> {
     set.iter().cloned().collect()
 }
+
+// ---------------------------------------------------------------------------
+// Scans against a simulator, and what every report must satisfy.
+// ---------------------------------------------------------------------------
+
+use ssm_session_audit::simulator::SimHandle;
+
+pub const SESSION_NAMES: [&str; 3] = ["StartSession", "ResumeSession", "TerminateSession"];
+
+/// `--start` and `--end` covering the simulator's whole window.
+pub fn sim_window(sim: &SimHandle) -> (String, String) {
+    let cfg = sim.config();
+    (cfg.window_start().to_rfc3339(), cfg.window_end.to_rfc3339())
+}
+
+/// Writes a TOML config file into `t` and returns its path.
+pub fn write_config(t: &tempfile::TempDir, toml: &str) -> PathBuf {
+    let path = t.path().join("audit.toml");
+    std::fs::write(&path, toml).expect("config written");
+    path
+}
+
+/// `scan` over the simulator's regions and window, into `out_dir(t)`, with
+/// `--fail-on none`; `config` (TOML text) is written and passed with `--config`.
+/// `extra` flags come last.
+pub fn scan_command(
+    sim: &SimHandle,
+    t: &tempfile::TempDir,
+    config: Option<&str>,
+    extra: &[&str],
+) -> tokio::process::Command {
+    let (start, end) = sim_window(sim);
+    let mut cmd = command(&sim.endpoint());
+    cmd.args(["scan", "--regions", &sim.config().regions.join(",")])
+        .args(["--start", &start, "--end", &end])
+        .args(["--role-name", &sim.config().role_name])
+        .args(["--fail-on", "none", "--output"])
+        .arg(out_dir(t));
+    if let Some(toml) = config {
+        cmd.arg("--config").arg(write_config(t, toml));
+    }
+    cmd.args(extra);
+    cmd
+}
+
+/// Every partition reported `ok` holds exactly the simulator's events for it, each
+/// once. Returns how many events were compared (asserted above zero).
+pub fn assert_matches_ground_truth(sim: &SimHandle, report: &Value) -> usize {
+    let cfg = sim.config();
+    let truth = sim.ground_truth(cfg.window_start(), cfg.window_end, &SESSION_NAMES);
+    let got = report_event_ids(report);
+    let mut checked = 0;
+    for acct in sim.accounts() {
+        let Some(a) = report["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account_id"] == acct.id.as_str())
+        else {
+            panic!("account {} is missing from the report", acct.id);
+        };
+        let status = a["coverage"]["status"].as_str().unwrap();
+        for region in &cfg.regions {
+            if a["coverage"]["regions"][region]["status"].as_str() != Some("ok") {
+                continue;
+            }
+            let want: Vec<String> = truth
+                .partition(&acct.id, region)
+                .map(|s| {
+                    s.iter()
+                        .filter(|id| !truth.malformed.contains(*id))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let have = got
+                .get(&acct.id)
+                .and_then(|r| r.get(region))
+                .cloned()
+                .unwrap_or_default();
+            let mut dedup = have.clone();
+            dedup.dedup();
+            assert_eq!(
+                dedup.len(),
+                have.len(),
+                "{}/{region}: an event is listed twice",
+                acct.id
+            );
+            assert_eq!(
+                have, want,
+                "{}/{region} (account {status}) differs from the ground truth",
+                acct.id
+            );
+            checked += want.len();
+        }
+    }
+    assert!(checked > 0, "the comparison covered some events");
+    checked
+}
+
+/// What must hold in any report, whatever went wrong: statuses agree with each
+/// other and with the exit status, every failure has a reason, and per-region
+/// event counts agree with the events listed.
+pub fn assert_coherent(report: &Value, exit_code: Option<i32>) {
+    let got = report_event_ids(report);
+    let mut all_done = true;
+    for a in report["accounts"].as_array().expect("accounts[]") {
+        let id = a["account_id"].as_str().unwrap();
+        let cov = &a["coverage"];
+        let status = cov["status"].as_str().unwrap();
+        let regions = cov["regions"].as_object().expect("regions{}");
+        let failed = regions.values().filter(|r| r["status"] == "failed").count();
+        for (name, r) in regions {
+            let rs = r["status"].as_str().unwrap();
+            assert!(
+                ["ok", "not-enabled", "failed"].contains(&rs),
+                "{id}/{name}: status {rs}"
+            );
+            if rs != "ok" {
+                let err = r["error"].as_str().unwrap_or("");
+                assert!(!err.is_empty(), "{id}/{name} is {rs} without a reason");
+            }
+            let listed = got.get(id).and_then(|m| m.get(name)).map_or(0, Vec::len) as u64;
+            assert_eq!(
+                r["events"].as_u64().unwrap(),
+                listed,
+                "{id}/{name}: coverage count and listed events differ"
+            );
+        }
+        match status {
+            "complete" => assert_eq!(failed, 0, "{id} complete with a failed region"),
+            "partial" => assert!(
+                failed > 0 && failed < regions.len(),
+                "{id} partial: {failed} of {} regions failed",
+                regions.len()
+            ),
+            "failed" => assert!(
+                regions.is_empty() || failed == regions.len() || cov["reason"].is_string(),
+                "{id} failed without a reason"
+            ),
+            "skipped" => assert!(cov["reason"].is_string(), "{id} skipped without a reason"),
+            other => panic!("{id}: unknown account status {other}"),
+        }
+        all_done &= matches!(status, "complete" | "skipped");
+    }
+    let interrupted = report["run"]["interrupted"] == true;
+    let complete = report["run"]["complete"] == true;
+    assert_eq!(
+        complete,
+        all_done && !interrupted,
+        "run.complete disagrees with the accounts"
+    );
+    match exit_code {
+        Some(3) => assert!(!complete, "exit 3 for a complete run"),
+        Some(0) | Some(1) => assert!(complete, "exit {exit_code:?} for an incomplete run"),
+        other => panic!("a scan that wrote a report exited {other:?}"),
+    }
+}
+
+/// Runs a scan and returns its output and report, checked for coherence.
+pub async fn scan_and_read(cmd: tokio::process::Command, dir: &Path) -> (Output, Value) {
+    let out = run(cmd).await;
+    assert!(
+        dir.join("report.json").exists(),
+        "no report (exit {:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = read_report(dir);
+    assert_coherent(&report, out.status.code());
+    assert_sums_match(dir);
+    (out, report)
+}
+
+/// `SHA256SUMS` exists and lists every report file with its digest.
+pub fn assert_sums_match(dir: &Path) {
+    use sha2::{Digest, Sha256};
+    let sums = std::fs::read_to_string(dir.join("SHA256SUMS"))
+        .unwrap_or_else(|e| panic!("SHA256SUMS beside report.json: {e}"));
+    let mut listed = BTreeSet::new();
+    for line in sums.lines() {
+        let (hex, name) = line.split_once("  ").expect("sha256sum format");
+        let bytes = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(hex, hex::encode(Sha256::digest(&bytes)), "{name} digest");
+        listed.insert(name.to_string());
+    }
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name != "SHA256SUMS" {
+            assert!(listed.contains(&name), "{name} is not in SHA256SUMS");
+        }
+    }
+}
+
+/// A report region's coverage object.
+pub fn region<'a>(report: &'a Value, account_id: &str, region: &str) -> &'a Value {
+    &account(report, account_id)["coverage"]["regions"][region]
+}
+
+pub fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
