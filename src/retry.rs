@@ -66,20 +66,20 @@ where
             code: "timeout".into(),
             message: "the call took longer than the call timeout".into(),
         },
-        // Connection refused or reset, or a timeout: try again. Anything else that
-        // stops a request before it is sent (no credentials found) will not improve.
-        SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => CallFailure {
+        // No credentials could be found or made: trying again will not help.
+        SdkError::DispatchFailure(_) if caused_by_credentials(err) => CallFailure {
+            class: ErrorClass::Fatal,
+            code: "credentials".into(),
+            message: short(&source_chain(err)),
+        },
+        // Connection refused, reset or closed early, or a timeout: try again.
+        SdkError::DispatchFailure(d) => CallFailure {
             class: ErrorClass::Transient,
             code: if d.is_timeout() {
                 "timeout".into()
             } else {
                 "connection".into()
             },
-            message: short(&source_chain(err)),
-        },
-        SdkError::DispatchFailure(_) => CallFailure {
-            class: ErrorClass::Fatal,
-            code: "request".into(),
             message: short(&source_chain(err)),
         },
         SdkError::ResponseError(_) => CallFailure {
@@ -125,6 +125,17 @@ pub fn classify_service(status: u16, code: Option<String>, message: String) -> C
         code: code.unwrap_or_else(|| format!("HTTP {status}")),
         message: short(&message),
     }
+}
+
+fn caused_by_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }
 
 fn source_chain(err: &dyn std::error::Error) -> String {
