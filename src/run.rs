@@ -67,7 +67,7 @@ pub fn main(cli: Cli) -> i32 {
     match result {
         Ok(code) => code,
         Err(UsageError(e)) => {
-            eprintln!("error: {}", report::sanitize_terminal(&format!("{e:#}")));
+            eprintln!("error: {}", report::escape_terminal(&format!("{e:#}")));
             exit::USAGE
         }
     }

@@ -117,10 +117,14 @@ fn demo_runs_the_pipeline_and_shows_every_flag() {
 #[tokio::test]
 async fn no_credentials_at_all_is_exit_2_and_says_how_to_fix_it() {
     let mut cmd = common::command("http://127.0.0.1:9");
-    cmd.env_remove("AWS_ACCESS_KEY_ID").env_remove("AWS_SECRET_ACCESS_KEY");
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
     cmd.args(["scan", "--regions", "us-east-1", "--since", "1h", "--quiet"]);
     let out = common::run(cmd).await;
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no usable AWS credentials") && err.contains("AWS_PROFILE"), "{err}");
+    assert!(
+        err.contains("no usable AWS credentials") && err.contains("AWS_PROFILE"),
+        "{err}"
+    );
 }

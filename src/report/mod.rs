@@ -22,7 +22,9 @@ use crate::model::Report;
 
 pub use self::csv::{AccountsCsv, EventsCsv, FindingsCsv, SessionsCsv};
 pub use self::json::JsonReport;
-pub use self::sanitize::{neutralize_csv_cell, sanitize_terminal, MAX_TERMINAL_FIELD};
+pub use self::sanitize::{
+    escape_terminal, neutralize_csv_cell, sanitize_terminal, MAX_TERMINAL_FIELD,
+};
 pub use self::summary::{write_summary, SUMMARY_MAX_ROWS};
 pub use self::write::{check_output_dir, write_report_dir, write_with, SUMS_FILE};
 

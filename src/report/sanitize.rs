@@ -26,7 +26,17 @@ fn needs_escape(c: char) -> bool {
 /// (`\x1b`, `\u{9b}`, `\u{202e}`) and caps the result at
 /// [`MAX_TERMINAL_FIELD`] characters, ending a cut field with `…`.
 pub fn sanitize_terminal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len().min(MAX_TERMINAL_FIELD * 4));
+    escape_capped(s, MAX_TERMINAL_FIELD)
+}
+
+/// Like [`sanitize_terminal`] but never shortens: for messages (errors) whose
+/// end matters as much as their start.
+pub fn escape_terminal(s: &str) -> String {
+    escape_capped(s, usize::MAX)
+}
+
+fn escape_capped(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max.saturating_mul(4)));
     let mut len = 0;
     let mut piece = String::new();
     let mut chars = s.chars().peekable();
@@ -44,11 +54,7 @@ pub fn sanitize_terminal(s: &str) -> String {
         }
         let n = piece.chars().count();
         // Keep one character of room for the ellipsis unless this is the end.
-        let room = if chars.peek().is_some() {
-            MAX_TERMINAL_FIELD - 1
-        } else {
-            MAX_TERMINAL_FIELD
-        };
+        let room = if chars.peek().is_some() { max - 1 } else { max };
         if len + n > room {
             out.push('…');
             break;
@@ -153,6 +159,9 @@ mod tests {
         let escapes = "\x1b".repeat(MAX_TERMINAL_FIELD);
         let out = sanitize_terminal(&escapes);
         assert!(out.chars().count() <= MAX_TERMINAL_FIELD);
+        let long_message = format!("{}\x1b[2Jthe fix", "a".repeat(1000));
+        let escaped = escape_terminal(&long_message);
+        assert!(escaped.ends_with("\\x1b[2Jthe fix"), "never cut");
         assert!(out.trim_end_matches('…').ends_with("\\x1b"));
     }
 }
