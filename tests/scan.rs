@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
-use ssm_session_audit::simulator::{Faults, HeavyPartition, SimConfig, SimHandle, Simulator};
+use ssm_session_audit::simulator::{Faults, HeavyPartition, SimConfig, Simulator};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 
@@ -31,67 +31,6 @@ fn base_config() -> SimConfig {
         org_page_size: 3,
         ..SimConfig::default()
     }
-}
-
-/// Every reachable partition's events are in the report exactly once; unreachable
-/// ones are reported as such.
-fn assert_matches_ground_truth(
-    sim: &SimHandle,
-    report: &serde_json::Value,
-    start: &str,
-    end: &str,
-) {
-    let start: DateTime<Utc> = start.parse().unwrap();
-    let end: DateTime<Utc> = end.parse().unwrap();
-    let truth = sim.ground_truth(
-        start,
-        end,
-        &["StartSession", "ResumeSession", "TerminateSession"],
-    );
-    let got = report_event_ids(report);
-    let mut checked = 0;
-    for acct in sim.accounts() {
-        let a = account(report, &acct.id);
-        let status = a["coverage"]["status"].as_str().unwrap();
-        for region in REGIONS {
-            let region_status = a["coverage"]["regions"][region]["status"].as_str();
-            if region_status != Some("ok") {
-                continue;
-            }
-            let mut want: Vec<String> = truth
-                .events
-                .get(&acct.id)
-                .and_then(|r| r.get(region))
-                .map(|s| {
-                    s.iter()
-                        .filter(|id| !truth.malformed.contains(*id))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default();
-            want.sort();
-            let have = got
-                .get(&acct.id)
-                .and_then(|r| r.get(region))
-                .cloned()
-                .unwrap_or_default();
-            let mut dedup = have.clone();
-            dedup.dedup();
-            assert_eq!(
-                dedup.len(),
-                have.len(),
-                "{}/{region}: an event is listed twice",
-                acct.id
-            );
-            assert_eq!(
-                have, want,
-                "{}/{region} (account {status}) differs from the ground truth",
-                acct.id
-            );
-            checked += want.len();
-        }
-    }
-    assert!(checked > 0, "the comparison covered some events");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,7 +97,7 @@ async fn scan_reads_every_event_and_reports_what_it_could_not() {
     // The heavy partition needed many pages, and every one of them was read.
     let heavy = &account(&report, &accts[2].id)["coverage"]["regions"]["eu-west-1"];
     assert!(heavy["pages"].as_u64().unwrap() >= 7, "{heavy}");
-    assert_matches_ground_truth(&sim, &report, &start, &end);
+    assert_matches_ground_truth(&sim, &report);
     // Every file is listed in SHA256SUMS, written last.
     let sums = std::fs::read_to_string(dir.join("SHA256SUMS")).unwrap();
     for f in ["report.json", "events.csv", "accounts.csv"] {
@@ -216,7 +155,7 @@ async fn pace_above_the_limit_is_throttled_but_loses_nothing() {
         "a pace of 20/s against 2/s must meet throttling"
     );
     assert!(sim.stats().throttled > 0);
-    assert_matches_ground_truth(&sim, &report, &start, &end);
+    assert_matches_ground_truth(&sim, &report);
     sim.shutdown().await;
 }
 
@@ -260,7 +199,7 @@ async fn the_default_pace_stays_within_the_limit() {
         "2 calls/s is never throttled"
     );
     assert_eq!(sim.stats().throttled, 0);
-    assert_matches_ground_truth(&sim, &report, &start, &end);
+    assert_matches_ground_truth(&sim, &report);
     sim.shutdown().await;
 }
 
