@@ -101,6 +101,14 @@ fn load_config(flags: &FlagValues) -> Result<Config, UsageError> {
     Ok(config::resolve(flags, file.as_ref(), chrono::Utc::now())?)
 }
 
+/// A config file with no flags on top (for `alerts` and `iam`).
+fn config_file_only(path: &Path) -> Result<Config, UsageError> {
+    load_config(&FlagValues {
+        config: Some(path.to_path_buf()),
+        ..FlagValues::default()
+    })
+}
+
 /// Tests set `SSM_SESSION_AUDIT_REQUIRE_LOCAL_ENDPOINT=1`: then a run whose AWS
 /// endpoint is not on loopback refuses to start, so no test can reach real AWS.
 fn guard_endpoints() -> Result<(), UsageError> {
@@ -307,16 +315,7 @@ fn write_files(dir: &Path, files: &[templates::GeneratedFile]) -> Result<(), Usa
 fn alerts(args: AlertsArgs) -> Result<(), UsageError> {
     let mut opts = templates::AlertOptions::default();
     if let Some(path) = &args.config {
-        let file = config::load_file(path)?;
-        let cfg = config::resolve(
-            &FlagValues {
-                config: Some(path.clone()),
-                ..FlagValues::default()
-            },
-            Some(&file),
-            chrono::Utc::now(),
-        )?;
-        opts.event_names = cfg.scan.event_names;
+        opts.event_names = config_file_only(path)?.scan.event_names;
     }
     opts.emails = args.email;
     opts.central_account_id = args.central_account;
@@ -331,15 +330,7 @@ fn iam(args: IamArgs) -> Result<(), UsageError> {
     let mut role_name = "SessionAuditRole".to_string();
     let mut external_id = None;
     if let Some(path) = &args.config {
-        let file = config::load_file(path)?;
-        let cfg = config::resolve(
-            &FlagValues {
-                config: Some(path.clone()),
-                ..FlagValues::default()
-            },
-            Some(&file),
-            chrono::Utc::now(),
-        )?;
+        let cfg = config_file_only(path)?;
         role_name = cfg.accounts.role_name;
         external_id = cfg.accounts.external_id;
     }

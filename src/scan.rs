@@ -122,6 +122,81 @@ struct AccountResult {
     events: Vec<SessionEvent>,
 }
 
+/// How every client of a run is built: our timeouts, no SDK retries (the scan
+/// retries itself, paced and counted), and the home region for global services.
+#[derive(Clone)]
+struct ClientSettings {
+    sdk: SdkConfig,
+    home_region: Region,
+    timeouts: TimeoutConfig,
+}
+
+impl ClientSettings {
+    fn new(sdk: &SdkConfig, cfg: &Config) -> Self {
+        ClientSettings {
+            sdk: sdk.clone(),
+            home_region: sdk
+                .region()
+                .cloned()
+                .unwrap_or_else(|| Region::new("us-east-1")),
+            timeouts: TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(cfg.scan.call_timeout)
+                .build(),
+        }
+    }
+
+    fn sts(&self) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&self.sdk)
+                .region(self.home_region.clone())
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(self.timeouts.clone())
+                .build(),
+        )
+    }
+
+    fn organizations(&self) -> aws_sdk_organizations::Client {
+        aws_sdk_organizations::Client::from_conf(
+            aws_sdk_organizations::config::Builder::from(&self.sdk)
+                .region(self.home_region.clone())
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(self.timeouts.clone())
+                .build(),
+        )
+    }
+
+    fn s3(&self) -> aws_sdk_s3::Client {
+        let mut b = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .region(self.home_region.clone())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(self.timeouts.clone());
+        // A custom endpoint (moto, MinIO, a VPC endpoint by IP) needs path-style addressing.
+        if self.sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() {
+            b = b.force_path_style(true);
+        }
+        aws_sdk_s3::Client::from_conf(b.build())
+    }
+
+    /// A CloudTrail client for one partition, signed with the account's credentials.
+    fn cloudtrail(
+        &self,
+        region: &str,
+        credentials: &AccountCredentials,
+    ) -> aws_sdk_cloudtrail::Client {
+        let mut b = aws_sdk_cloudtrail::config::Builder::from(&self.sdk)
+            .region(Region::new(region.to_string()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(self.timeouts.clone());
+        if let Some(p) = credentials.provider() {
+            b.set_credentials_provider(Some(p));
+            // Our provider caches (and can invalidate) the role's credentials itself.
+            b = b.identity_cache(aws_sdk_cloudtrail::config::IdentityCache::no_cache());
+        }
+        aws_sdk_cloudtrail::Client::from_conf(b.build())
+    }
+}
+
 /// Run the whole `scan` against whatever endpoints `sdk` points at: CloudTrail
 /// lookups, or trail files when `scan.source` names a folder or an S3 prefix.
 pub async fn run_scan(
@@ -137,29 +212,9 @@ pub async fn run_scan(
     }
     let slots = CallSlots::new(cfg.scan.concurrency);
     let deadline = cfg.scan.retry_deadline;
-    let home_region = sdk
-        .region()
-        .cloned()
-        .unwrap_or_else(|| Region::new("us-east-1"));
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .operation_attempt_timeout(cfg.scan.call_timeout)
-        .build();
-
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::config::Builder::from(sdk)
-            .region(home_region.clone())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts.clone())
-            .build(),
-    );
-    let orgs = aws_sdk_organizations::Client::from_conf(
-        aws_sdk_organizations::config::Builder::from(sdk)
-            .region(home_region.clone())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts.clone())
-            .build(),
-    );
+    let clients = ClientSettings::new(sdk, cfg);
+    let sts = clients.sts();
+    let orgs = clients.organizations();
 
     let me = call_with_retry(Some(&slots), deadline, || sts.get_caller_identity().send())
         .await
@@ -210,14 +265,13 @@ pub async fn run_scan(
         retry_deadline: deadline,
     });
     let shared = Arc::new(Shared {
-        sdk: sdk.clone(),
+        clients,
         sts,
         slots: slots.clone(),
         settings,
         regions: regions.clone(),
         caller_account: caller_account.clone(),
         cfg: cfg.clone(),
-        timeouts,
         progress: progress.clone(),
         cancel,
     });
@@ -272,15 +326,8 @@ async fn scan_trail(
     baseline: Option<&Baseline>,
 ) -> Result<Report, ScanError> {
     let slots = CallSlots::new(cfg.scan.concurrency);
-    let home_region = sdk
-        .region()
-        .cloned()
-        .unwrap_or_else(|| Region::new("us-east-1"));
-    let timeouts = TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .operation_attempt_timeout(cfg.scan.call_timeout)
-        .build();
-    let org = trail_org_lookup(cfg, sdk, &home_region, &timeouts, &slots).await;
+    let clients = ClientSettings::new(sdk, cfg);
+    let org = trail_org_lookup(cfg, &clients, &slots).await;
 
     let regions: Vec<String> = match &cfg.scan.regions {
         RegionSelection::List(r) => r.clone(),
@@ -303,15 +350,7 @@ async fn scan_trail(
             (format!("dir:{}", cfg_path_display(&cfg.scan.source)), read)
         }
         Source::S3 { bucket, prefix } => {
-            let mut b = aws_sdk_s3::config::Builder::from(sdk)
-                .region(home_region.clone())
-                .retry_config(RetryConfig::disabled())
-                .timeout_config(timeouts.clone());
-            // A custom endpoint (moto, MinIO, a VPC endpoint by IP) needs path-style addressing.
-            if sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() {
-                b = b.force_path_style(true);
-            }
-            let s3 = aws_sdk_s3::Client::from_conf(b.build());
+            let s3 = clients.s3();
             let read =
                 crate::trail::read_s3(&s3, bucket, prefix, &query, &slots, cfg.scan.retry_deadline)
                     .await?;
@@ -431,19 +470,11 @@ struct OrgView {
 /// Account names for a trail scan, if the caller may list them; quick to give up.
 async fn trail_org_lookup(
     cfg: &Config,
-    sdk: &SdkConfig,
-    home_region: &Region,
-    timeouts: &TimeoutConfig,
+    clients: &ClientSettings,
     slots: &CallSlots,
 ) -> Option<OrgView> {
     let quick = Duration::from_secs(5);
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::config::Builder::from(sdk)
-            .region(home_region.clone())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts.clone())
-            .build(),
-    );
+    let sts = clients.sts();
     let me = match call_with_retry(Some(slots), quick, || sts.get_caller_identity().send()).await {
         Ok(me) => me,
         Err(f) => {
@@ -451,13 +482,7 @@ async fn trail_org_lookup(
             return None;
         }
     };
-    let orgs = aws_sdk_organizations::Client::from_conf(
-        aws_sdk_organizations::config::Builder::from(sdk)
-            .region(home_region.clone())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts.clone())
-            .build(),
-    );
+    let orgs = clients.organizations();
     let accounts = match crate::org::discover(
         &orgs,
         &cfg.accounts.organizational_units,
@@ -480,14 +505,13 @@ async fn trail_org_lookup(
 }
 
 struct Shared {
-    sdk: SdkConfig,
+    clients: ClientSettings,
     sts: aws_sdk_sts::Client,
     slots: CallSlots,
     settings: Arc<LookupSettings>,
     regions: Vec<String>,
     caller_account: String,
     cfg: Config,
-    timeouts: TimeoutConfig,
     progress: Arc<dyn Progress>,
     cancel: watch::Receiver<bool>,
 }
@@ -546,15 +570,7 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
     }
 
     let partitions = shared.regions.iter().map(|region| {
-        let mut b = aws_sdk_cloudtrail::config::Builder::from(&shared.sdk)
-            .region(Region::new(region.clone()))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(shared.timeouts.clone());
-        if let Some(p) = credentials.provider() {
-            b.set_credentials_provider(Some(p));
-            b = b.identity_cache(aws_sdk_cloudtrail::config::IdentityCache::no_cache());
-        }
-        let client = aws_sdk_cloudtrail::Client::from_conf(b.build());
+        let client = shared.clients.cloudtrail(region, &credentials);
         let shared = &shared;
         let credentials = &credentials;
         let account_id = &account.id;

@@ -235,9 +235,10 @@ fn topic_target() -> Value {
 }
 
 fn account_template(o: &AlertOptions) -> Template {
-    let mut t = Template::new(
-        "ssm-session-audit: mails an alert for every Session Manager call (StartSession, ResumeSession, TerminateSession) in this account and region. Needs CloudTrail management events on in this account and region.",
-    );
+    let mut t = Template::new(&format!(
+        "ssm-session-audit: mails an alert for every Session Manager call ({}) in this account and region. Needs CloudTrail management events on in this account and region.",
+        o.event_names.join(", ")
+    ));
     t.resources.insert(
         RULE.into(),
         json!({
