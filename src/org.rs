@@ -5,6 +5,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::model::Account;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
 use crate::retry::{call_with_retry, CallFailure, CallSlots};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,30 +61,26 @@ pub async fn discover(
 ) -> Result<Vec<Account>, DiscoveryError> {
     let mut accounts = Vec::new();
     if organizational_units.is_empty() {
-        let mut token: Option<String> = None;
-        loop {
-            let out = call_with_retry(Some(slots), deadline, || {
-                // Explicit, as for the OU listings: the default page size is the
-                // service's choice (moto's is 100), and 20 is what AWS allows at most.
-                client
+        // Explicit page sizes everywhere: the default is the service's choice
+        // (moto's is 100), and 20 is what AWS allows at most.
+        all_pages(
+            slots,
+            deadline,
+            "ListAccounts",
+            None,
+            |token| async move {
+                let out = client
                     .list_accounts()
                     .max_results(20)
-                    .set_next_token(token.clone())
+                    .set_next_token(token)
                     .send()
-            })
-            .await
-            .map_err(|failure| DiscoveryError::List {
-                operation: "ListAccounts",
-                parent: None,
-                failure,
-            })?;
-            accounts.extend(out.accounts().iter().filter_map(account_from));
-            // A page may be empty while more remain: only a missing token ends the list.
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
-            }
-        }
+                    .await?;
+                let items: Vec<Account> = out.accounts().iter().filter_map(account_from).collect();
+                Ok((items, out.next_token().map(str::to_string)))
+            },
+            &mut accounts,
+        )
+        .await?;
     } else {
         let mut pending: Vec<String> = organizational_units.to_vec();
         let mut seen = BTreeSet::new();
@@ -88,59 +88,87 @@ pub async fn discover(
             if !seen.insert(parent.clone()) {
                 continue;
             }
-            let mut token: Option<String> = None;
-            loop {
-                let out = call_with_retry(Some(slots), deadline, || {
-                    client
+            let p = parent.as_str();
+            all_pages(
+                slots,
+                deadline,
+                "ListAccountsForParent",
+                Some(p),
+                |token| async move {
+                    let out = client
                         .list_accounts_for_parent()
-                        .parent_id(&parent)
+                        .parent_id(p)
                         .max_results(20)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await
-                .map_err(|failure| DiscoveryError::List {
-                    operation: "ListAccountsForParent",
-                    parent: Some(parent.clone()),
-                    failure,
-                })?;
-                accounts.extend(out.accounts().iter().filter_map(account_from));
-                match out.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                    _ => break,
-                }
-            }
-            let mut token: Option<String> = None;
-            loop {
-                let out = call_with_retry(Some(slots), deadline, || {
-                    client
+                        .await?;
+                    let items: Vec<Account> =
+                        out.accounts().iter().filter_map(account_from).collect();
+                    Ok((items, out.next_token().map(str::to_string)))
+                },
+                &mut accounts,
+            )
+            .await?;
+            all_pages(
+                slots,
+                deadline,
+                "ListOrganizationalUnitsForParent",
+                Some(p),
+                |token| async move {
+                    let out = client
                         .list_organizational_units_for_parent()
-                        .parent_id(&parent)
+                        .parent_id(p)
                         .max_results(20)
-                        .set_next_token(token.clone())
+                        .set_next_token(token)
                         .send()
-                })
-                .await
-                .map_err(|failure| DiscoveryError::List {
-                    operation: "ListOrganizationalUnitsForParent",
-                    parent: Some(parent.clone()),
-                    failure,
-                })?;
-                pending.extend(
-                    out.organizational_units()
+                        .await?;
+                    let items: Vec<String> = out
+                        .organizational_units()
                         .iter()
-                        .filter_map(|ou| ou.id().map(str::to_string)),
-                );
-                match out.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                    _ => break,
-                }
-            }
+                        .filter_map(|ou| ou.id().map(str::to_string))
+                        .collect();
+                    Ok((items, out.next_token().map(str::to_string)))
+                },
+                &mut pending,
+            )
+            .await?;
         }
     }
     accounts.sort_by(|a, b| a.id.cmp(&b.id));
     accounts.dedup_by(|a, b| a.id == b.id);
     Ok(accounts)
+}
+
+/// Every page of one listing into `into`, each page retried on its own. A page
+/// may be empty while more remain: only a missing token ends the list.
+async fn all_pages<T, E, F, Fut>(
+    slots: &CallSlots,
+    deadline: Duration,
+    operation: &'static str,
+    parent: Option<&str>,
+    page: F,
+    into: &mut Vec<T>,
+) -> Result<(), DiscoveryError>
+where
+    F: Fn(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut token: Option<String> = None;
+    loop {
+        let (items, next) = call_with_retry(Some(slots), deadline, || page(token.clone()))
+            .await
+            .map_err(|failure| DiscoveryError::List {
+                operation,
+                parent: parent.map(str::to_string),
+                failure,
+            })?;
+        into.extend(items);
+        match next {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// The organization's id, when the caller may see it.
