@@ -271,7 +271,7 @@ fn main() -> Res<()> {
             )?;
             Ok(out.trim().parse()?)
         })?;
-        rows.push(("zcat | jq".into(), s, n));
+        rows.push(("zcat \\| jq".into(), s, n));
     }
     if a.duckdb {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/trail/duckdb_count.py");
