@@ -90,7 +90,7 @@ pub(crate) fn scan_bytes(
 }
 
 fn select_record(raw: &str, q: &TrailQuery, parse: ParseFn<'_>, scan: &mut FileScan) {
-    if !raw.contains(SSM_SOURCE) {
+    if !raw.contains(SSM_SOURCE) || !may_name_a_wanted_call(raw, &q.event_names) {
         return;
     }
     let head: Head = match serde_json::from_str(raw) {
@@ -152,6 +152,25 @@ fn select_record(raw: &str, q: &TrailQuery, parse: ParseFn<'_>, scan: &mut FileS
         Ok(_) => {}
         Err(_) => scan.malformed(id),
     }
+}
+
+/// CloudTrail writes records compactly, so `"eventName":"X"` is there verbatim.
+/// Most records naming SSM are its other calls (the agent's
+/// UpdateInstanceInformation, GetParameter, KMS calls made for a session): when
+/// every compact `eventName` names another call the record is skipped without a
+/// parse. A record without one (another layout) is left to the full test.
+fn may_name_a_wanted_call(raw: &str, names: &[String]) -> bool {
+    const KEY: &str = "\"eventName\":\"";
+    let mut seen = false;
+    for (at, _) in raw.match_indices(KEY) {
+        seen = true;
+        let rest = &raw[at + KEY.len()..];
+        let value = rest.find('"').map_or(rest, |end| &rest[..end]);
+        if names.iter().any(|n| n == value) {
+            return true;
+        }
+    }
+    !seen
 }
 
 /// Event ids go into reports: keep only what a UUID is made of.
@@ -373,6 +392,33 @@ mod tests {
             "{:?}",
             s.error
         );
+    }
+
+    #[test]
+    fn the_name_test_skips_only_compact_records_of_other_calls() {
+        let names = TrailQuery::new(q().window).event_names;
+        assert!(may_name_a_wanted_call(
+            r#"{"eventName":"StartSession"}"#,
+            &names
+        ));
+        assert!(!may_name_a_wanted_call(
+            r#"{"eventName":"GetParameter"}"#,
+            &names
+        ));
+        // Another layout: the full parse decides.
+        assert!(may_name_a_wanted_call(
+            r#"{"eventName" : "GetParameter"}"#,
+            &names
+        ));
+        // Any compact occurrence of a wanted name keeps it.
+        assert!(may_name_a_wanted_call(
+            r#"{"x":{"eventName":"Other"},"eventName":"TerminateSession"}"#,
+            &names
+        ));
+        assert!(!may_name_a_wanted_call(
+            r#"{"eventName":"StartSessionX"}"#,
+            &names
+        ));
     }
 
     #[test]
