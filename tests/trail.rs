@@ -2,6 +2,8 @@
 //! list of session events, with coverage that says what was read and what was not.
 //! The S3 tests need moto (MOTO_ENDPOINT) and run only through `.ci/run`.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
@@ -541,4 +543,69 @@ async fn s3_pages_through_long_listings() {
     .unwrap();
     assert_eq!(r.coverage.files_read, 1_100);
     assert_eq!(ids(&r), m.expected(&q));
+}
+
+/// The binary's own S3 path (`scan --source s3://…`, path-style addressing for a
+/// custom endpoint, Organizations absent so accounts stand as ids).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto (MOTO_ENDPOINT); run by .ci/run"]
+async fn scan_source_s3_through_the_binary() {
+    let endpoint = moto_endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    let m = small_tree(dir.path());
+    let client = s3_client(&endpoint);
+    let bucket = format!("trail-bin-{}", std::process::id());
+    upload(&client, &bucket, "org/", dir.path()).await;
+
+    let w = window("2025-02-18T12:00:00Z", "2025-02-19T23:59:59Z");
+    let out_dir = dir.path().join("report");
+    let mut cmd = common::command(&endpoint);
+    cmd.args(["scan", "--source", &format!("s3://{bucket}/org")])
+        .args([
+            "--start",
+            &w.start.to_rfc3339(),
+            "--end",
+            &w.end.to_rfc3339(),
+        ])
+        .args([
+            "--regions",
+            "eu-west-1,us-east-1",
+            "--fail-on",
+            "none",
+            "--quiet",
+            "--output",
+        ])
+        .arg(&out_dir);
+    let out = common::run(cmd).await;
+    let report = common::read_report(&out_dir);
+    let complete = report["run"]["complete"].as_bool().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(if complete { 0 } else { 3 }),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let have: Vec<String> = report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let want = m.expected(&TrailQuery::new(w));
+    assert!(!want.is_empty());
+    assert_eq!(have.len(), want.len(), "no event twice");
+    assert_eq!(have.into_iter().collect::<BTreeSet<_>>(), want);
+    assert!(report["run"]["source"]
+        .as_str()
+        .unwrap()
+        .starts_with("s3://"));
+    for bad in report["run"]["trail"]["bad_files"].as_array().unwrap() {
+        assert!(
+            bad["path"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("s3://{bucket}/org/AWSLogs/")),
+            "{bad}"
+        );
+    }
 }
