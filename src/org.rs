@@ -60,6 +60,25 @@ pub async fn discover(
     deadline: Duration,
 ) -> Result<Vec<Account>, DiscoveryError> {
     let mut accounts = Vec::new();
+    discover_each(client, organizational_units, slots, deadline, |page| {
+        accounts.extend(page)
+    })
+    .await?;
+    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    accounts.dedup_by(|a, b| a.id == b.id);
+    Ok(accounts)
+}
+
+/// Like [`discover`], but hands over each page's accounts as soon as it arrives,
+/// so a scan can start on them while the listing goes on. An account can come
+/// twice (under two of the given OUs); the caller removes duplicates.
+pub async fn discover_each(
+    client: &aws_sdk_organizations::Client,
+    organizational_units: &[String],
+    slots: &CallSlots,
+    deadline: Duration,
+    mut on_page: impl FnMut(Vec<Account>),
+) -> Result<(), DiscoveryError> {
     if organizational_units.is_empty() {
         // Explicit page sizes everywhere: the default is the service's choice
         // (moto's is 100), and 20 is what AWS allows at most.
@@ -78,68 +97,65 @@ pub async fn discover(
                 let items: Vec<Account> = out.accounts().iter().filter_map(account_from).collect();
                 Ok((items, out.next_token().map(str::to_string)))
             },
-            &mut accounts,
+            &mut on_page,
         )
         .await?;
-    } else {
-        let mut pending: Vec<String> = organizational_units.to_vec();
-        let mut seen = BTreeSet::new();
-        while let Some(parent) = pending.pop() {
-            if !seen.insert(parent.clone()) {
-                continue;
-            }
-            let p = parent.as_str();
-            all_pages(
-                slots,
-                deadline,
-                "ListAccountsForParent",
-                Some(p),
-                |token| async move {
-                    let out = client
-                        .list_accounts_for_parent()
-                        .parent_id(p)
-                        .max_results(20)
-                        .set_next_token(token)
-                        .send()
-                        .await?;
-                    let items: Vec<Account> =
-                        out.accounts().iter().filter_map(account_from).collect();
-                    Ok((items, out.next_token().map(str::to_string)))
-                },
-                &mut accounts,
-            )
-            .await?;
-            all_pages(
-                slots,
-                deadline,
-                "ListOrganizationalUnitsForParent",
-                Some(p),
-                |token| async move {
-                    let out = client
-                        .list_organizational_units_for_parent()
-                        .parent_id(p)
-                        .max_results(20)
-                        .set_next_token(token)
-                        .send()
-                        .await?;
-                    let items: Vec<String> = out
-                        .organizational_units()
-                        .iter()
-                        .filter_map(|ou| ou.id().map(str::to_string))
-                        .collect();
-                    Ok((items, out.next_token().map(str::to_string)))
-                },
-                &mut pending,
-            )
-            .await?;
-        }
+        return Ok(());
     }
-    accounts.sort_by(|a, b| a.id.cmp(&b.id));
-    accounts.dedup_by(|a, b| a.id == b.id);
-    Ok(accounts)
+    let mut pending: Vec<String> = organizational_units.to_vec();
+    let mut seen = BTreeSet::new();
+    while let Some(parent) = pending.pop() {
+        if !seen.insert(parent.clone()) {
+            continue;
+        }
+        let p = parent.as_str();
+        all_pages(
+            slots,
+            deadline,
+            "ListAccountsForParent",
+            Some(p),
+            |token| async move {
+                let out = client
+                    .list_accounts_for_parent()
+                    .parent_id(p)
+                    .max_results(20)
+                    .set_next_token(token)
+                    .send()
+                    .await?;
+                let items: Vec<Account> = out.accounts().iter().filter_map(account_from).collect();
+                Ok((items, out.next_token().map(str::to_string)))
+            },
+            &mut on_page,
+        )
+        .await?;
+        all_pages(
+            slots,
+            deadline,
+            "ListOrganizationalUnitsForParent",
+            Some(p),
+            |token| async move {
+                let out = client
+                    .list_organizational_units_for_parent()
+                    .parent_id(p)
+                    .max_results(20)
+                    .set_next_token(token)
+                    .send()
+                    .await?;
+                let items: Vec<String> = out
+                    .organizational_units()
+                    .iter()
+                    .filter_map(|ou| ou.id().map(str::to_string))
+                    .collect();
+                Ok((items, out.next_token().map(str::to_string)))
+            },
+            |ous| pending.extend(ous),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
-/// Every page of one listing into `into`, each page retried on its own. A page
+/// Every page of one listing, handed to `sink` page by page, each page retried on its own. A page
 /// may be empty while more remain: only a missing token ends the list.
 async fn all_pages<T, E, F, Fut>(
     slots: &CallSlots,
@@ -147,7 +163,7 @@ async fn all_pages<T, E, F, Fut>(
     operation: &'static str,
     parent: Option<&str>,
     page: F,
-    into: &mut Vec<T>,
+    mut sink: impl FnMut(Vec<T>),
 ) -> Result<(), DiscoveryError>
 where
     F: Fn(Option<String>) -> Fut,
@@ -163,7 +179,7 @@ where
                 parent: parent.map(str::to_string),
                 failure,
             })?;
-        into.extend(items);
+        sink(items);
         match next {
             Some(t) if !t.is_empty() => token = Some(t),
             _ => return Ok(()),

@@ -81,9 +81,9 @@ impl Progress for TerminalProgress {
             ProgressEvent::Discovered {
                 accounts, skipped, ..
             } => {
-                self.bar.set_length(accounts as u64);
-                self.bar.set_position(skipped as u64);
-                self.bar.reset_eta();
+                // Pages of the account listing arrive while the scan runs.
+                self.bar.inc_length(accounts as u64);
+                self.bar.inc(skipped as u64);
             }
             ProgressEvent::Call { failed, throttled } => {
                 self.counters.calls.fetch_add(1, Relaxed);

@@ -72,6 +72,7 @@ const ACTIVE_ACCOUNTS: usize = 2_000;
 /// What the scan tells whoever shows progress. Sent from many tasks.
 #[derive(Debug, Clone)]
 pub enum ProgressEvent {
+    /// More accounts were listed (counts of this page, not totals).
     Discovered {
         accounts: usize,
         skipped: usize,
@@ -113,6 +114,8 @@ pub enum ScanError {
     },
     #[error(transparent)]
     Trail(#[from] crate::trail::TrailError),
+    #[error("account discovery stopped unexpectedly")]
+    DiscoveryStopped,
 }
 
 /// One account's finished scan.
@@ -222,42 +225,10 @@ pub async fn run_scan(
     let caller_account = me.account().unwrap_or_default().to_string();
     let caller_arn = me.arn().map(str::to_string);
     let organization_id = crate::org::organization_id(&orgs, &slots, deadline).await;
-    let discovered =
-        crate::org::discover(&orgs, &cfg.accounts.organizational_units, &slots, deadline).await?;
-
     let regions: Vec<String> = match &cfg.scan.regions {
         RegionSelection::List(r) => r.clone(),
         RegionSelection::All => ALL_REGIONS.iter().map(|s| s.to_string()).collect(),
     };
-
-    // Accounts asked for by id but not in the organization are reported, not ignored.
-    let mut skipped: Vec<AccountReport> = Vec::new();
-    let known: BTreeSet<&str> = discovered.iter().map(|a| a.id.as_str()).collect();
-    for id in &cfg.accounts.include {
-        if !known.contains(id.as_str()) {
-            skipped.push(skipped_report(
-                &Account {
-                    id: id.clone(),
-                    name: String::new(),
-                    state: "UNKNOWN".into(),
-                },
-                "not found in the organization (or not under the given OUs)".into(),
-            ));
-        }
-    }
-    let mut to_scan = Vec::new();
-    for a in discovered {
-        match crate::org::skip_reason(&a, &cfg.accounts.include, &cfg.accounts.exclude) {
-            Some(reason) => skipped.push(skipped_report(&a, reason)),
-            None => to_scan.push(a),
-        }
-    }
-    progress.on(ProgressEvent::Discovered {
-        accounts: to_scan.len() + skipped.len(),
-        skipped: skipped.len(),
-        partitions: to_scan.len() * regions.len(),
-    });
-
     let settings = Arc::new(LookupSettings {
         event_names: cfg.scan.event_names.clone(),
         window: cfg.scan.window,
@@ -276,28 +247,109 @@ pub async fn run_scan(
         cancel,
     });
 
+    // Discovery streams: an account starts as soon as its ListAccounts page
+    // arrives, so the listing of a large organization overlaps the scan.
+    let (found_tx, mut found) = tokio::sync::mpsc::unbounded_channel::<Vec<Account>>();
+    let mut discovery = {
+        let (orgs, slots, ous) = (
+            orgs.clone(),
+            slots.clone(),
+            cfg.accounts.organizational_units.clone(),
+        );
+        tokio::spawn(async move {
+            crate::org::discover_each(&orgs, &ous, &slots, deadline, |page| {
+                let _ = found_tx.send(page);
+            })
+            .await
+        })
+    };
+
     // The one place that spawns: one task per account, a bounded window of them.
-    let mut results: Vec<AccountResult> = Vec::with_capacity(to_scan.len());
-    let mut pending = to_scan.into_iter();
+    let mut skipped: Vec<AccountReport> = Vec::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut queue: std::collections::VecDeque<Account> = Default::default();
+    let mut results: Vec<AccountResult> = Vec::new();
     let mut running = JoinSet::new();
+    let mut listing = true;
+    let cancel = shared.cancel.clone();
     loop {
         while running.len() < ACTIVE_ACCOUNTS {
-            let Some(account) = pending.next() else { break };
+            let Some(account) = queue.pop_front() else {
+                break;
+            };
             let shared = shared.clone();
             running.spawn(async move { scan_account(shared, account).await });
         }
-        match running.join_next().await {
-            Some(Ok(r)) => {
-                progress.on(ProgressEvent::AccountDone {
-                    status: r.coverage.status,
+        if !listing && running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            // Interrupted: list no further; running accounts stop on their own.
+            _ = crate::lookup::cancelled(&cancel), if listing => {
+                discovery.abort();
+                listing = false;
+            }
+            page = found.recv(), if listing => {
+                let Some(page) = page else {
+                    listing = false;
+                    continue;
+                };
+                let (mut new, mut new_skipped) = (0, 0);
+                for a in page {
+                    if !seen.insert(a.id.clone()) {
+                        continue;
+                    }
+                    new += 1;
+                    match crate::org::skip_reason(&a, &cfg.accounts.include, &cfg.accounts.exclude) {
+                        Some(reason) => {
+                            new_skipped += 1;
+                            skipped.push(skipped_report(&a, reason));
+                        }
+                        None => queue.push_back(a),
+                    }
+                }
+                progress.on(ProgressEvent::Discovered {
+                    accounts: new,
+                    skipped: new_skipped,
+                    partitions: (new - new_skipped) * regions.len(),
                 });
-                results.push(r);
             }
-            Some(Err(e)) => {
-                // A panic in one account must not lose the others; it is a bug, say so.
-                tracing::error!(error = %e, "an account task failed unexpectedly");
-            }
-            None => break,
+            joined = running.join_next(), if !running.is_empty() => match joined {
+                Some(Ok(r)) => {
+                    progress.on(ProgressEvent::AccountDone { status: r.coverage.status });
+                    results.push(r);
+                }
+                Some(Err(e)) => {
+                    // A panic in one account must not lose the others; it is a bug, say so.
+                    tracing::error!(error = %e, "an account task failed unexpectedly");
+                }
+                None => {}
+            },
+        }
+    }
+    // A listing that failed part-way leaves accounts nobody knows of: no report
+    // could say what it did not cover, so the run stops (as if it had failed first).
+    match (&mut discovery).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e.into()),
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => {
+            tracing::error!(error = %e, "account discovery stopped unexpectedly");
+            return Err(ScanError::DiscoveryStopped);
+        }
+    }
+
+    // Accounts asked for by id but not in the organization are reported, not ignored.
+    for id in &cfg.accounts.include {
+        if !seen.contains(id) {
+            skipped.push(skipped_report(
+                &Account {
+                    id: id.clone(),
+                    name: String::new(),
+                    state: "UNKNOWN".into(),
+                },
+                "not found in the organization (or not under the given OUs)".into(),
+            ));
         }
     }
 
