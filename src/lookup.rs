@@ -179,6 +179,7 @@ pub async fn read_partition(
                                 failed: false,
                                 throttled: false,
                             });
+                            pace.succeeded();
                             break out;
                         }
                         Err(e) => classify(&e),
