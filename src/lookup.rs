@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::credentials::AccountCredentials;
 use crate::event::parse_record;
 use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
-use crate::retry::{backoff, classify, CallFailure, CallSlots, ErrorClass};
+use crate::retry::{backoff, classify, CallFailure, CallSlots, ErrorClass, Priority};
 use crate::scan::{Progress, ProgressEvent};
 
 /// CloudTrail's largest page.
@@ -96,6 +96,9 @@ pub async fn read_partition(
     let mut events = Vec::new();
     let mut seen = HashSet::new();
     let mut pace = Pace::new(settings.rate);
+    // A partition that has shown a second page is the run's critical path: its
+    // calls go before other partitions' first pages, which go before the rest.
+    let mut many_pages = false;
     let start = to_smithy(settings.window.start);
     let end = to_smithy(settings.window.end);
 
@@ -127,7 +130,14 @@ pub async fn read_partition(
                             break 'names Outcome::Failed("interrupted before the last page".into());
                         }
                     }
-                    let permit = slots.acquire().await;
+                    let priority = if many_pages {
+                        Priority::High
+                    } else if cov.pages == 0 {
+                        Priority::Normal
+                    } else {
+                        Priority::Low
+                    };
+                    let permit = slots.acquire_at(priority).await;
                     pace.sent();
                     let result = client
                         .lookup_events()
@@ -222,7 +232,10 @@ pub async fn read_partition(
                 }
                 progress.on(ProgressEvent::Page { events: kept });
                 match out.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    Some(t) if !t.is_empty() => {
+                        many_pages = true;
+                        token = Some(t.to_string())
+                    }
                     _ => break,
                 }
             }
