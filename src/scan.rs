@@ -136,6 +136,7 @@ pub async fn run_scan(
             "trail-file sources (--source) are not available in this build yet".into(),
         ));
     }
+    let sdk = &with_shared_http_client(sdk);
     let slots = CallSlots::new(cfg.scan.concurrency);
     let deadline = cfg.scan.retry_deadline;
     let home_region = sdk
@@ -371,6 +372,29 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
         account,
         coverage,
         events,
+    }
+}
+
+/// The SDK's default HTTP client, built once for every SDK client of the run.
+/// Left unset, each client (one per account and region) builds its own TLS
+/// context and connection pool: ~0.2 MB each and a new connection per partition.
+fn with_shared_http_client(sdk: &SdkConfig) -> SdkConfig {
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+    if sdk.http_client().is_some() {
+        return sdk.clone();
+    }
+    let version = sdk
+        .behavior_version()
+        .unwrap_or_else(aws_config::BehaviorVersion::latest);
+    let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(version);
+    let http = plugin.and_then(|p| {
+        p.runtime_components(&RuntimeComponentsBuilder::new("ssm-session-audit"))
+            .http_client()
+    });
+    match http {
+        Some(h) => sdk.to_builder().http_client(h).build(),
+        None => sdk.clone(),
     }
 }
 
