@@ -55,6 +55,18 @@ pub async fn discover(
     slots: &CallSlots,
     deadline: Duration,
 ) -> Result<Vec<Account>, DiscoveryError> {
+    discover_each(client, organizational_units, slots, deadline, |_| {}).await
+}
+
+/// [`discover`], also handing each page's accounts to `on_page` as it arrives (in
+/// page order, duplicates possible), so scanning need not wait for the last page.
+pub async fn discover_each(
+    client: &aws_sdk_organizations::Client,
+    organizational_units: &[String],
+    slots: &CallSlots,
+    deadline: Duration,
+    mut on_page: impl FnMut(&[Account]) + Send,
+) -> Result<Vec<Account>, DiscoveryError> {
     let mut accounts = Vec::new();
     if organizational_units.is_empty() {
         let mut token: Option<String> = None;
@@ -68,7 +80,9 @@ pub async fn discover(
                 parent: None,
                 failure,
             })?;
+            let before = accounts.len();
             accounts.extend(out.accounts().iter().filter_map(account_from));
+            on_page(&accounts[before..]);
             // A page may be empty while more remain: only a missing token ends the list.
             match out.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
@@ -98,7 +112,9 @@ pub async fn discover(
                     parent: Some(parent.clone()),
                     failure,
                 })?;
+                let before = accounts.len();
                 accounts.extend(out.accounts().iter().filter_map(account_from));
+                on_page(&accounts[before..]);
                 match out.next_token() {
                     Some(t) if !t.is_empty() => token = Some(t.to_string()),
                     _ => break,

@@ -169,42 +169,10 @@ pub async fn run_scan(
     let caller_account = me.account().unwrap_or_default().to_string();
     let caller_arn = me.arn().map(str::to_string);
     let organization_id = crate::org::organization_id(&orgs, &slots, deadline).await;
-    let discovered =
-        crate::org::discover(&orgs, &cfg.accounts.organizational_units, &slots, deadline).await?;
-
     let regions: Vec<String> = match &cfg.scan.regions {
         RegionSelection::List(r) => r.clone(),
         RegionSelection::All => ALL_REGIONS.iter().map(|s| s.to_string()).collect(),
     };
-
-    // Accounts asked for by id but not in the organization are reported, not ignored.
-    let mut skipped: Vec<AccountReport> = Vec::new();
-    let known: BTreeSet<&str> = discovered.iter().map(|a| a.id.as_str()).collect();
-    for id in &cfg.accounts.include {
-        if !known.contains(id.as_str()) {
-            skipped.push(skipped_report(
-                &Account {
-                    id: id.clone(),
-                    name: String::new(),
-                    state: "UNKNOWN".into(),
-                },
-                "not found in the organization (or not under the given OUs)".into(),
-            ));
-        }
-    }
-    let mut to_scan = Vec::new();
-    for a in discovered {
-        match crate::org::skip_reason(&a, &cfg.accounts.include, &cfg.accounts.exclude) {
-            Some(reason) => skipped.push(skipped_report(&a, reason)),
-            None => to_scan.push(a),
-        }
-    }
-    progress.on(ProgressEvent::Discovered {
-        accounts: to_scan.len() + skipped.len(),
-        skipped: skipped.len(),
-        partitions: to_scan.len() * regions.len(),
-    });
-
     let settings = Arc::new(LookupSettings {
         event_names: cfg.scan.event_names.clone(),
         window: cfg.scan.window,
@@ -224,28 +192,102 @@ pub async fn run_scan(
         cancel,
     });
 
-    // The one place that spawns: one task per account, a bounded window of them.
-    let mut results: Vec<AccountResult> = Vec::with_capacity(to_scan.len());
-    let mut pending = to_scan.into_iter();
+    // Accounts are scanned as their ListAccounts page arrives: the pages come one
+    // after the other (20 accounts each), and waiting for the last one would leave
+    // every call slot idle for N/20 round trips.
+    let (page_tx, mut page_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Account>>();
+    let discovery = crate::org::discover_each(
+        &orgs,
+        &cfg.accounts.organizational_units,
+        &slots,
+        deadline,
+        move |page| {
+            let _ = page_tx.send(page.to_vec());
+        },
+    );
+    tokio::pin!(discovery);
+    let mut discovering = true;
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut skipped: Vec<AccountReport> = Vec::new();
+    let mut pending: std::collections::VecDeque<Account> = Default::default();
+    let mut scanned = 0usize;
+    // Accounts done before the totals are known: reported after `Discovered`.
+    let mut done_early: Vec<AccountStatus> = Vec::new();
+    let mut results: Vec<AccountResult> = Vec::new();
     let mut running = JoinSet::new();
+    let mut admit = |accounts: Vec<Account>,
+                     pending: &mut std::collections::VecDeque<Account>,
+                     skipped: &mut Vec<AccountReport>| {
+        for a in accounts {
+            if !seen.insert(a.id.clone()) {
+                continue;
+            }
+            match crate::org::skip_reason(&a, &cfg.accounts.include, &cfg.accounts.exclude) {
+                Some(reason) => skipped.push(skipped_report(&a, reason)),
+                None => pending.push_back(a),
+            }
+        }
+    };
     loop {
+        // The one place that spawns: one task per account, a bounded window of them.
         while running.len() < ACTIVE_ACCOUNTS {
-            let Some(account) = pending.next() else { break };
+            let Some(account) = pending.pop_front() else {
+                break;
+            };
+            scanned += 1;
             let shared = shared.clone();
             running.spawn(async move { scan_account(shared, account).await });
         }
-        match running.join_next().await {
-            Some(Ok(r)) => {
-                progress.on(ProgressEvent::AccountDone {
-                    status: r.coverage.status,
+        if !discovering && running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some(page) = page_rx.recv(), if discovering => admit(page, &mut pending, &mut skipped),
+            listed = &mut discovery, if discovering => {
+                discovering = false;
+                // On failure the account tasks are dropped (aborted) with `running`.
+                let listed = listed?;
+                while let Ok(page) = page_rx.try_recv() {
+                    admit(page, &mut pending, &mut skipped);
+                }
+                // Accounts asked for by id but not in the organization are reported, not ignored.
+                let known: BTreeSet<&str> = listed.iter().map(|a| a.id.as_str()).collect();
+                for id in &cfg.accounts.include {
+                    if !known.contains(id.as_str()) {
+                        skipped.push(skipped_report(
+                            &Account {
+                                id: id.clone(),
+                                name: String::new(),
+                                state: "UNKNOWN".into(),
+                            },
+                            "not found in the organization (or not under the given OUs)".into(),
+                        ));
+                    }
+                }
+                let to_scan = scanned + pending.len();
+                progress.on(ProgressEvent::Discovered {
+                    accounts: to_scan + skipped.len(),
+                    skipped: skipped.len(),
+                    partitions: to_scan * regions.len(),
                 });
-                results.push(r);
+                for status in done_early.drain(..) {
+                    progress.on(ProgressEvent::AccountDone { status });
+                }
             }
-            Some(Err(e)) => {
+            Some(joined) = running.join_next(), if !running.is_empty() => match joined {
+                Ok(r) => {
+                    if discovering {
+                        done_early.push(r.coverage.status);
+                    } else {
+                        progress.on(ProgressEvent::AccountDone {
+                            status: r.coverage.status,
+                        });
+                    }
+                    results.push(r);
+                }
                 // A panic in one account must not lose the others; it is a bug, say so.
-                tracing::error!(error = %e, "an account task failed unexpectedly");
-            }
-            None => break,
+                Err(e) => tracing::error!(error = %e, "an account task failed unexpectedly"),
+            },
         }
     }
 
@@ -540,5 +582,133 @@ fn build_report(p: ReportParts<'_>) -> Report {
         findings,
         sessions,
         events,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FlagValues;
+    use crate::simulator::{Faults, SimConfig, Simulator};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<ProgressEvent>>);
+    impl Progress for Recorder {
+        fn on(&self, event: ProgressEvent) {
+            if !matches!(event, ProgressEvent::Call { .. }) {
+                self.0.lock().unwrap().push(event);
+            }
+        }
+    }
+
+    async fn setup(sim: &SimConfig, endpoint: &str) -> (Config, SdkConfig) {
+        let flags = FlagValues {
+            start: Some(sim.window_start().to_rfc3339()),
+            end: Some(sim.window_end.to_rfc3339()),
+            regions: Some(sim.regions.clone()),
+            ..FlagValues::default()
+        };
+        let cfg = crate::config::resolve(&flags, None, sim.window_end).unwrap();
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKIATESTMANAGEMENT01",
+                "test-secret",
+                None,
+                None,
+                "test",
+            ))
+            .load()
+            .await;
+        (cfg, sdk)
+    }
+
+    /// Accounts are scanned while later ListAccounts pages are still coming, but
+    /// progress still hears the totals before any account is done.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn accounts_stream_from_discovery_and_progress_stays_in_order() {
+        // One account a page, fast partitions: the first accounts are done long
+        // before the last page.
+        let sim_cfg = SimConfig {
+            accounts: 13,
+            org_page_size: 1,
+            empty_pages: true,
+            latency: Duration::from_millis(5),
+            lookup_rate: 100.0,
+            ..SimConfig::default()
+        };
+        let sim = Simulator::start(sim_cfg.clone()).await.unwrap();
+        let (mut cfg, sdk) = setup(&sim_cfg, &sim.endpoint()).await;
+        cfg.scan.lookup_rate = 100.0;
+        let rec = Arc::new(Recorder::default());
+        let (_tx, cancel) = watch::channel(false);
+        let report = run_scan(&cfg, &sdk, rec.clone(), cancel).await.unwrap();
+        sim.shutdown().await;
+        assert!(report.run.complete);
+        assert_eq!(report.accounts.len(), 13);
+        let events = rec.0.lock().unwrap();
+        let discovered = events
+            .iter()
+            .position(|e| matches!(e, ProgressEvent::Discovered { .. }))
+            .expect("totals announced");
+        assert!(
+            matches!(
+                events[discovered],
+                ProgressEvent::Discovered {
+                    accounts: 13,
+                    skipped: 0,
+                    partitions: 26
+                }
+            ),
+            "{events:?}"
+        );
+        let before = &events[..discovered];
+        assert!(
+            before
+                .iter()
+                .any(|e| matches!(e, ProgressEvent::Page { .. })),
+            "no page was read before the last ListAccounts page: {events:?}"
+        );
+        assert!(
+            !before
+                .iter()
+                .any(|e| matches!(e, ProgressEvent::AccountDone { .. })),
+            "an account was reported done before the totals: {events:?}"
+        );
+        let done = events
+            .iter()
+            .filter(|e| matches!(e, ProgressEvent::AccountDone { .. }))
+            .count();
+        assert_eq!(done, 13);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_discovery_that_fails_midway_fails_the_run() {
+        let sim_cfg = SimConfig {
+            accounts: 6,
+            org_page_size: 2,
+            faults: Faults {
+                org_throttle_rate: 0.6,
+                ..Faults::default()
+            },
+            ..SimConfig::default()
+        };
+        let sim = Simulator::start(sim_cfg.clone()).await.unwrap();
+        let (mut cfg, sdk) = setup(&sim_cfg, &sim.endpoint()).await;
+        // Too short to ride out a throttle: some ListAccounts page fails for good.
+        cfg.scan.retry_deadline = Duration::ZERO;
+        let mut failed = 0;
+        for _ in 0..8 {
+            let (_tx, cancel) = watch::channel(false);
+            match run_scan(&cfg, &sdk, Arc::new(NoProgress), cancel).await {
+                Err(ScanError::Discovery(_)) => failed += 1,
+                Err(e) => panic!("unexpected error {e}"),
+                Ok(r) => assert_eq!(r.accounts.len(), 6),
+            }
+        }
+        sim.shutdown().await;
+        assert!(failed > 0, "no run met a failing page in 8 tries");
     }
 }
