@@ -99,6 +99,13 @@ pub async fn read_partition(
     // A partition that has shown a second page is the run's critical path: its
     // calls go before other partitions' first pages, which go before the rest.
     let mut many_pages = false;
+    // The client is the region's, shared by every account: an assumed role's
+    // credentials go with each call, uncached by the SDK (see credentials.rs).
+    let per_call = credentials.provider().map(|p| {
+        aws_sdk_cloudtrail::config::Builder::default()
+            .credentials_provider(p)
+            .identity_cache(aws_sdk_cloudtrail::config::IdentityCache::no_cache())
+    });
     let start = to_smithy(settings.window.start);
     let end = to_smithy(settings.window.end);
 
@@ -139,15 +146,17 @@ pub async fn read_partition(
                     };
                     let permit = slots.acquire_at(priority).await;
                     pace.sent();
-                    let result = client
+                    let request = client
                         .lookup_events()
                         .lookup_attributes(attr.clone())
                         .start_time(start)
                         .end_time(end)
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
-                        .send()
-                        .await;
+                        .set_next_token(token.clone());
+                    let result = match &per_call {
+                        Some(c) => request.customize().config_override(c.clone()).send().await,
+                        None => request.send().await,
+                    };
                     drop(permit);
                     let failure = match result {
                         Ok(out) => {

@@ -179,15 +179,29 @@ pub async fn run_scan(
         rate: cfg.scan.lookup_rate,
         retry_deadline: deadline,
     });
+    // One CloudTrail client per region, shared by every account (each call carries
+    // its account's credentials): building a client costs about as much CPU as
+    // three calls, and a 10,000-account scan would build 40,000 of them.
+    let cloudtrail = regions
+        .iter()
+        .map(|region| {
+            aws_sdk_cloudtrail::Client::from_conf(
+                aws_sdk_cloudtrail::config::Builder::from(sdk)
+                    .region(Region::new(region.clone()))
+                    .retry_config(RetryConfig::disabled())
+                    .timeout_config(timeouts.clone())
+                    .build(),
+            )
+        })
+        .collect();
     let shared = Arc::new(Shared {
-        sdk: sdk.clone(),
+        cloudtrail,
         sts,
         slots: slots.clone(),
         settings,
         regions: regions.clone(),
         caller_account: caller_account.clone(),
         cfg: cfg.clone(),
-        timeouts,
         progress: progress.clone(),
         cancel,
     });
@@ -307,14 +321,14 @@ pub async fn run_scan(
 }
 
 struct Shared {
-    sdk: SdkConfig,
+    /// One client per region of `regions`, in the same order.
+    cloudtrail: Vec<aws_sdk_cloudtrail::Client>,
     sts: aws_sdk_sts::Client,
     slots: CallSlots,
     settings: Arc<LookupSettings>,
     regions: Vec<String>,
     caller_account: String,
     cfg: Config,
-    timeouts: TimeoutConfig,
     progress: Arc<dyn Progress>,
     cancel: watch::Receiver<bool>,
 }
@@ -363,33 +377,28 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
         };
     }
 
-    let partitions = shared.regions.iter().map(|region| {
-        let mut b = aws_sdk_cloudtrail::config::Builder::from(&shared.sdk)
-            .region(Region::new(region.clone()))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(shared.timeouts.clone());
-        if let Some(p) = credentials.provider() {
-            b.set_credentials_provider(Some(p));
-            b = b.identity_cache(aws_sdk_cloudtrail::config::IdentityCache::no_cache());
-        }
-        let client = aws_sdk_cloudtrail::Client::from_conf(b.build());
-        let shared = &shared;
-        let credentials = &credentials;
-        let account_id = &account.id;
-        async move {
-            read_partition(
-                &client,
-                credentials,
-                &shared.slots,
-                &shared.settings,
-                account_id,
-                region,
-                shared.progress.as_ref(),
-                &shared.cancel,
-            )
-            .await
-        }
-    });
+    let partitions = shared
+        .regions
+        .iter()
+        .zip(&shared.cloudtrail)
+        .map(|(region, client)| {
+            let shared = &shared;
+            let credentials = &credentials;
+            let account_id = &account.id;
+            async move {
+                read_partition(
+                    client,
+                    credentials,
+                    &shared.slots,
+                    &shared.settings,
+                    account_id,
+                    region,
+                    shared.progress.as_ref(),
+                    &shared.cancel,
+                )
+                .await
+            }
+        });
     let parts: Vec<PartitionResult> = futures::future::join_all(partitions).await;
 
     let mut events = Vec::new();
