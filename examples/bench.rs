@@ -10,7 +10,8 @@
 //!     target/release/examples/bench --workloads a,b100,c --peers boto3
 //!
 //! Options: `--workloads a,b100,b10000,c,small` (default `a`), `--peers
-//! boto3,cli` (default none), `--concurrency N` (our `--concurrency`, default 32),
+//! boto3,boto3-standard,cli@small` (default none; `peer@w1+w2` runs a peer on those
+//! workloads only, else on every one), `--concurrency N` (our `--concurrency`, default 32),
 //! `--workers N` (boto3 threads, default 32), `--bin PATH` (default: the
 //! `ssm-session-audit` next to this example), `--json FILE` (every figure),
 //! `--runs N` (repeat our scan, default 1).
@@ -205,7 +206,8 @@ struct WorkloadResult {
 
 struct Opts {
     workloads: Vec<String>,
-    peers: Vec<String>,
+    /// A peer, and the workloads it runs on (`None`: all).
+    peers: Vec<(String, Option<Vec<String>>)>,
     concurrency: usize,
     workers: usize,
     bin: PathBuf,
@@ -236,7 +238,18 @@ fn parse_args() -> Result<Opts, String> {
         let list = |v: String| v.split(',').map(str::to_string).collect::<Vec<_>>();
         match a.as_str() {
             "--workloads" => o.workloads = list(val()?),
-            "--peers" => o.peers = list(val()?),
+            "--peers" => {
+                o.peers = list(val()?)
+                    .into_iter()
+                    .map(|p| match p.split_once('@') {
+                        Some((name, on)) => (
+                            name.to_string(),
+                            Some(on.split('+').map(str::to_string).collect()),
+                        ),
+                        None => (p, None),
+                    })
+                    .collect()
+            }
             "--concurrency" => o.concurrency = val()?.parse().map_err(|e| format!("{e}"))?,
             "--workers" => o.workers = val()?.parse().map_err(|e| format!("{e}"))?,
             "--runs" => o.runs = val()?.parse().map_err(|e| format!("{e}"))?,
@@ -251,9 +264,9 @@ fn parse_args() -> Result<Opts, String> {
             return Err(format!("unknown workload {w} (a, b100, b10000, c, small)"));
         }
     }
-    for p in &o.peers {
-        if !matches!(p.as_str(), "boto3" | "cli") {
-            return Err(format!("unknown peer {p} (boto3, cli)"));
+    for (p, _) in &o.peers {
+        if !matches!(p.as_str(), "boto3" | "boto3-standard" | "cli") {
+            return Err(format!("unknown peer {p} (boto3, boto3-standard, cli)"));
         }
     }
     if !o.bin.is_file() {
@@ -304,6 +317,7 @@ struct Measured {
 async fn run_child(
     program: &Path,
     args: &[String],
+    env: &[(&str, &str)],
     endpoint: &str,
     scratch: &Path,
 ) -> std::io::Result<Measured> {
@@ -325,6 +339,7 @@ async fn run_child(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     aws_env(&mut cmd, endpoint, scratch);
+    cmd.envs(env.iter().copied());
     let started = Instant::now();
     // Blocking wait off the simulator's workers.
     let out = tokio::task::spawn_blocking(move || cmd.output())
@@ -425,7 +440,7 @@ async fn run_ours(
         "--output".into(),
         out_dir.display().to_string(),
     ];
-    let m = run_child(&opts.bin, &args, &sim.endpoint(), scratch).await?;
+    let m = run_child(&opts.bin, &args, &[], &sim.endpoint(), scratch).await?;
     let stats = sim.stats();
     sim.shutdown().await;
     let report = std::fs::File::open(out_dir.join("report.json"))
@@ -478,7 +493,7 @@ async fn run_peer(
     let end = rfc3339(w.sim.window_end);
     let regions = w.sim.regions.join(",");
     let (program, args, tool, concurrency) = match peer {
-        "boto3" => (
+        "boto3" | "boto3-standard" => (
             PathBuf::from("python3"),
             vec![
                 peers.join("boto3_parallel.py").display().to_string(),
@@ -493,7 +508,11 @@ async fn run_peer(
                 "--out".into(),
                 ids_file.display().to_string(),
             ],
-            "boto3 thread pool",
+            if peer == "boto3" {
+                "boto3 thread pool"
+            } else {
+                "boto3 thread pool, standard retries"
+            },
             opts.workers,
         ),
         _ => (
@@ -509,7 +528,13 @@ async fn run_peer(
         which(&program).unwrap_or(program)
     };
     let sim = Simulator::start(w.sim.clone()).await?;
-    let m = run_child(&program, &args, &sim.endpoint(), scratch).await?;
+    // botocore's other retry mode (the AWS CLI v2's default): 3 attempts.
+    let env: &[(&str, &str)] = if peer == "boto3-standard" {
+        &[("AWS_RETRY_MODE", "standard")]
+    } else {
+        &[]
+    };
+    let m = run_child(&program, &args, env, &sim.endpoint(), scratch).await?;
     let stats = sim.stats();
     sim.shutdown().await;
     let summary: serde_json::Value = m
@@ -535,6 +560,13 @@ async fn run_peer(
         .unwrap_or_default();
     if !m.success {
         note.push_str(&format!("; exit failure: {}", tail(&m.stderr)));
+    }
+    if peer == "cli" {
+        // Each call is a process start: the figure to extrapolate from.
+        note.push_str(&format!(
+            "; {:.2} s a call",
+            m.wall.as_secs_f64() / made.max(1) as f64
+        ));
     }
     if let Some(v) = summary.get("retry_mode") {
         note.push_str(&format!("; retry mode {v}"));
@@ -704,7 +736,11 @@ async fn main() {
                 Err(e) => eprintln!("bench: {}: ours failed: {e}", w.name),
             }
         }
-        for peer in &opts.peers {
+        let here = opts
+            .peers
+            .iter()
+            .filter(|(_, on)| on.as_ref().is_none_or(|l| l.iter().any(|x| x == w.name)));
+        for (peer, _) in here {
             eprintln!("bench: {}: {peer}…", w.name);
             match run_peer(peer, &w, &truth, &opts, &scratch).await {
                 Ok(r) => {
