@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::credentials::AccountCredentials;
 use crate::event::parse_record;
 use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
-use crate::retry::{backoff, classify, CallFailure, CallSlots, ErrorClass};
+use crate::retry::{backoff, classify, CallFailure, CallSlots, ErrorClass, Priority};
 use crate::scan::{Progress, ProgressEvent};
 
 /// CloudTrail's largest page.
@@ -121,6 +121,16 @@ pub async fn read_partition(
     let mut events = Vec::new();
     let mut seen = HashSet::new();
     let mut pace = Pace::new(settings.rate);
+    // A partition that has shown a second page is the run's critical path: its
+    // calls go before other partitions' first pages, which go before the rest.
+    let mut many_pages = false;
+    // The client is the region's, shared by every account: an assumed role's
+    // credentials go with each call, uncached by the SDK (see credentials.rs).
+    let per_call = credentials.provider().map(|p| {
+        aws_sdk_cloudtrail::config::Builder::default()
+            .credentials_provider(p)
+            .identity_cache(aws_sdk_cloudtrail::config::IdentityCache::no_cache())
+    });
     let start = to_smithy(settings.window.start);
     let end = to_smithy(settings.window.end);
 
@@ -155,19 +165,31 @@ pub async fn read_partition(
                         _ = pace.wait() => {}
                         _ = cancelled(cancel) => break 'names interrupted(),
                     }
+                    let priority = if many_pages {
+                        Priority::High
+                    } else if cov.pages == 0 {
+                        Priority::Normal
+                    } else {
+                        Priority::Low
+                    };
                     let permit = tokio::select! {
-                        p = slots.acquire() => p,
+                        p = slots.acquire_at(priority) => p,
                         _ = cancelled(cancel) => break 'names interrupted(),
                     };
                     pace.sent();
-                    let call = client
+                    let request = client
                         .lookup_events()
                         .lookup_attributes(attr.clone())
                         .start_time(start)
                         .end_time(end)
                         .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone())
-                        .send();
+                        .set_next_token(token.clone());
+                    let call = async {
+                        match &per_call {
+                            Some(c) => request.customize().config_override(c.clone()).send().await,
+                            None => request.send().await,
+                        }
+                    };
                     let result = tokio::select! {
                         r = call => r,
                         _ = cancelled(cancel) => break 'names interrupted(),
@@ -229,7 +251,10 @@ pub async fn read_partition(
                 );
                 progress.on(ProgressEvent::Page { events: kept });
                 match out.next_token() {
-                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    Some(t) if !t.is_empty() => {
+                        many_pages = true;
+                        token = Some(t.to_string())
+                    }
                     _ => break,
                 }
             }

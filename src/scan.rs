@@ -137,7 +137,7 @@ struct ClientSettings {
 impl ClientSettings {
     fn new(sdk: &SdkConfig, cfg: &Config) -> Self {
         ClientSettings {
-            sdk: sdk.clone(),
+            sdk: with_shared_http_client(sdk),
             home_region: sdk
                 .region()
                 .cloned()
@@ -181,22 +181,17 @@ impl ClientSettings {
         aws_sdk_s3::Client::from_conf(b.build())
     }
 
-    /// A CloudTrail client for one partition, signed with the account's credentials.
-    fn cloudtrail(
-        &self,
-        region: &str,
-        credentials: &AccountCredentials,
-    ) -> aws_sdk_cloudtrail::Client {
-        let mut b = aws_sdk_cloudtrail::config::Builder::from(&self.sdk)
-            .region(Region::new(region.to_string()))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(self.timeouts.clone());
-        if let Some(p) = credentials.provider() {
-            b.set_credentials_provider(Some(p));
-            // Our provider caches (and can invalidate) the role's credentials itself.
-            b = b.identity_cache(aws_sdk_cloudtrail::config::IdentityCache::no_cache());
-        }
-        aws_sdk_cloudtrail::Client::from_conf(b.build())
+    /// One CloudTrail client per region, shared by every account: each call
+    /// carries its account's credentials (see `lookup::read_partition`), because
+    /// building a client costs about as much CPU as three calls.
+    fn cloudtrail(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        aws_sdk_cloudtrail::Client::from_conf(
+            aws_sdk_cloudtrail::config::Builder::from(&self.sdk)
+                .region(Region::new(region.to_string()))
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(self.timeouts.clone())
+                .build(),
+        )
     }
 }
 
@@ -235,8 +230,9 @@ pub async fn run_scan(
         rate: cfg.scan.lookup_rate,
         retry_deadline: deadline,
     });
+    let cloudtrail = regions.iter().map(|r| clients.cloudtrail(r)).collect();
     let shared = Arc::new(Shared {
-        clients,
+        cloudtrail,
         sts,
         slots: slots.clone(),
         settings,
@@ -557,7 +553,8 @@ async fn trail_org_lookup(
 }
 
 struct Shared {
-    clients: ClientSettings,
+    /// One client per region of `regions`, in the same order.
+    cloudtrail: Vec<aws_sdk_cloudtrail::Client>,
     sts: aws_sdk_sts::Client,
     slots: CallSlots,
     settings: Arc<LookupSettings>,
@@ -621,25 +618,28 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
         };
     }
 
-    let partitions = shared.regions.iter().map(|region| {
-        let client = shared.clients.cloudtrail(region, &credentials);
-        let shared = &shared;
-        let credentials = &credentials;
-        let account_id = &account.id;
-        async move {
-            read_partition(
-                &client,
-                credentials,
-                &shared.slots,
-                &shared.settings,
-                account_id,
-                region,
-                shared.progress.as_ref(),
-                &shared.cancel,
-            )
-            .await
-        }
-    });
+    let partitions = shared
+        .regions
+        .iter()
+        .zip(&shared.cloudtrail)
+        .map(|(region, client)| {
+            let shared = &shared;
+            let credentials = &credentials;
+            let account_id = &account.id;
+            async move {
+                read_partition(
+                    client,
+                    credentials,
+                    &shared.slots,
+                    &shared.settings,
+                    account_id,
+                    region,
+                    shared.progress.as_ref(),
+                    &shared.cancel,
+                )
+                .await
+            }
+        });
     let parts: Vec<PartitionResult> = futures::future::join_all(partitions).await;
 
     let mut events = Vec::new();
@@ -810,5 +810,150 @@ fn build_report(p: ReportParts<'_>) -> Report {
         findings,
         sessions,
         events,
+    }
+}
+
+/// The SDK's default HTTP client, built once for every SDK client of the run.
+/// Left unset, each client (one per account and region) builds its own TLS
+/// context and connection pool: ~0.2 MB each and a new connection per partition.
+fn with_shared_http_client(sdk: &SdkConfig) -> SdkConfig {
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+    if sdk.http_client().is_some() {
+        return sdk.clone();
+    }
+    let version = sdk
+        .behavior_version()
+        .unwrap_or_else(aws_config::BehaviorVersion::latest);
+    let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(version);
+    let http = plugin.and_then(|p| {
+        p.runtime_components(&RuntimeComponentsBuilder::new("ssm-session-audit"))
+            .http_client()
+    });
+    match http {
+        Some(h) => sdk.to_builder().http_client(h).build(),
+        None => sdk.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::FlagValues;
+    use crate::simulator::{Faults, SimConfig, Simulator};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<ProgressEvent>>);
+    impl Progress for Recorder {
+        fn on(&self, event: ProgressEvent) {
+            if !matches!(event, ProgressEvent::Call { .. }) {
+                self.0.lock().unwrap().push(event);
+            }
+        }
+    }
+
+    async fn setup(sim: &SimConfig, endpoint: &str) -> (Config, SdkConfig) {
+        let flags = FlagValues {
+            start: Some(sim.window_start().to_rfc3339()),
+            end: Some(sim.window_end.to_rfc3339()),
+            regions: Some(sim.regions.clone()),
+            ..FlagValues::default()
+        };
+        let cfg = crate::config::resolve(&flags, None, sim.window_end).unwrap();
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKIATESTMANAGEMENT01",
+                "test-secret",
+                None,
+                None,
+                "test",
+            ))
+            .load()
+            .await;
+        (cfg, sdk)
+    }
+
+    /// Accounts are scanned while later ListAccounts pages are still coming, and
+    /// the pages' counts add up to the organization.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn accounts_stream_from_discovery() {
+        // One account a page, fast partitions: the first accounts are read long
+        // before the last page.
+        let sim_cfg = SimConfig {
+            accounts: 13,
+            org_page_size: 1,
+            empty_pages: true,
+            latency: Duration::from_millis(5),
+            lookup_rate: 100.0,
+            ..SimConfig::default()
+        };
+        let sim = Simulator::start(sim_cfg.clone()).await.unwrap();
+        let (mut cfg, sdk) = setup(&sim_cfg, &sim.endpoint()).await;
+        cfg.scan.lookup_rate = 100.0;
+        let rec = Arc::new(Recorder::default());
+        let (_tx, cancel) = watch::channel(false);
+        let report = run_scan(&cfg, &sdk, rec.clone(), cancel).await.unwrap();
+        sim.shutdown().await;
+        assert!(report.run.complete);
+        assert_eq!(report.accounts.len(), 13);
+        let events = rec.0.lock().unwrap();
+        let (mut accounts, mut skipped, mut partitions) = (0, 0, 0);
+        let mut last_listing = 0;
+        for (i, e) in events.iter().enumerate() {
+            if let ProgressEvent::Discovered {
+                accounts: a,
+                skipped: s,
+                partitions: p,
+            } = e
+            {
+                accounts += a;
+                skipped += s;
+                partitions += p;
+                last_listing = i;
+            }
+        }
+        assert_eq!((accounts, skipped, partitions), (13, 0, 26), "{events:?}");
+        assert!(
+            events[..last_listing]
+                .iter()
+                .any(|e| matches!(e, ProgressEvent::Page { .. })),
+            "no page was read before the last ListAccounts page: {events:?}"
+        );
+        let done = events
+            .iter()
+            .filter(|e| matches!(e, ProgressEvent::AccountDone { .. }))
+            .count();
+        assert_eq!(done, 13);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_discovery_that_fails_midway_fails_the_run() {
+        let sim_cfg = SimConfig {
+            accounts: 6,
+            org_page_size: 2,
+            faults: Faults {
+                org_throttle_rate: 0.6,
+                ..Faults::default()
+            },
+            ..SimConfig::default()
+        };
+        let sim = Simulator::start(sim_cfg.clone()).await.unwrap();
+        let (mut cfg, sdk) = setup(&sim_cfg, &sim.endpoint()).await;
+        // Too short to ride out a throttle: some ListAccounts page fails for good.
+        cfg.scan.retry_deadline = Duration::ZERO;
+        let mut failed = 0;
+        for _ in 0..8 {
+            let (_tx, cancel) = watch::channel(false);
+            match run_scan(&cfg, &sdk, Arc::new(NoProgress), cancel).await {
+                Err(ScanError::Discovery(_)) => failed += 1,
+                Err(e) => panic!("unexpected error {e}"),
+                Ok(r) => assert_eq!(r.accounts.len(), 6),
+            }
+        }
+        sim.shutdown().await;
+        assert!(failed > 0, "no run met a failing page in 8 tries");
     }
 }

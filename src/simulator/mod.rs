@@ -384,6 +384,12 @@ pub struct SimStats {
     pub max_lookup_partition: Option<String>,
     /// LookupEvents records returned, all pages.
     pub events_returned: u64,
+    /// Sum over answered AWS calls of the time from a request's arrival to its
+    /// answer (the round trip the simulator adds), and how many were timed.
+    #[serde(default)]
+    pub answer_micros_total: u64,
+    #[serde(default)]
+    pub answers_timed: u64,
 }
 
 /// Starts simulators.

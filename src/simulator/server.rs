@@ -67,6 +67,8 @@ struct Counters {
     max_lookup_1s: AtomicU64,
     max_served_1s: AtomicU64,
     events_returned: AtomicU64,
+    answer_micros: AtomicU64,
+    answers: AtomicU64,
 }
 
 /// Credentials the simulator handed out.
@@ -386,6 +388,8 @@ impl State {
             max_served_lookup_calls_1s: get(&c.max_served_1s),
             max_lookup_partition: self.max_partition.lock().map(|p| p.clone()).unwrap_or(None),
             events_returned: get(&c.events_returned),
+            answer_micros_total: get(&c.answer_micros),
+            answers_timed: get(&c.answers),
         }
     }
 
@@ -535,6 +539,7 @@ impl State {
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let arrived = Instant::now();
     state.counters.requests.fetch_add(1, Ordering::Relaxed);
     let serial = state.serial.fetch_add(1, Ordering::Relaxed);
     let request_id = uuid_from(mix(state.seed_mix ^ serial), mix(serial.wrapping_add(0x1D)));
@@ -550,7 +555,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
                 "SerializationException",
                 "request body unreadable or too large",
             );
-            return Ok(finish(&state, reply, &request_id, serial, Duration::ZERO).await);
+            return Ok(finish(&state, reply, &request_id, serial, Duration::ZERO, arrived).await);
         }
     };
     let auth = parts
@@ -578,16 +583,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             Duration::ZERO,
         ),
     };
-    Ok(finish(&state, reply, &request_id, serial, extra).await)
+    Ok(finish(&state, reply, &request_id, serial, extra, arrived).await)
 }
 
-/// Waits `latency ± jitter` (+ `extra`), then builds the response.
+/// Answers `latency ± jitter` (+ `extra`) after the request arrived: the
+/// simulator's own work counts toward that time instead of adding to it.
 async fn finish(
     state: &State,
     reply: Reply,
     request_id: &str,
     serial: u64,
     extra: Duration,
+    arrived: Instant,
 ) -> Response<Body> {
     let cfg = &state.world.cfg;
     let mut wait = cfg.latency;
@@ -597,9 +604,14 @@ async fn finish(
     }
     wait += extra;
     if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
+        tokio::time::sleep_until((arrived + wait).into()).await;
     }
-    with_request_id(render(reply, request_id), request_id)
+    let resp = with_request_id(render(reply, request_id), request_id);
+    let c = &state.counters;
+    c.answer_micros
+        .fetch_add(arrived.elapsed().as_micros() as u64, Ordering::Relaxed);
+    c.answers.fetch_add(1, Ordering::Relaxed);
+    resp
 }
 
 fn with_request_id(mut resp: Response<Body>, request_id: &str) -> Response<Body> {
