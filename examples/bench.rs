@@ -9,7 +9,7 @@
 //!     cargo build --release --bin ssm-session-audit --example bench
 //!     target/release/examples/bench --workloads a,b100,c --peers boto3
 //!
-//! Options: `--workloads a,b100,b10000,c,small` (default `a`), `--peers
+//! Options: `--workloads a,b100,b10000,c,small,q1000,q10000` (default `a`), `--peers
 //! boto3,boto3-standard,cli@small` (default none; `peer@w1+w2` runs a peer on those
 //! workloads only, else on every one), `--concurrency N` (our `--concurrency`, default 32),
 //! `--workers N` (boto3 threads, default 32), `--bin PATH` (default: the
@@ -87,6 +87,19 @@ fn workload(name: &str) -> Option<Workload> {
                     events: 5_000,
                 }],
                 ..SimConfig::default()
+            },
+        ),
+        // No activity at all: what an account costs beyond its events.
+        "q1000" | "q10000" => (
+            if name == "q1000" { "q1000" } else { "q10000" },
+            format!(
+                "{} accounts x 4 regions, no events",
+                if name == "q1000" { "1,000" } else { "10,000" }
+            ),
+            SimConfig {
+                sessions_per_partition: 0,
+                heavy_partitions: Vec::new(),
+                ..base(if name == "q1000" { 1_000 } else { 10_000 })
             },
         ),
         "small" => (
@@ -261,7 +274,9 @@ fn parse_args() -> Result<Opts, String> {
     }
     for w in &o.workloads {
         if workload(w).is_none() {
-            return Err(format!("unknown workload {w} (a, b100, b10000, c, small)"));
+            return Err(format!(
+                "unknown workload {w} (a, b100, b10000, c, small, q1000, q10000)"
+            ));
         }
     }
     for (p, _) in &o.peers {

@@ -91,7 +91,9 @@ impl AccountCredentials {
     pub async fn ensure_fresh(&self) -> Result<(), CallFailure> {
         match &self.inner {
             None => Ok(()),
-            Some(a) => a.current(true).await.map(|_| ()),
+            // Boxed: inline, the STS call's large future would make every
+            // partition waiting on its pace as large as a call in flight.
+            Some(a) => Box::pin(a.current(true)).await.map(|_| ()),
         }
     }
 

@@ -184,12 +184,14 @@ pub async fn read_partition(
                         .end_time(end)
                         .max_results(PAGE_SIZE)
                         .set_next_token(token.clone());
-                    let call = async {
+                    // Boxed: the SDK's future is large, and inline it would make
+                    // every partition waiting on its pace as large as a call in flight.
+                    let call = Box::pin(async {
                         match &per_call {
                             Some(c) => request.customize().config_override(c.clone()).send().await,
                             None => request.send().await,
                         }
-                    };
+                    });
                     let result = tokio::select! {
                         r = call => r,
                         _ = cancelled(cancel) => break 'names interrupted(),
