@@ -244,9 +244,15 @@ fn json_kind(value: &Value) -> &'static str {
 /// Record text for an error message: at most [`MAX_QUOTE`] characters, control
 /// characters escaped, so a hostile record can neither flood nor steer a terminal.
 fn quote(s: &str) -> String {
+    escape_capped(s, MAX_QUOTE)
+}
+
+/// At most `max` characters of `s` (then `…`), control characters escaped:
+/// record text quoted in a message or a finding's detail.
+pub(crate) fn escape_capped(s: &str, max: usize) -> String {
     let mut out = String::new();
     for (n, c) in s.chars().enumerate() {
-        if n == MAX_QUOTE {
+        if n == max {
             out.push('…');
             break;
         }

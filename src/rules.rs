@@ -692,19 +692,7 @@ fn burst_finding(flag: Flag, account: &str, burst: &[&SessionEvent], detail: Str
 /// Record text for a detail line: control characters escaped and at most
 /// 120 characters, so a hostile field cannot break the line or flood it.
 fn clean(s: &str) -> String {
-    let mut out = String::new();
-    for (n, c) in s.chars().enumerate() {
-        if n == 120 {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::event::escape_capped(s, 120)
 }
 
 /// Distinct values, sorted, at most five named.
