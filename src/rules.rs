@@ -295,7 +295,7 @@ fn per_call(
         }
         if !rules.allowed_regions.is_empty()
             && !e.region.is_empty()
-            && !rules.allowed_regions.iter().any(|r| *r == e.region)
+            && !rules.allowed_regions.contains(&e.region)
         {
             hit(Flag::UnusualRegion);
         }
@@ -1467,6 +1467,100 @@ mod tests {
         let (counts, max) = summarize(&found, "222222222222");
         assert_eq!((counts.len(), max), (1, Some(Severity::Low)));
         assert_eq!(summarize(&found, "333333333333"), (vec![], None));
+    }
+
+    /// One case of each flag, and ordinary activity around them.
+    fn scenario() -> (Vec<SessionEvent>, RuleConfig, Baseline) {
+        let acct = Some("111111111111");
+        let role = |name: &str| format!("arn:aws:sts::111111111111:assumed-role/Dev/{name}");
+        let mut machine = start("m1", &mon("12:00:00"), "i-0abc1234def567890-0a", "i-0db")
+            .principal("AssumedRole", &role("i-0abc1234def567890"), acct);
+        machine.instance_role = true;
+        let frank = |id: &str, time: &str, target: &str| {
+            start(id, &format!("2025-03-04T{time}Z"), id, target).principal(
+                "AssumedRole",
+                &role("frank"),
+                acct,
+            )
+        };
+        let erin = |id: &str, time: &str| {
+            ev(id, "StartSession", &format!("2025-03-04T{time}Z"))
+                .target("i-0prod")
+                .denied()
+                .principal("AssumedRole", &role("erin"), acct)
+        };
+        let events = vec![
+            // root-session
+            start("r1", &mon("10:00:00"), "root-1", "i-0web").principal("Root", ROOT, acct),
+            terminate("r2", &mon("10:05:00"), "root-1").principal("Root", ROOT, acct),
+            // iam-user-session
+            start("u1", &mon("11:00:00"), "bob-1", "i-0web").principal("IAMUser", BOB, acct),
+            // instance-role-caller
+            machine,
+            // cross-account-principal
+            start("c1", &mon("13:00:00"), "carol-1", "i-0web").principal(
+                "AssumedRole",
+                "arn:aws:sts::222222222222:assumed-role/Ops/carol",
+                Some("222222222222"),
+            ),
+            // unapproved-source-ip
+            start("p1", &mon("14:00:00"), "alice-ip", "i-0web").ip(Some("198.51.100.23")),
+            terminate("p2", &mon("14:30:00"), "alice-ip").ip(Some("198.51.100.23")),
+            // off-hours (Saturday)
+            start("o1", "2025-03-08T03:00:00Z", "alice-sat", "i-0web"),
+            // port-forwarding
+            start("f1", &mon("15:00:00"), "alice-pf", "i-0db")
+                .doc("AWS-StartPortForwardingSession"),
+            terminate("f2", &mon("15:20:00"), "alice-pf"),
+            // denied-attempts
+            erin("d1", "09:00:00"),
+            erin("d2", "09:10:00"),
+            erin("d3", "09:20:00"),
+            // target-fanout
+            frank("t1", "10:00:00", "i-01"),
+            frank("t2", "10:10:00", "i-02"),
+            frank("t3", "10:20:00", "i-03"),
+            frank("t4", "10:30:00", "i-04"),
+            // resume-from-new-ip (both addresses approved)
+            start("n1", "2025-03-04T11:00:00Z", "alice-move", "i-0web"),
+            resume("n2", "2025-03-04T11:30:00Z", "alice-move").ip(Some("203.0.113.99")),
+            // unusual-region
+            start("g1", "2025-03-04T12:00:00Z", "alice-syd", "i-0syd").region("ap-southeast-2"),
+            // new-principal
+            start("w1", "2025-03-04T13:00:00Z", "dave-1", "i-0web").principal(
+                "AssumedRole",
+                &role("dave"),
+                acct,
+            ),
+            // long-session
+            start("l1", "2025-03-05T08:00:00Z", "alice-long", "i-0web"),
+            terminate("l2", "2025-03-05T17:00:00Z", "alice-long"),
+            // ordinary: a short shell in hours, never terminated
+            start("z1", "2025-03-05T09:00:00Z", "alice-ok", "i-0web"),
+        ];
+        let mut r = rules();
+        r.approved_cidrs = vec![
+            "203.0.113.0/24".parse().unwrap(),
+            "2001:db8::/32".parse().unwrap(),
+        ];
+        r.allowed_regions = vec!["us-east-1".into(), "eu-west-1".into()];
+        let mut known: BTreeSet<String> = events.iter().map(|e| e.principal_arn.clone()).collect();
+        known.remove(&role("dave"));
+        (events, r, Baseline::from_principals(known))
+    }
+
+    #[test]
+    fn scenario_gives_each_flag_once() {
+        let (events, rules, baseline) = scenario();
+        let sessions = build_sessions(&events);
+        let findings = evaluate(&events, &sessions, &rules, Some(&baseline));
+        let mut got = flags(&findings);
+        got.sort();
+        assert_eq!(got, Flag::ALL.to_vec());
+        insta::assert_json_snapshot!("scenario_findings", findings);
+        insta::assert_json_snapshot!("scenario_sessions", sessions);
+        insta::assert_json_snapshot!("scenario_summary", summarize(&findings, "111111111111"));
+        insta::assert_json_snapshot!("scenario_flags_for_event", flags_for_event(&findings));
     }
 
     fn arb_events() -> impl Strategy<Value = Vec<SessionEvent>> {
