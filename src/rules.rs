@@ -570,6 +570,8 @@ fn find_bursts<'a>(
     window: TimeDelta,
     mut test: impl WindowTest,
 ) -> Vec<Vec<&'a SessionEvent>> {
+    // A negative window (bad config) must still hold the call that opens it.
+    let window = window.max(TimeDelta::zero());
     let mut marked = vec![false; calls.len()];
     let mut end = 0; // calls[i..end] is the window starting at calls[i]
     let mut marked_to = 0;
@@ -1403,6 +1405,27 @@ mod tests {
     }
 
     // ---- robustness, order, summaries ----------------------------------
+
+    #[test]
+    fn odd_thresholds_and_windows_do_not_panic() {
+        let mut r = rules();
+        r.denied_threshold = 0;
+        r.denied_window = TimeDelta::seconds(-5);
+        r.fanout_targets = 0;
+        r.fanout_window = TimeDelta::zero();
+        let events = vec![
+            denied_at("d1", &mon("10:00:00")),
+            denied_at("d2", &mon("10:00:00")),
+            start("s1", &mon("10:00:00"), "s1", "i-1"),
+        ];
+        let found = run_with(&events, &r, None);
+        // Threshold 0 acts as 1; a zero-length window still holds same-instant calls.
+        assert_eq!(
+            flags(&found),
+            vec![Flag::DeniedAttempts, Flag::TargetFanout]
+        );
+        assert_eq!(found[0].event_ids, vec!["d1", "d2"]);
+    }
 
     #[test]
     fn hostile_text_never_breaks_a_detail_line() {
