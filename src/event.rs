@@ -26,9 +26,9 @@ pub enum ParseError {
     NotObject { found: &'static str },
     #[error("record has no `{field}` string")]
     MissingField { field: &'static str },
-    #[error("record {event_id}: `eventTime` {value:?} is not an RFC 3339 time")]
+    #[error("record {event_id}: `eventTime` \"{value}\" is not an RFC 3339 time")]
     BadEventTime { event_id: String, value: String },
-    #[error("record {event_id}: event source {event_source:?} is not Session Manager ({SSM_EVENT_SOURCE})")]
+    #[error("record {event_id}: event source \"{event_source}\" is not Session Manager ({SSM_EVENT_SOURCE})")]
     NotSessionCall {
         event_id: String,
         event_source: String,

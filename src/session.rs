@@ -245,8 +245,10 @@ pub(crate) mod test_support {
             self.session_id = None;
             self
         }
+        /// Moves the call, and its same-account principal, to account `a`.
         fn account(mut self, a: &str) -> Self {
             self.account_id = a.into();
+            self.principal_account_id = Some(a.into());
             self
         }
         fn region(mut self, r: &str) -> Self {
