@@ -220,6 +220,7 @@ pub(crate) mod test_support {
         fn denied(self) -> Self;
         fn account(self, a: &str) -> Self;
         fn region(self, r: &str) -> Self;
+        fn principal(self, kind: &str, arn: &str, account: Option<&str>) -> Self;
     }
 
     impl With for SessionEvent {
@@ -253,6 +254,14 @@ pub(crate) mod test_support {
         }
         fn region(mut self, r: &str) -> Self {
             self.region = r.into();
+            self
+        }
+        fn principal(mut self, kind: &str, arn: &str, account: Option<&str>) -> Self {
+            self.principal_type = kind.into();
+            self.principal_arn = arn.into();
+            self.principal_account_id = account.map(Into::into);
+            self.user_name = arn.rsplit_once('/').map(|(_, n)| n.to_string());
+            self.session_issuer_arn = None;
             self
         }
     }
