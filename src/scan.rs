@@ -390,12 +390,13 @@ async fn scan_trail(
     };
     let (source, result) = match &cfg.scan.source {
         Source::Dir(root) => {
+            let source = format!("dir:{}", root.display());
             let root = root.clone();
             let q = query.clone();
             let read = tokio::task::spawn_blocking(move || crate::trail::read_dir(&root, &q, 0))
                 .await
                 .map_err(|_| crate::trail::TrailError::Worker)??;
-            (format!("dir:{}", cfg_path_display(&cfg.scan.source)), read)
+            (source, read)
         }
         Source::S3 { bucket, prefix } => {
             let s3 = clients.s3();
@@ -500,13 +501,6 @@ async fn scan_trail(
     });
     report.run.trail = serde_json::to_value(&result.coverage).ok();
     Ok(report)
-}
-
-fn cfg_path_display(source: &Source) -> String {
-    match source {
-        Source::Dir(p) => p.display().to_string(),
-        _ => String::new(),
-    }
 }
 
 struct OrgView {
