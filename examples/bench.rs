@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use ssm_session_audit::model::RunStats;
-use ssm_session_audit::simulator::{HeavyPartition, SimConfig, SimStats, Simulator};
+use sim::{HeavyPartition, SimConfig, SimStats, Simulator};
 
 /// LookupEvents' largest page.
 const PAGE: usize = 50;

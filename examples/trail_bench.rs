@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use chrono::{Days, NaiveDate};
 use ssm_session_audit::model::TimeWindow;
-use ssm_session_audit::trail::gen::{generate, GenSpec};
+use sim::trail_gen::{generate, GenSpec};
 use ssm_session_audit::trail::{read_dir, TrailQuery};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;

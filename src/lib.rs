@@ -14,6 +14,5 @@ pub mod retry;
 pub mod rules;
 pub mod scan;
 pub mod session;
-pub mod simulator;
 pub mod templates;
 pub mod trail;

@@ -1,6 +1,7 @@
 //! The binary: parse the command line, build a Config, run, map the result to an exit code.
 
 mod cli;
+mod demo;
 mod progress;
 mod run;
 

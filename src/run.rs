@@ -8,10 +8,10 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use ssm_session_audit::config::{self, Config, FlagValues};
 use ssm_session_audit::model::Report;
 use ssm_session_audit::scan::{run_scan, NoProgress, Progress};
-use ssm_session_audit::{report, simulator, templates};
+use ssm_session_audit::{report, templates};
 use tokio::sync::watch;
 
-use crate::cli::{AlertsArgs, Cli, Command, DemoArgs, IamArgs, OutputOpts, ScanArgs, SimulateArgs};
+use crate::cli::{AlertsArgs, Cli, Command, IamArgs, OutputOpts, ScanArgs};
 use crate::progress::{self, TerminalProgress};
 
 /// Exit statuses a scheduler can act on.
@@ -30,7 +30,7 @@ pub mod exit {
 const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A failure before any scanning: printed with every cause, exit 2.
-struct UsageError(anyhow::Error);
+pub(crate) struct UsageError(pub(crate) anyhow::Error);
 
 impl<E: Into<anyhow::Error>> From<E> for UsageError {
     fn from(e: E) -> Self {
@@ -58,10 +58,10 @@ pub fn main(cli: Cli) -> i32 {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Scan(args) => scan(args).await,
-            Command::Demo(args) => demo(args).await,
+            Command::Demo(args) => crate::demo::demo(args).await,
             Command::Alerts(args) => alerts(args).map(|_| exit::OK),
             Command::Iam(args) => iam(args).map(|_| exit::OK),
-            Command::Simulate(args) => simulate(args).await.map(|_| exit::OK),
+            Command::Simulate(args) => crate::demo::simulate(args).await.map(|_| exit::OK),
         }
     });
     match result {
@@ -93,7 +93,7 @@ fn init_logging(opts: Option<&OutputOpts>) {
         .try_init();
 }
 
-fn load_config(flags: &FlagValues) -> Result<Config, UsageError> {
+pub(crate) fn load_config(flags: &FlagValues) -> Result<Config, UsageError> {
     let file = match &flags.config {
         Some(path) => Some(config::load_file(path)?),
         None => None,
@@ -143,7 +143,7 @@ async fn scan(args: ScanArgs) -> Result<i32, UsageError> {
 }
 
 /// The scan, its report files, the summary and the exit status: shared by `scan` and `demo`.
-async fn run_and_report(
+pub(crate) async fn run_and_report(
     cfg: &Config,
     sdk: &SdkConfig,
     opts: &OutputOpts,
@@ -235,72 +235,6 @@ async fn watch_signals(cancel: watch::Sender<bool>) {
     }
 }
 
-async fn demo(args: DemoArgs) -> Result<i32, UsageError> {
-    let sim = simulator::Simulator::start(simulator::SimConfig::demo())
-        .await
-        .context("starting the simulated organization on 127.0.0.1")?;
-    let dir = tempdir_for_demo()?;
-    let config_path = dir.join("demo-config.toml");
-    std::fs::write(&config_path, simulator::demo_config_toml())?;
-    let baseline_path = dir.join("baseline.json");
-    std::fs::write(&baseline_path, baseline_json(&sim.baseline_principals()))?;
-    let flags = FlagValues {
-        config: Some(config_path),
-        output: Some(args.output.clone()),
-        baseline: Some(baseline_path),
-        ..FlagValues::default()
-    };
-    let cfg = load_config(&flags)?;
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(sim.endpoint())
-        .region(aws_types::region::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "AKIADEMOMANAGEMENT01",
-            "demo-secret-not-a-real-key",
-            None,
-            None,
-            "demo",
-        ))
-        .load()
-        .await;
-    if !args.output_opts.quiet {
-        eprintln!(
-            "demo: simulated organization {} on {} ({} accounts)",
-            sim.organization_id(),
-            sim.endpoint(),
-            sim.accounts().len()
-        );
-    }
-    let code = run_and_report(
-        &cfg,
-        &sdk,
-        &args.output_opts,
-        Some("demo: exit status 3 is expected: the demo organization has a denied role, so coverage is incomplete"),
-    )
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
-    sim.shutdown().await;
-    code
-}
-
-fn tempdir_for_demo() -> Result<std::path::PathBuf, UsageError> {
-    let dir = std::env::temp_dir().join(format!("ssm-session-audit-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-/// A minimal earlier report, as `--baseline` reads it: the principals seen before.
-fn baseline_json(principals: &[String]) -> String {
-    let events: Vec<serde_json::Value> = principals
-        .iter()
-        .map(|p| serde_json::json!({ "principal_arn": p }))
-        .collect();
-    serde_json::to_string_pretty(
-        &serde_json::json!({ "schema": ssm_session_audit::model::REPORT_SCHEMA, "events": events }),
-    )
-    .expect("JSON of strings")
-}
-
 fn write_files(dir: &Path, files: &[templates::GeneratedFile]) -> Result<(), UsageError> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for f in files {
@@ -342,37 +276,4 @@ fn iam(args: IamArgs) -> Result<(), UsageError> {
     };
     opts.validate()?;
     write_files(&args.output, &templates::iam::render_all(&opts))
-}
-
-async fn simulate(args: SimulateArgs) -> Result<(), UsageError> {
-    let mut cfg = if args.demo {
-        simulator::SimConfig::demo()
-    } else {
-        simulator::SimConfig::default()
-    };
-    if let Some(n) = args.accounts {
-        cfg.accounts = n;
-    }
-    if let Some(r) = args.regions {
-        cfg.regions = r;
-    }
-    if let Some(s) = args.seed {
-        cfg.seed = s;
-    }
-    if let Some(n) = args.sessions {
-        cfg.sessions_per_partition = n;
-    }
-    if let Some(ms) = args.latency_ms {
-        cfg.latency = std::time::Duration::from_millis(ms);
-    }
-    if let Some(ms) = args.jitter_ms {
-        cfg.jitter = std::time::Duration::from_millis(ms);
-    }
-    if let Some(r) = args.rate {
-        cfg.lookup_rate = r;
-    }
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
-    eprintln!("simulated organization on http://{addr} (AWS_ENDPOINT_URL=http://{addr}); ground truth at /_sim/ground-truth");
-    simulator::serve_forever(cfg, addr).await?;
-    Ok(())
 }

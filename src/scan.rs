@@ -834,7 +834,7 @@ fn with_shared_http_client(sdk: &SdkConfig) -> SdkConfig {
 mod tests {
     use super::*;
     use crate::config::FlagValues;
-    use crate::simulator::{Faults, SimConfig, Simulator};
+    use sim::{Faults, SimConfig, Simulator};
     use std::sync::Mutex;
 
     #[derive(Default)]

@@ -19,7 +19,6 @@ use serde::Serialize;
 use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow, DEFAULT_EVENT_NAMES};
 use crate::retry::CallSlots;
 
-pub mod gen;
 mod local;
 mod path;
 mod s3;

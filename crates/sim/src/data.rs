@@ -491,7 +491,7 @@ impl World {
         names: &[&str],
     ) -> GroundTruth {
         let names: Vec<&str> = if names.is_empty() {
-            crate::model::DEFAULT_EVENT_NAMES.to_vec()
+            crate::DEFAULT_EVENT_NAMES.to_vec()
         } else {
             names.to_vec()
         };
@@ -1458,7 +1458,7 @@ mod tests {
     #[test]
     fn heavy_partition_has_exactly_n_session_events() {
         let cfg = SimConfig {
-            heavy_partitions: vec![super::super::HeavyPartition {
+            heavy_partitions: vec![crate::HeavyPartition {
                 account_index: 2,
                 region: "eu-west-1".into(),
                 events: 777,
@@ -1469,12 +1469,12 @@ mod tests {
         let n = w
             .plan(2, 1)
             .iter()
-            .filter(|p| crate::model::DEFAULT_EVENT_NAMES.contains(&p.name))
+            .filter(|p| crate::DEFAULT_EVENT_NAMES.contains(&p.name))
             .count();
         let base = World::new(SimConfig::default())
             .plan(2, 1)
             .iter()
-            .filter(|p| crate::model::DEFAULT_EVENT_NAMES.contains(&p.name))
+            .filter(|p| crate::DEFAULT_EVENT_NAMES.contains(&p.name))
             .count();
         assert_eq!(n, 777 + base);
     }

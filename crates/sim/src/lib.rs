@@ -8,6 +8,12 @@
 //! Records are generated deterministically from `(seed, account, region)` on demand,
 //! so even a 10,000-account organization costs only its account list in memory.
 //! [`SimHandle::ground_truth`] says which event ids a complete scan must find.
+//!
+//! This crate is test machinery (`publish = false`): the product uses it only for
+//! `demo` and `simulate` (its default `demo` feature), the tests, examples and
+//! benchmarks as a dev-dependency. It shares no code with the product, so it
+//! cannot share the product's mistakes by construction; [`trail_gen`] writes trail
+//! trees for the files source the same way.
 
 mod data;
 mod org;
@@ -15,6 +21,11 @@ mod org;
 mod resolver_tests;
 mod rng;
 mod server;
+pub mod trail_gen;
+
+/// The Session Manager calls a scan reads by default (the product's own list,
+/// restated here so the simulator does not depend on the product).
+pub const DEFAULT_EVENT_NAMES: [&str; 3] = ["StartSession", "ResumeSession", "TerminateSession"];
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;

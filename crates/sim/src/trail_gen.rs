@@ -18,8 +18,10 @@ use chrono::{DateTime, Duration as TimeDelta, NaiveDate, Utc};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::path::day_path;
-use super::TrailQuery;
+/// A day's folder in the trail layout: `YYYY/MM/DD`.
+fn day_path(day: NaiveDate) -> String {
+    day.format("%Y/%m/%d").to_string()
+}
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -108,17 +110,12 @@ pub struct GenManifest {
 }
 
 impl GenManifest {
-    /// The event ids a correct reader returns for `q`.
-    pub fn expected(&self, q: &TrailQuery) -> BTreeSet<String> {
+    /// The event ids of the well-formed session records `keep` selects: what a
+    /// correct reader returns for the selection `keep` stands for.
+    pub fn expected(&self, keep: impl Fn(&GenEvent) -> bool) -> BTreeSet<String> {
         self.sessions
             .iter()
-            .filter(|e| {
-                q.wants_account(&e.account)
-                    && q.wants_region(&e.region)
-                    && e.time >= q.window.start
-                    && e.time <= q.window.end
-                    && q.event_names.contains(&e.name)
-            })
+            .filter(|e| keep(e))
             .map(|e| e.event_id.clone())
             .collect()
     }

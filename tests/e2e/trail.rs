@@ -2,7 +2,7 @@
 //! list of session events, with coverage that says what was read and what was not.
 //! The S3 tests need moto (MOTO_ENDPOINT) and run only through `.ci/run`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use ssm_session_audit::model::TimeWindow;
 use ssm_session_audit::retry::CallSlots;
-use ssm_session_audit::trail::gen::{generate, GenManifest, GenSpec};
+use sim::trail_gen::{generate, GenManifest, GenSpec};
 use ssm_session_audit::trail::{
     read_dir, read_s3, scan_file_bytes, DayPlan, TrailError, TrailQuery, TrailResult,
 };
@@ -43,7 +43,7 @@ fn ids(r: &TrailResult) -> BTreeSet<String> {
 fn files_to_read<'a>(
     m: &'a GenManifest,
     q: &TrailQuery,
-) -> Vec<&'a ssm_session_audit::trail::gen::GenFile> {
+) -> Vec<&'a sim::trail_gen::GenFile> {
     let plan = DayPlan::new(q.window);
     m.files
         .iter()
@@ -68,7 +68,7 @@ fn a_window_gives_exactly_the_generated_session_events() {
     q.accounts = Some(set(&["111111111111", "222222222222"]));
     let r = read_dir(dir.path(), &q, 2).unwrap();
 
-    let expected = m.expected(&q);
+    let expected = common::expected(&m, &q);
     assert!(
         expected.len() > 10,
         "a test that cannot fail: {}",
@@ -174,7 +174,7 @@ fn a_whole_tree_read_counts_malformed_records_and_bad_files() {
     let m = small_tree(dir.path());
     let q = TrailQuery::new(window("2025-02-17T00:00:00Z", "2025-02-21T00:00:00Z"));
     let r = read_dir(dir.path(), &q, 0).unwrap();
-    assert_eq!(ids(&r), m.expected(&q));
+    assert_eq!(ids(&r), common::expected(&m, &q));
     assert_eq!(ids(&r).len(), m.sessions.len());
     let c = &r.coverage;
     assert_eq!(c.files_read, m.files.len() as u64);
@@ -213,7 +213,7 @@ fn a_whole_tree_read_counts_malformed_records_and_bad_files() {
     let r = read_dir(dir.path(), &only, 0).unwrap();
     assert!(!r.events.is_empty());
     assert!(r.events.iter().all(|e| e.event_name == "TerminateSession"));
-    assert_eq!(ids(&r), m.expected(&only));
+    assert_eq!(ids(&r), common::expected(&m, &only));
 }
 
 #[test]
@@ -227,7 +227,7 @@ fn missing_days_and_absent_accounts_are_reported() {
     q.accounts = Some(set(&["222222222222", "999999999999"]));
     q.regions = Some(set(&["us-east-1", "ap-south-1"]));
     let r = read_dir(dir.path(), &q, 2).unwrap();
-    assert_eq!(ids(&r), m.expected(&q));
+    assert_eq!(ids(&r), common::expected(&m, &q));
     let c = &r.coverage;
     assert_eq!(c.accounts_without_files, ["999999999999"]);
     let missing: Vec<(String, String, NaiveDate, NaiveDate)> = c
@@ -309,7 +309,7 @@ fn single_account_layout_plain_json_and_prefix_folders() {
     let m = generate(&root.join("team/trail"), &spec).unwrap();
     let q = TrailQuery::new(window("2025-02-18T00:00:00Z", "2025-02-20T23:59:59Z"));
     let r = read_dir(&root, &q, 2).unwrap();
-    assert_eq!(ids(&r), m.expected(&q));
+    assert_eq!(ids(&r), common::expected(&m, &q));
     // Pointing at AWSLogs itself works too.
     let r2 = read_dir(&root.join("team/trail/AWSLogs"), &q, 2).unwrap();
     assert_eq!(r2.events, r.events);
@@ -471,7 +471,7 @@ async fn s3_reads_the_same_as_a_local_copy() {
         .await
         .unwrap();
     let local = read_dir(dir.path(), &q, 2).unwrap();
-    assert_eq!(ids(&s3), m.expected(&q));
+    assert_eq!(ids(&s3), common::expected(&m, &q));
     same_result(&s3, &local);
     assert!(s3.coverage.bad_files.iter().all(|b| b
         .path
@@ -486,7 +486,7 @@ async fn s3_reads_the_same_as_a_local_copy() {
         .unwrap();
     let local = read_dir(dir.path(), &q, 2).unwrap();
     assert!(!s3.events.is_empty());
-    assert_eq!(ids(&s3), m.expected(&q));
+    assert_eq!(ids(&s3), common::expected(&m, &q));
     same_result(&s3, &local);
     assert_eq!(s3.coverage.accounts_without_files, ["999999999999"]);
 }
@@ -542,7 +542,7 @@ async fn s3_pages_through_long_listings() {
     .await
     .unwrap();
     assert_eq!(r.coverage.files_read, 1_100);
-    assert_eq!(ids(&r), m.expected(&q));
+    assert_eq!(ids(&r), common::expected(&m, &q));
 }
 
 /// The binary's own S3 path (`scan --source s3://…`, path-style addressing for a
@@ -591,7 +591,7 @@ async fn scan_source_s3_through_the_binary() {
         .iter()
         .map(|e| e["event_id"].as_str().unwrap().to_string())
         .collect();
-    let want = m.expected(&TrailQuery::new(w));
+    let want = common::expected(&m, &TrailQuery::new(w));
     assert!(!want.is_empty());
     assert_eq!(have.len(), want.len(), "no event twice");
     assert_eq!(have.into_iter().collect::<BTreeSet<_>>(), want);

@@ -4,14 +4,14 @@
 //! never reach a spreadsheet as a formula. Config files and flags a user gets
 //! wrong stop the run with exit 2, a message naming the key or flag, and no output.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use common::*;
-use ssm_session_audit::simulator::{SimConfig, Simulator};
+use sim::{SimConfig, Simulator};
 
 /// Characters a terminal acts on: C0 controls but newline, DEL, C1 controls.
 fn raw_controls(text: &str) -> Vec<char> {

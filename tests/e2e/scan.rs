@@ -1,14 +1,14 @@
 //! End to end: the real binary and the real AWS SDK against the simulated
 //! organization over loopback HTTP, compared with the simulator's ground truth.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
-use ssm_session_audit::simulator::{Faults, HeavyPartition, SimConfig, Simulator};
+use sim::{Faults, HeavyPartition, SimConfig, Simulator};
 
 const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 

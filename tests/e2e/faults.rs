@@ -5,14 +5,14 @@
 //! could not be read is `failed` with a reason; `run.complete` and the exit
 //! status agree (see `common::assert_coherent`).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use common::*;
-use ssm_session_audit::simulator::{HeavyPartition, LookupPaging, SimConfig, SimHandle, Simulator};
+use sim::{HeavyPartition, LookupPaging, SimConfig, SimHandle, Simulator};
 
 /// A small organization with a little latency and enough sessions for several
 /// records per event name.

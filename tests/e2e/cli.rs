@@ -1,7 +1,7 @@
 //! The binary's own surface: the README's usage stays in step with `--help`,
 //! and the demo runs the whole pipeline and shows every flag.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;

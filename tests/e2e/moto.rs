@@ -5,7 +5,7 @@
 //! by `.ci/run`, which installs moto, starts `moto_server` and sets MOTO_ENDPOINT.
 //! Run that way without moto they FAIL: they never skip silently.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -19,7 +19,7 @@ use chrono::{TimeDelta, Utc};
 use ssm_session_audit::credentials::{AccountCredentials, RoleRequest};
 use ssm_session_audit::org;
 use ssm_session_audit::retry::CallSlots;
-use ssm_session_audit::simulator::{Faults, SimConfig, SimHandle, Simulator};
+use sim::{Faults, SimConfig, SimHandle, Simulator};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 

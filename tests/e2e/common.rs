@@ -1,6 +1,6 @@
 //! Shared by the end-to-end tests: a simulated organization on 127.0.0.1 and the
 //! real binary pointed at it through the standard AWS environment variables.
-#![allow(dead_code)]
+
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -103,7 +103,7 @@ pub fn ids(set: &BTreeSet<String>) -> Vec<String> {
 // Scans against a simulator, and what every report must satisfy.
 // ---------------------------------------------------------------------------
 
-use ssm_session_audit::simulator::SimHandle;
+use sim::SimHandle;
 
 pub const SESSION_NAMES: [&str; 3] = ["StartSession", "ResumeSession", "TerminateSession"];
 
@@ -299,4 +299,18 @@ pub fn region<'a>(report: &'a Value, account_id: &str, region: &str) -> &'a Valu
 
 pub fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The generator's session records that a reader asked for `q` must return.
+pub fn expected(
+    m: &sim::trail_gen::GenManifest,
+    q: &ssm_session_audit::trail::TrailQuery,
+) -> BTreeSet<String> {
+    m.expected(|e| {
+        q.wants_account(&e.account)
+            && q.wants_region(&e.region)
+            && e.time >= q.window.start
+            && e.time <= q.window.end
+            && q.event_names.contains(&e.name)
+    })
 }

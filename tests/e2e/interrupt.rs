@@ -3,7 +3,7 @@
 //! report, or a report marked incomplete and interrupted whose SHA256SUMS match;
 //! never a report that looks whole.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use common::*;
-use ssm_session_audit::simulator::{SimConfig, SimHandle, Simulator};
+use sim::{SimConfig, SimHandle, Simulator};
 
 /// Slow enough that a full scan takes far longer than the test waits: the call
 /// slots are the bottleneck, so many partitions queue behind them.

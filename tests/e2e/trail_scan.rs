@@ -1,15 +1,15 @@
 //! `scan --source DIR`: the same report from organization-trail files, with
 //! account names from Organizations (the simulator) and the trail's own coverage.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use common::*;
 use ssm_session_audit::model::TimeWindow;
-use ssm_session_audit::simulator::{SimConfig, Simulator};
-use ssm_session_audit::trail::gen::{generate, GenSpec};
+use sim::{SimConfig, Simulator};
+use sim::trail_gen::{generate, GenSpec};
 use ssm_session_audit::trail::{TrailQuery, MAX_DELIVERY_LAG};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,7 +64,7 @@ async fn trail_files_give_the_same_report_and_name_what_they_could_not_read() {
     );
     let report = read_report(&dir);
 
-    let want = manifest.expected(&TrailQuery::new(window));
+    let want = common::expected(&manifest, &TrailQuery::new(window));
     let have: Vec<String> = report["events"]
         .as_array()
         .unwrap()

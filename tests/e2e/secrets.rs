@@ -2,14 +2,14 @@
 //! appear in any output (stdout, stderr at -vvv, every report file), whether the
 //! run succeeds, refreshes expiring credentials, is denied or fails.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use common::*;
-use ssm_session_audit::simulator::{SimConfig, SimHandle, Simulator};
+use sim::{SimConfig, SimHandle, Simulator};
 
 /// What the tests pass in as the caller's own static credentials (see `command`).
 const CALLER_KEY: &str = "AKIATESTMANAGEMENT01";

@@ -9,7 +9,7 @@ use aws_credential_types::Credentials;
 use aws_sdk_cloudtrail::error::ProvideErrorMetadata;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_smithy_types::DateTime as SmithyTime;
-use ssm_session_audit::simulator::{Faults, HeavyPartition, SimConfig, SimHandle, Simulator};
+use sim::{Faults, HeavyPartition, SimConfig, SimHandle, Simulator};
 
 const NAMES: [&str; 3] = ["StartSession", "ResumeSession", "TerminateSession"];
 
@@ -716,7 +716,7 @@ async fn same_config_same_data_and_http_ground_truth() {
         urlencode(&cfg.window_end.to_rfc3339())
     );
     let body = http_get(&url).await;
-    let over_http: ssm_session_audit::simulator::GroundTruth =
+    let over_http: sim::GroundTruth =
         serde_json::from_str(&body).expect("json");
     assert_eq!(over_http, ga);
     let stats: serde_json::Value =
@@ -804,7 +804,7 @@ async fn throughput_is_printed() {
 
 #[test]
 fn demo_config_is_valid_toml_with_known_keys() {
-    let text = ssm_session_audit::simulator::demo_config_toml();
+    let text = sim::demo_config_toml();
     let v: toml::Table = toml::from_str(&text).expect("toml");
     let allowed: &[(&str, &[&str])] = &[
         (
