@@ -20,6 +20,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::model::{Severity, TimeWindow};
+pub use crate::source::Source;
 
 /// Which regions to scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,17 +29,6 @@ pub enum RegionSelection {
     /// Every commercial region; regions an account has not enabled come back
     /// as `not-enabled`.
     All,
-}
-
-/// Where session events come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// CloudTrail `LookupEvents` (the default; last 90 days).
-    LookupEvents,
-    /// Trail files in a local folder.
-    Dir(PathBuf),
-    /// Trail files under an S3 prefix.
-    S3 { bucket: String, prefix: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -3,16 +3,18 @@
 //! The library holds the whole pipeline; the binary (`src/main.rs`) only parses the
 //! command line, builds a [`config::Config`], runs it and maps the result to an exit code.
 
+pub mod call;
 pub mod config;
-pub mod credentials;
 pub mod event;
-pub mod lookup;
 pub mod model;
 pub mod org;
+pub mod progress;
 pub mod report;
-pub mod retry;
 pub mod rules;
 pub mod scan;
 pub mod session;
+pub mod source;
 pub mod templates;
-pub mod trail;
+
+/// The trail-file source, where it always was for callers of the library.
+pub use source::trail;

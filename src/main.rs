@@ -2,7 +2,7 @@
 
 mod cli;
 mod demo;
-mod progress;
+mod terminal;
 mod run;
 
 use clap::Parser;

@@ -9,7 +9,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::retry::{call_with_retry, CallFailure, CallSlots};
+use crate::call::{call_with_retry, CallFailure, CallSlots};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {

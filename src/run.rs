@@ -7,12 +7,13 @@ use anyhow::Context;
 use aws_config::{BehaviorVersion, SdkConfig};
 use ssm_session_audit::config::{self, Config, FlagValues};
 use ssm_session_audit::model::Report;
-use ssm_session_audit::scan::{run_scan, NoProgress, Progress};
+use ssm_session_audit::progress::{NoProgress, Progress};
+use ssm_session_audit::scan::run_scan;
 use ssm_session_audit::{report, templates};
 use tokio::sync::watch;
 
 use crate::cli::{AlertsArgs, Cli, Command, IamArgs, OutputOpts, ScanArgs};
-use crate::progress::{self, TerminalProgress};
+use crate::terminal::{self, TerminalProgress};
 
 /// Exit statuses a scheduler can act on.
 pub mod exit {
@@ -153,7 +154,7 @@ pub(crate) async fn run_and_report(
     report::check_output_dir(&cfg.report.output)
         .with_context(|| format!("--output {}", cfg.report.output.display()))?;
 
-    let terminal = progress::wanted(opts.quiet).then(TerminalProgress::start);
+    let terminal = terminal::wanted(opts.quiet).then(TerminalProgress::start);
     let sink: Arc<dyn Progress> = match &terminal {
         Some(t) => t.clone(),
         None => Arc::new(NoProgress),
@@ -167,7 +168,7 @@ pub(crate) async fn run_and_report(
     let result = tokio::select! {
         r = run_scan(cfg, sdk, sink, cancel_rx) => Some(r),
         _ = async {
-            ssm_session_audit::lookup::cancelled(&stop).await;
+            ssm_session_audit::call::cancelled(&stop).await;
             tokio::time::sleep(STOP_GRACE).await;
         } => None,
     };

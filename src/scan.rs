@@ -1,104 +1,32 @@
-//! The orchestrator: who is calling, which accounts, credentials per account,
-//! every partition read (all in flight together, bounded by call slots), then
-//! sessions, findings and the report. A failed account or region is a value in
-//! the report; only no credentials at all, or no account list, stop a run.
+//! The orchestrator: who is calling, which accounts (discovery streams them to
+//! the source as their pages arrive), the source's read, then sessions,
+//! findings and the report. It knows no source's insides: [`crate::source::read`]
+//! picks the source. A failed account or region is a value in the report; only
+//! no credentials at all, or no account list, stop a run.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
-use aws_types::region::Region;
 use chrono::Utc;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch};
 
-use crate::config::{Config, RegionSelection, Source};
-use crate::credentials::{AccountCredentials, RoleRequest};
-use crate::lookup::{read_partition, LookupSettings, PartitionResult};
+use crate::call::{call_with_retry, CallFailure, CallSlots, ClientSettings};
+use crate::config::{Config, RegionSelection};
 use crate::model::{
-    Account, AccountCoverage, AccountReport, AccountStatus, Finding, RegionCoverage, RegionStatus,
-    Report, RunInfo, RunStats, SessionEvent, REPORT_SCHEMA,
+    Account, AccountCoverage, AccountReport, AccountStatus, Finding, Report, RunInfo, RunStats,
+    SessionEvent, REPORT_SCHEMA,
 };
-use crate::retry::{call_with_retry, CallFailure, CallSlots};
+use crate::progress::{Progress, ProgressEvent};
 use crate::rules::Baseline;
+use crate::source::{
+    AccountFeed, AccountResult, Caller, Context, Discovered, Discovery, FeedItem, ListingEnd,
+    SourceError,
+};
 
-/// Every commercial region, for `--regions all`. Regions an account has not
-/// enabled answer `UnrecognizedClientException` and are reported `not-enabled`.
-pub const ALL_REGIONS: &[&str] = &[
-    "af-south-1",
-    "ap-east-1",
-    "ap-east-2",
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-south-1",
-    "ap-south-2",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ap-southeast-3",
-    "ap-southeast-4",
-    "ap-southeast-5",
-    "ap-southeast-6",
-    "ap-southeast-7",
-    "ca-central-1",
-    "ca-west-1",
-    "eu-central-1",
-    "eu-central-2",
-    "eu-north-1",
-    "eu-south-1",
-    "eu-south-2",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "il-central-1",
-    "me-central-1",
-    "me-south-1",
-    "mx-central-1",
-    "sa-east-1",
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-];
-
-/// At most this many accounts hold clients and credentials at once. Large enough
-/// that every partition of an ordinary organization is in flight together, small
-/// enough that memory does not grow with a 10,000-account organization.
-const ACTIVE_ACCOUNTS: usize = 2_000;
-
-/// What the scan tells whoever shows progress. Sent from many tasks.
-#[derive(Debug, Clone)]
-pub enum ProgressEvent {
-    /// More accounts were listed (counts of this page, not totals).
-    Discovered {
-        accounts: usize,
-        skipped: usize,
-        partitions: usize,
-    },
-    Call {
-        failed: bool,
-        throttled: bool,
-    },
-    Page {
-        events: usize,
-    },
-    AccountDone {
-        status: AccountStatus,
-    },
-}
-
-pub trait Progress: Send + Sync {
-    fn on(&self, event: ProgressEvent);
-}
-
-/// Progress for nobody (tests, cron).
-pub struct NoProgress;
-impl Progress for NoProgress {
-    fn on(&self, _: ProgressEvent) {}
-}
+/// How long a source that can do without Organizations waits for it.
+const BEST_EFFORT_DEADLINE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -113,90 +41,13 @@ pub enum ScanError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error(transparent)]
-    Trail(#[from] crate::trail::TrailError),
+    Source(#[from] SourceError),
     #[error("account discovery stopped unexpectedly")]
     DiscoveryStopped,
 }
 
-/// One account's finished scan.
-struct AccountResult {
-    account: Account,
-    coverage: AccountCoverage,
-    events: Vec<SessionEvent>,
-}
-
-/// How every client of a run is built: our timeouts, no SDK retries (the scan
-/// retries itself, paced and counted), and the home region for global services.
-#[derive(Clone)]
-struct ClientSettings {
-    sdk: SdkConfig,
-    home_region: Region,
-    timeouts: TimeoutConfig,
-}
-
-impl ClientSettings {
-    fn new(sdk: &SdkConfig, cfg: &Config) -> Self {
-        ClientSettings {
-            sdk: with_shared_http_client(sdk),
-            home_region: sdk
-                .region()
-                .cloned()
-                .unwrap_or_else(|| Region::new("us-east-1")),
-            timeouts: TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(cfg.scan.call_timeout)
-                .build(),
-        }
-    }
-
-    fn sts(&self) -> aws_sdk_sts::Client {
-        aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(&self.sdk)
-                .region(self.home_region.clone())
-                .retry_config(RetryConfig::disabled())
-                .timeout_config(self.timeouts.clone())
-                .build(),
-        )
-    }
-
-    fn organizations(&self) -> aws_sdk_organizations::Client {
-        aws_sdk_organizations::Client::from_conf(
-            aws_sdk_organizations::config::Builder::from(&self.sdk)
-                .region(self.home_region.clone())
-                .retry_config(RetryConfig::disabled())
-                .timeout_config(self.timeouts.clone())
-                .build(),
-        )
-    }
-
-    fn s3(&self) -> aws_sdk_s3::Client {
-        let mut b = aws_sdk_s3::config::Builder::from(&self.sdk)
-            .region(self.home_region.clone())
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(self.timeouts.clone());
-        // A custom endpoint (moto, MinIO, a VPC endpoint by IP) needs path-style addressing.
-        if self.sdk.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some() {
-            b = b.force_path_style(true);
-        }
-        aws_sdk_s3::Client::from_conf(b.build())
-    }
-
-    /// One CloudTrail client per region, shared by every account: each call
-    /// carries its account's credentials (see `lookup::read_partition`), because
-    /// building a client costs about as much CPU as three calls.
-    fn cloudtrail(&self, region: &str) -> aws_sdk_cloudtrail::Client {
-        aws_sdk_cloudtrail::Client::from_conf(
-            aws_sdk_cloudtrail::config::Builder::from(&self.sdk)
-                .region(Region::new(region.to_string()))
-                .retry_config(RetryConfig::disabled())
-                .timeout_config(self.timeouts.clone())
-                .build(),
-        )
-    }
-}
-
-/// Run the whole `scan` against whatever endpoints `sdk` points at: CloudTrail
-/// lookups, or trail files when `scan.source` names a folder or an S3 prefix.
+/// Run the whole `scan` against whatever endpoints `sdk` points at, from the
+/// source `cfg.scan.source` names.
 pub async fn run_scan(
     cfg: &Config,
     sdk: &SdkConfig,
@@ -205,139 +56,149 @@ pub async fn run_scan(
 ) -> Result<Report, ScanError> {
     let started_at = Utc::now();
     let baseline = load_baseline(cfg)?;
-    if cfg.scan.source != Source::LookupEvents {
-        return scan_trail(cfg, sdk, progress, started_at, baseline.as_ref()).await;
-    }
+    let policy = cfg.scan.source.discovery();
+    let deadline = match policy {
+        Discovery::Required => cfg.scan.retry_deadline,
+        Discovery::BestEffort => BEST_EFFORT_DEADLINE,
+    };
     let slots = CallSlots::new(cfg.scan.concurrency);
-    let deadline = cfg.scan.retry_deadline;
-    let clients = ClientSettings::new(sdk, cfg);
+    let clients = ClientSettings::new(sdk, cfg.scan.call_timeout);
     let sts = clients.sts();
     let orgs = clients.organizations();
 
-    let me = call_with_retry(Some(&slots), deadline, || sts.get_caller_identity().send())
-        .await
-        .map_err(ScanError::NoCredentials)?;
-    let caller_account = me.account().unwrap_or_default().to_string();
-    let caller_arn = me.arn().map(str::to_string);
-    let organization_id = crate::org::organization_id(&orgs, &slots, deadline).await;
-    let regions: Vec<String> = match &cfg.scan.regions {
-        RegionSelection::List(r) => r.clone(),
-        RegionSelection::All => ALL_REGIONS.iter().map(|s| s.to_string()).collect(),
+    let caller = match call_with_retry(Some(&slots), deadline, || sts.get_caller_identity().send()).await
+    {
+        Ok(me) => Some(Caller {
+            account_id: me.account().unwrap_or_default().to_string(),
+            arn: me.arn().unwrap_or_default().to_string(),
+        }),
+        Err(f) if policy == Discovery::Required => return Err(ScanError::NoCredentials(f)),
+        Err(f) => {
+            tracing::info!(error = %f, "no AWS credentials: accounts are named by id only");
+            None
+        }
     };
-    let settings = Arc::new(LookupSettings {
-        event_names: cfg.scan.event_names.clone(),
-        window: cfg.scan.window,
-        rate: cfg.scan.lookup_rate,
-        retry_deadline: deadline,
-    });
-    let cloudtrail = regions.iter().map(|r| clients.cloudtrail(r)).collect();
-    let shared = Arc::new(Shared {
-        cloudtrail,
-        sts,
-        slots: slots.clone(),
-        settings,
-        regions: regions.clone(),
-        caller_account: caller_account.clone(),
+    let organization_id = match caller {
+        Some(_) => crate::org::organization_id(&orgs, &slots, deadline).await,
+        None => None,
+    };
+    let region_count = match &cfg.scan.regions {
+        RegionSelection::List(r) => r.len(),
+        RegionSelection::All => 0,
+    };
+    let ctx = Arc::new(Context {
         cfg: cfg.clone(),
+        clients,
+        slots: slots.clone(),
         progress: progress.clone(),
         cancel,
+        caller: caller.clone(),
     });
 
     // Discovery streams: an account starts as soon as its ListAccounts page
     // arrives, so the listing of a large organization overlaps the scan.
-    let (found_tx, mut found) = tokio::sync::mpsc::unbounded_channel::<Vec<Account>>();
-    let mut discovery = {
-        let (orgs, slots, ous) = (
-            orgs.clone(),
-            slots.clone(),
-            cfg.accounts.organizational_units.clone(),
-        );
-        tokio::spawn(async move {
-            crate::org::discover_each(&orgs, &ous, &slots, deadline, |page| {
-                let _ = found_tx.send(page);
-            })
-            .await
-        })
+    let (feed_tx, feed) = AccountFeed::channel();
+    let (log_tx, mut log_rx) = mpsc::unbounded_channel::<Discovered>();
+    let discovery = match caller {
+        Some(_) => {
+            let (ous, include, exclude) = (
+                cfg.accounts.organizational_units.clone(),
+                cfg.accounts.include.clone(),
+                cfg.accounts.exclude.clone(),
+            );
+            let (slots, progress, feed_tx) = (slots.clone(), progress.clone(), feed_tx.clone());
+            Some(tokio::spawn(async move {
+                let mut seen = BTreeSet::new();
+                let listed = crate::org::discover_each(&orgs, &ous, &slots, deadline, |page| {
+                    let mut out = Vec::new();
+                    let (mut new, mut skipped) = (0, 0);
+                    for a in page {
+                        // An account can come twice (under two of the given OUs).
+                        if !seen.insert(a.id.clone()) {
+                            continue;
+                        }
+                        new += 1;
+                        let skip = crate::org::skip_reason(&a, &include, &exclude);
+                        skipped += usize::from(skip.is_some());
+                        let d = Discovered { account: a, skip };
+                        let _ = log_tx.send(d.clone());
+                        out.push(d);
+                    }
+                    progress.on(ProgressEvent::Discovered {
+                        accounts: new,
+                        skipped,
+                        partitions: (new - skipped) * region_count,
+                    });
+                    let _ = feed_tx.send(FeedItem::Page(out));
+                })
+                .await;
+                let end = match &listed {
+                    Ok(()) => ListingEnd::Complete,
+                    Err(e) if policy == Discovery::BestEffort => ListingEnd::Unavailable(e.to_string()),
+                    Err(e) => ListingEnd::Failed(e.to_string()),
+                };
+                let _ = feed_tx.send(FeedItem::End(end));
+                listed
+            }))
+        }
+        None => {
+            let _ = feed_tx.send(FeedItem::End(ListingEnd::Unavailable(
+                "no AWS credentials".into(),
+            )));
+            None
+        }
+    };
+    drop(feed_tx);
+
+    // Interrupted: list no further; the source stops on its own.
+    let output = {
+        let read = crate::source::read(&ctx, feed);
+        tokio::pin!(read);
+        let mut stopped = false;
+        loop {
+            tokio::select! {
+                out = &mut read => break out?,
+                _ = crate::call::cancelled(&ctx.cancel), if !stopped => {
+                    if let Some(d) = &discovery {
+                        d.abort();
+                    }
+                    stopped = true;
+                }
+            }
+        }
     };
 
-    // The one place that spawns: one task per account, a bounded window of them.
-    let mut skipped: Vec<AccountReport> = Vec::new();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut queue: std::collections::VecDeque<Account> = Default::default();
-    let mut results: Vec<AccountResult> = Vec::new();
-    let mut running = JoinSet::new();
-    let mut listing = true;
-    let cancel = shared.cancel.clone();
-    loop {
-        while running.len() < ACTIVE_ACCOUNTS {
-            let Some(account) = queue.pop_front() else {
-                break;
-            };
-            let shared = shared.clone();
-            running.spawn(async move { scan_account(shared, account).await });
-        }
-        if !listing && running.is_empty() {
-            break;
-        }
-        tokio::select! {
-            // Interrupted: list no further; running accounts stop on their own.
-            _ = crate::lookup::cancelled(&cancel), if listing => {
-                discovery.abort();
-                listing = false;
-            }
-            page = found.recv(), if listing => {
-                let Some(page) = page else {
-                    listing = false;
-                    continue;
-                };
-                let (mut new, mut new_skipped) = (0, 0);
-                for a in page {
-                    if !seen.insert(a.id.clone()) {
-                        continue;
-                    }
-                    new += 1;
-                    match crate::org::skip_reason(&a, &cfg.accounts.include, &cfg.accounts.exclude) {
-                        Some(reason) => {
-                            new_skipped += 1;
-                            skipped.push(skipped_report(&a, reason));
-                        }
-                        None => queue.push_back(a),
-                    }
-                }
-                progress.on(ProgressEvent::Discovered {
-                    accounts: new,
-                    skipped: new_skipped,
-                    partitions: (new - new_skipped) * regions.len(),
-                });
-            }
-            joined = running.join_next(), if !running.is_empty() => match joined {
-                Some(Ok(r)) => {
-                    progress.on(ProgressEvent::AccountDone { status: r.coverage.status });
-                    results.push(r);
-                }
-                Some(Err(e)) => {
-                    // A panic in one account must not lose the others; it is a bug, say so.
-                    tracing::error!(error = %e, "an account task failed unexpectedly");
-                }
-                None => {}
-            },
-        }
-    }
     // A listing that failed part-way leaves accounts nobody knows of: no report
     // could say what it did not cover, so the run stops (as if it had failed first).
-    match (&mut discovery).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(e.into()),
-        Err(e) if e.is_cancelled() => {}
-        Err(e) => {
-            tracing::error!(error = %e, "account discovery stopped unexpectedly");
-            return Err(ScanError::DiscoveryStopped);
+    if let Some(d) = discovery {
+        match d.await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) if policy == Discovery::BestEffort => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => {
+                tracing::error!(error = %e, "account discovery stopped unexpectedly");
+                return Err(ScanError::DiscoveryStopped);
+            }
         }
     }
 
+    let mut skipped: Vec<AccountReport> = Vec::new();
+    let mut covered: BTreeSet<String> = BTreeSet::new();
+    while let Ok(d) = log_rx.try_recv() {
+        covered.insert(d.account.id.clone());
+        if let Some(reason) = d.skip {
+            skipped.push(skipped_report(&d.account, reason));
+        }
+    }
+    for (a, reason) in output.skipped {
+        covered.insert(a.id.clone());
+        skipped.push(skipped_report(&a, reason));
+    }
+    covered.extend(output.accounts.iter().map(|r| r.account.id.clone()));
     // Accounts asked for by id but not in the organization are reported, not ignored.
     for id in &cfg.accounts.include {
-        if !seen.contains(id) {
+        if !covered.contains(id) {
             skipped.push(skipped_report(
                 &Account {
                     id: id.clone(),
@@ -349,316 +210,21 @@ pub async fn run_scan(
         }
     }
 
-    let interrupted = *shared.cancel.borrow();
-    Ok(build_report(ReportParts {
-        cfg,
-        started_at,
-        regions,
-        source: "lookup-events".into(),
-        organization_id,
-        caller_arn,
-        results,
-        skipped,
-        baseline: baseline.as_ref(),
-        interrupted,
-    }))
-}
-
-/// The same report from trail files: names from Organizations when it answers,
-/// the account ids alone when it does not (a local folder needs no credentials).
-async fn scan_trail(
-    cfg: &Config,
-    sdk: &SdkConfig,
-    progress: Arc<dyn Progress>,
-    started_at: chrono::DateTime<Utc>,
-    baseline: Option<&Baseline>,
-) -> Result<Report, ScanError> {
-    let slots = CallSlots::new(cfg.scan.concurrency);
-    let clients = ClientSettings::new(sdk, cfg);
-    let org = trail_org_lookup(cfg, &clients, &slots).await;
-
-    let regions: Vec<String> = match &cfg.scan.regions {
-        RegionSelection::List(r) => r.clone(),
-        RegionSelection::All => Vec::new(),
-    };
-    let query = crate::trail::TrailQuery {
-        accounts: (!cfg.accounts.include.is_empty())
-            .then(|| cfg.accounts.include.iter().cloned().collect()),
-        regions: (!regions.is_empty()).then(|| regions.iter().cloned().collect()),
-        window: cfg.scan.window,
-        event_names: cfg.scan.event_names.clone(),
-    };
-    let (source, result) = match &cfg.scan.source {
-        Source::Dir(root) => {
-            let source = format!("dir:{}", root.display());
-            let root = root.clone();
-            let q = query.clone();
-            let read = tokio::task::spawn_blocking(move || crate::trail::read_dir(&root, &q, 0))
-                .await
-                .map_err(|_| crate::trail::TrailError::Worker)??;
-            (source, read)
-        }
-        Source::S3 { bucket, prefix } => {
-            let s3 = clients.s3();
-            let read =
-                crate::trail::read_s3(&s3, bucket, prefix, &query, &slots, cfg.scan.retry_deadline)
-                    .await?;
-            (format!("s3://{bucket}/{prefix}"), read)
-        }
-        Source::LookupEvents => unreachable!("handled by run_scan"),
-    };
-
-    // Accounts: those the trail holds, plus those Organizations knows (an account
-    // with no trail file at all must not look like an account with no activity).
-    let known: BTreeMap<String, Account> = org
-        .as_ref()
-        .map(|o| {
-            o.accounts
-                .iter()
-                .map(|a| (a.id.clone(), a.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut ids: BTreeSet<String> = result.coverage.partitions.keys().cloned().collect();
-    ids.extend(result.coverage.failed_accounts.keys().cloned());
-    ids.extend(known.keys().cloned());
-    ids.extend(cfg.accounts.include.iter().cloned());
-    let mut events_of: BTreeMap<String, Vec<SessionEvent>> = BTreeMap::new();
-    for e in result.events {
-        events_of.entry(e.account_id.clone()).or_default().push(e);
-    }
-    let mut skipped = Vec::new();
-    let mut results = Vec::new();
-    for id in ids {
-        let account = known.get(&id).cloned().unwrap_or_else(|| Account {
-            id: id.clone(),
-            name: String::new(),
-            state: "UNKNOWN".into(),
-        });
-        if !cfg.accounts.include.is_empty() && !cfg.accounts.include.contains(&id) {
-            continue;
-        }
-        // With --ou, only the accounts Organizations lists under those OUs.
-        if !cfg.accounts.organizational_units.is_empty()
-            && org.is_some()
-            && !known.contains_key(&id)
-        {
-            continue;
-        }
-        if cfg.accounts.exclude.contains(&id) {
-            skipped.push(skipped_report(
-                &account,
-                "excluded by --exclude-accounts / accounts.exclude".into(),
-            ));
-            continue;
-        }
-        let parts = result.coverage.partitions.get(&id);
-        let mut regions_cov: BTreeMap<String, RegionCoverage> = parts
-            .map(|p| {
-                p.iter()
-                    .map(|(r, c)| (r.clone(), c.to_region_coverage()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        // Requested regions without a file are quiet, not failed (CloudTrail writes
-        // no file for a region without activity); the run's `trail` lists the days.
-        for r in &regions {
-            regions_cov
-                .entry(r.clone())
-                .or_insert_with(|| RegionCoverage::new(RegionStatus::Ok));
-        }
-        let mut coverage = AccountCoverage::from_regions(regions_cov);
-        if let Some(err) = result.coverage.failed_accounts.get(&id) {
-            coverage.status = AccountStatus::Failed;
-            coverage.reason = Some(format!("listing its trail files failed: {err}"));
-        } else if parts.is_none() {
-            coverage.status = AccountStatus::Failed;
-            coverage.reason = Some(
-                "no trail file for this account in the window: is it covered by the trail?".into(),
-            );
-        }
-        progress.on(ProgressEvent::AccountDone {
-            status: coverage.status,
-        });
-        let events = events_of.remove(&id).unwrap_or_default();
-        results.push(AccountResult {
-            account,
-            coverage,
-            events,
-        });
-    }
+    let interrupted = ctx.cancelled();
     let mut report = build_report(ReportParts {
         cfg,
         started_at,
-        regions,
-        source,
-        organization_id: org.as_ref().and_then(|o| o.organization_id.clone()),
-        caller_arn: org.as_ref().and_then(|o| o.caller_arn.clone()),
-        results,
+        regions: output.regions,
+        source: cfg.scan.source.describe(),
+        organization_id,
+        caller_arn: caller.map(|c| c.arn).filter(|a| !a.is_empty()),
+        results: output.accounts,
         skipped,
-        baseline,
-        interrupted: false,
+        baseline: baseline.as_ref(),
+        interrupted,
     });
-    report.run.trail = serde_json::to_value(&result.coverage).ok();
+    output.details.apply(&mut report.run);
     Ok(report)
-}
-
-struct OrgView {
-    organization_id: Option<String>,
-    caller_arn: Option<String>,
-    accounts: Vec<Account>,
-}
-
-/// Account names for a trail scan, if the caller may list them; quick to give up.
-async fn trail_org_lookup(
-    cfg: &Config,
-    clients: &ClientSettings,
-    slots: &CallSlots,
-) -> Option<OrgView> {
-    let quick = Duration::from_secs(5);
-    let sts = clients.sts();
-    let me = match call_with_retry(Some(slots), quick, || sts.get_caller_identity().send()).await {
-        Ok(me) => me,
-        Err(f) => {
-            tracing::info!(error = %f, "no AWS credentials: trail accounts are named by id only");
-            return None;
-        }
-    };
-    let orgs = clients.organizations();
-    let accounts = match crate::org::discover(
-        &orgs,
-        &cfg.accounts.organizational_units,
-        slots,
-        quick,
-    )
-    .await
-    {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::info!(error = %e, "Organizations not reachable: trail accounts are named by id only");
-            return None;
-        }
-    };
-    Some(OrgView {
-        organization_id: crate::org::organization_id(&orgs, slots, quick).await,
-        caller_arn: me.arn().map(str::to_string),
-        accounts,
-    })
-}
-
-struct Shared {
-    /// One client per region of `regions`, in the same order.
-    cloudtrail: Vec<aws_sdk_cloudtrail::Client>,
-    sts: aws_sdk_sts::Client,
-    slots: CallSlots,
-    settings: Arc<LookupSettings>,
-    regions: Vec<String>,
-    caller_account: String,
-    cfg: Config,
-    progress: Arc<dyn Progress>,
-    cancel: watch::Receiver<bool>,
-}
-
-async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
-    let cfg = &shared.cfg;
-    let credentials = if account.id == shared.caller_account {
-        AccountCredentials::caller()
-    } else {
-        AccountCredentials::assumed(
-            shared.sts.clone(),
-            RoleRequest {
-                role_arn: format!(
-                    "arn:aws:iam::{}:role/{}",
-                    account.id, cfg.accounts.role_name
-                ),
-                session_name: cfg.accounts.session_name.clone(),
-                external_id: cfg.accounts.external_id.clone(),
-                duration: cfg.accounts.session_duration,
-            },
-            shared.slots.clone(),
-            shared.settings.retry_deadline,
-        )
-    };
-    // A cancelled run does not wait for AssumeRole calls queued behind the call slots.
-    let fresh = tokio::select! {
-        r = credentials.ensure_fresh() => r,
-        _ = crate::lookup::cancelled(&shared.cancel) => Err(CallFailure {
-            class: crate::retry::ErrorClass::Fatal,
-            code: "interrupted".into(),
-            message: "the run was interrupted before the role was assumed".into(),
-        }),
-    };
-    if let Err(f) = fresh {
-        let reason = format!(
-            "AssumeRole arn:aws:iam::{}:role/{} failed: {f}",
-            account.id, cfg.accounts.role_name
-        );
-        let regions = shared
-            .regions
-            .iter()
-            .map(|r| {
-                let mut c = RegionCoverage::new(RegionStatus::Failed);
-                c.error = Some(reason.clone());
-                (r.clone(), c)
-            })
-            .collect();
-        let mut coverage = AccountCoverage::from_regions(regions);
-        coverage.status = AccountStatus::Failed;
-        coverage.reason = Some(reason);
-        return AccountResult {
-            account,
-            coverage,
-            events: Vec::new(),
-        };
-    }
-
-    let partitions = shared
-        .regions
-        .iter()
-        .zip(&shared.cloudtrail)
-        .map(|(region, client)| {
-            let shared = &shared;
-            let credentials = &credentials;
-            let account_id = &account.id;
-            async move {
-                read_partition(
-                    client,
-                    credentials,
-                    &shared.slots,
-                    &shared.settings,
-                    account_id,
-                    region,
-                    shared.progress.as_ref(),
-                    &shared.cancel,
-                )
-                .await
-            }
-        });
-    let parts: Vec<PartitionResult> = futures::future::join_all(partitions).await;
-
-    let mut events = Vec::new();
-    let mut regions = BTreeMap::new();
-    for p in parts {
-        events.extend(p.events);
-        regions.insert(p.region, p.coverage);
-    }
-    // "Not enabled" everywhere means the credentials were refused, not that every
-    // region is an opt-in one: the account failed.
-    let all_refused = !regions.is_empty()
-        && regions
-            .values()
-            .all(|c: &RegionCoverage| c.status == RegionStatus::NotEnabled);
-    if all_refused {
-        for c in regions.values_mut() {
-            c.status = RegionStatus::Failed;
-        }
-    }
-    let coverage = AccountCoverage::from_regions(regions);
-    AccountResult {
-        account,
-        coverage,
-        events,
-    }
 }
 
 fn skipped_report(a: &Account, reason: String) -> AccountReport {
@@ -807,33 +373,12 @@ fn build_report(p: ReportParts<'_>) -> Report {
     }
 }
 
-/// The SDK's default HTTP client, built once for every SDK client of the run.
-/// Left unset, each client (one per account and region) builds its own TLS
-/// context and connection pool: ~0.2 MB each and a new connection per partition.
-fn with_shared_http_client(sdk: &SdkConfig) -> SdkConfig {
-    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
-    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
-    if sdk.http_client().is_some() {
-        return sdk.clone();
-    }
-    let version = sdk
-        .behavior_version()
-        .unwrap_or_else(aws_config::BehaviorVersion::latest);
-    let plugin = aws_smithy_runtime::client::defaults::default_http_client_plugin_v2(version);
-    let http = plugin.and_then(|p| {
-        p.runtime_components(&RuntimeComponentsBuilder::new("ssm-session-audit"))
-            .http_client()
-    });
-    match http {
-        Some(h) => sdk.to_builder().http_client(h).build(),
-        None => sdk.clone(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::FlagValues;
+    use crate::progress::NoProgress;
+    use aws_types::region::Region;
     use sim::{Faults, SimConfig, Simulator};
     use std::sync::Mutex;
 

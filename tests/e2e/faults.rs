@@ -364,7 +364,7 @@ async fn a_dropped_cancel_sender_does_not_cancel_the_scan() {
     let report = ssm_session_audit::scan::run_scan(
         &cfg,
         &sdk,
-        std::sync::Arc::new(ssm_session_audit::scan::NoProgress),
+        std::sync::Arc::new(ssm_session_audit::progress::NoProgress),
         rx,
     )
     .await
@@ -411,7 +411,7 @@ mod paging {
     use super::*;
     use aws_sdk_cloudtrail::types::Event;
     use proptest::prelude::*;
-    use ssm_session_audit::lookup::take_page;
+    use ssm_session_audit::source::lookup::partition::take_page;
     use ssm_session_audit::model::{RegionCoverage, RegionStatus};
 
     #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ssm_session_audit::model::TimeWindow;
-use ssm_session_audit::retry::CallSlots;
+use ssm_session_audit::call::CallSlots;
 use sim::trail_gen::{generate, GenManifest, GenSpec};
 use ssm_session_audit::trail::{
     read_dir, read_s3, scan_file_bytes, DayPlan, TrailError, TrailQuery, TrailResult,

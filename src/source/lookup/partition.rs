@@ -4,17 +4,18 @@
 //! succeeds or the deadline passes. A page is never dropped silently.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::credentials::AccountCredentials;
+use super::credentials::AccountCredentials;
+use crate::call::{backoff, cancelled, classify, CallFailure, CallSlots, ErrorClass, Pace, Priority};
 use crate::event::parse_record;
 use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
-use crate::retry::{backoff, classify, CallFailure, CallSlots, ErrorClass, Priority};
-use crate::scan::{Progress, ProgressEvent};
+use crate::progress::{Progress, ProgressEvent};
 
 /// CloudTrail's largest page.
 pub const PAGE_SIZE: i32 = 50;
@@ -32,68 +33,29 @@ pub struct LookupSettings {
     pub retry_deadline: Duration,
 }
 
+/// What every partition of a run shares.
+pub struct LookupRun {
+    pub slots: CallSlots,
+    pub settings: LookupSettings,
+    pub progress: Arc<dyn Progress>,
+    pub cancel: watch::Receiver<bool>,
+}
+
+/// One partition (an account and a region) to read, and what reading it takes.
+pub struct Partition<'a> {
+    pub account_id: &'a str,
+    pub region: &'a str,
+    /// The region's client, shared by every account.
+    pub client: &'a aws_sdk_cloudtrail::Client,
+    pub credentials: &'a AccountCredentials,
+}
+
 /// What a partition gave: its events and how it was covered.
 #[derive(Debug)]
 pub struct PartitionResult {
     pub region: String,
     pub events: Vec<SessionEvent>,
     pub coverage: RegionCoverage,
-}
-
-/// Spaces one partition's calls `1/rate` apart. A partition has one call in
-/// flight at a time, so the spacing is measured from each actual send.
-///
-/// The spacing adapts: a throttle widens it (a server may count "2 per second"
-/// by a stricter window than a token bucket, and latency jitter moves arrival
-/// times), and each success narrows it back toward `1/rate`.
-pub struct Pace {
-    base: Duration,
-    interval: Duration,
-    next: Instant,
-}
-
-impl Pace {
-    pub fn new(rate: f64) -> Self {
-        let base = Duration::from_secs_f64(1.0 / rate);
-        Pace {
-            base,
-            interval: base,
-            next: Instant::now(),
-        }
-    }
-
-    pub fn interval(&self) -> Duration {
-        self.interval
-    }
-
-    /// Wait for this partition's next turn (holding no call slot).
-    pub async fn wait(&self) {
-        tokio::time::sleep_until(self.next).await;
-    }
-
-    /// A call was sent now: the next may go one interval later.
-    pub fn sent(&mut self) {
-        self.next = Instant::now() + self.interval;
-    }
-
-    /// The call succeeded: drift back toward the configured rate.
-    pub fn succeeded(&mut self) {
-        if self.interval > self.base {
-            self.interval = (self.interval - (self.interval - self.base) / 8).max(self.base);
-        }
-    }
-
-    /// The call was throttled: space calls wider (at most 3x) and wait before the next.
-    pub fn throttled(&mut self, consecutive: u32) {
-        self.interval = (self.interval.mul_f64(1.25)).min(self.base * 3);
-        let wait = backoff(self.interval * 2, Duration::from_secs(8), consecutive);
-        self.delay(wait);
-    }
-
-    /// Push the next turn back, e.g. after a failure.
-    pub fn delay(&mut self, by: Duration) {
-        self.next = self.next.max(Instant::now() + by);
-    }
 }
 
 enum Outcome {
@@ -107,16 +69,15 @@ fn interrupted() -> Outcome {
 }
 
 /// Read one partition to the last page of every event name.
-pub async fn read_partition(
-    client: &aws_sdk_cloudtrail::Client,
-    credentials: &AccountCredentials,
-    slots: &CallSlots,
-    settings: &LookupSettings,
-    account_id: &str,
-    region: &str,
-    progress: &dyn Progress,
-    cancel: &watch::Receiver<bool>,
-) -> PartitionResult {
+pub async fn read_partition(run: &LookupRun, p: Partition<'_>) -> PartitionResult {
+    let Partition {
+        account_id,
+        region,
+        client,
+        credentials,
+    } = p;
+    let (slots, settings, cancel) = (&run.slots, &run.settings, &run.cancel);
+    let progress = run.progress.as_ref();
     let mut cov = RegionCoverage::new(RegionStatus::Ok);
     let mut events = Vec::new();
     let mut seen = HashSet::new();
@@ -332,39 +293,6 @@ pub fn take_page(
     kept
 }
 
-/// Resolves once the run is cancelled. A dropped sender means nobody can cancel
-/// any more, which is not a cancellation: then it never resolves.
-pub async fn cancelled(cancel: &watch::Receiver<bool>) {
-    let mut rx = cancel.clone();
-    if rx.wait_for(|c| *c).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
 fn to_smithy(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pace_widens_on_throttles_and_returns_to_the_rate() {
-        let mut p = Pace::new(2.0);
-        assert_eq!(p.interval(), Duration::from_millis(500));
-        for n in 1..20 {
-            p.throttled(n);
-        }
-        assert_eq!(p.interval(), Duration::from_millis(1500), "capped at 3x");
-        for _ in 0..200 {
-            p.succeeded();
-        }
-        assert!(
-            p.interval() < Duration::from_millis(501),
-            "{:?}",
-            p.interval()
-        );
-        assert!(p.interval() >= Duration::from_millis(500));
-    }
 }

@@ -13,7 +13,7 @@ use aws_credential_types::provider::{self, error::CredentialsError, ProvideCrede
 use aws_credential_types::Credentials;
 use tokio::sync::Mutex;
 
-use crate::retry::{call_with_retry, CallFailure, CallSlots, ErrorClass};
+use crate::call::{call_with_retry, CallFailure, CallSlots, ErrorClass};
 
 /// How an account's calls are signed.
 #[derive(Clone)]

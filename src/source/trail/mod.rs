@@ -17,14 +17,16 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow, DEFAULT_EVENT_NAMES};
-use crate::retry::CallSlots;
+use crate::call::CallSlots;
 
+mod accounts;
 mod local;
 mod path;
 mod s3;
 mod select;
 mod split;
 
+pub use accounts::{read_source, Location};
 pub use path::{parse_key, DayPlan, TrailKey, MAX_DELIVERY_LAG};
 
 /// What to read from the trail.

@@ -443,7 +443,7 @@ mod real_parser_tests {
     #[test]
     fn real_records_go_through_the_real_parser() {
         // Two real Session Manager records, an SSM-invoked KMS call and an EC2 call.
-        let text = include_str!("../../tests/fixtures/trail/real-records.json");
+        let text = include_str!("../../../tests/fixtures/trail/real-records.json");
         let q = TrailQuery::new(TimeWindow {
             start: "2020-01-01T00:00:00Z".parse().unwrap(),
             end: "2025-12-31T00:00:00Z".parse().unwrap(),

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 
 use super::path::{day_path, delivered_from_name, is_log_file_name, DayPlan, TrailKey};
 use super::{default_threads, select, Acc, FileScan, Listing, TrailError, TrailQuery, TrailResult};
-use crate::retry::{call_with_retry, CallFailure, CallSlots};
+use crate::call::{call_with_retry, CallFailure, CallSlots};
 
 /// Listing calls in flight (each also holds a call slot while it runs).
 const LISTS_IN_FLIGHT: usize = 16;

@@ -1,0 +1,12 @@
+//! Cancellation: the run's one `watch` channel, set by the first SIGINT/SIGTERM.
+
+use tokio::sync::watch;
+
+/// Resolves once the run is cancelled. A dropped sender means nobody can cancel
+/// any more, which is not a cancellation: then it never resolves.
+pub async fn cancelled(cancel: &watch::Receiver<bool>) {
+    let mut rx = cancel.clone();
+    if rx.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,19 @@
+//! Everything about one AWS call: what an error means ([`classify`]), trying
+//! again ([`retry`]), the one bound on calls in flight ([`slots`]), each
+//! partition's pace ([`pace`]), how clients are built ([`clients`]) and how a run
+//! is cancelled ([`cancel`]). Nothing outside this folder sleeps for a retry or
+//! bounds concurrency.
+
+pub mod cancel;
+pub mod classify;
+pub mod clients;
+pub mod pace;
+pub mod retry;
+pub mod slots;
+
+pub use cancel::cancelled;
+pub use classify::{classify, classify_service, short, CallFailure, ErrorClass};
+pub use clients::ClientSettings;
+pub use pace::Pace;
+pub use retry::{backoff, call_with_retry};
+pub use slots::{CallSlots, Priority, SlotPermit};
