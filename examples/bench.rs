@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use ssm_session_audit::model::RunStats;
 use sim::{HeavyPartition, SimConfig, SimStats, Simulator};
+use ssm_session_audit::model::RunStats;
 
 /// LookupEvents' largest page.
 const PAGE: usize = 50;

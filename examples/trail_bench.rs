@@ -17,8 +17,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use chrono::{Days, NaiveDate};
-use ssm_session_audit::model::TimeWindow;
 use sim::trail_gen::{generate, GenSpec};
+use ssm_session_audit::model::TimeWindow;
 use ssm_session_audit::trail::{read_dir, TrailQuery};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;

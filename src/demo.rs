@@ -10,9 +10,9 @@ use aws_config::BehaviorVersion;
 use ssm_session_audit::config::FlagValues;
 
 use crate::cli::{DemoArgs, SimulateArgs};
+use crate::run::UsageError;
 #[cfg(feature = "demo")]
 use crate::run::{load_config, run_and_report};
-use crate::run::UsageError;
 
 #[cfg(not(feature = "demo"))]
 fn not_built(what: &str) -> UsageError {
@@ -99,7 +99,6 @@ fn baseline_json(principals: &[String]) -> String {
     )
     .expect("JSON of strings")
 }
-
 
 #[cfg(feature = "demo")]
 pub async fn simulate(args: SimulateArgs) -> Result<(), UsageError> {

@@ -6,6 +6,7 @@
 pub mod call;
 pub mod config;
 pub mod event;
+pub mod ids;
 pub mod model;
 pub mod org;
 pub mod progress;

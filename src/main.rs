@@ -2,8 +2,8 @@
 
 mod cli;
 mod demo;
-mod terminal;
 mod run;
+mod terminal;
 
 use clap::Parser;
 

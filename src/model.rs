@@ -284,8 +284,11 @@ pub struct RegionCoverage {
     pub status: RegionStatus,
     /// Distinct session events kept.
     pub events: u64,
-    /// Pages read (successful calls).
+    /// LookupEvents pages read (successful calls); 0 for the other sources.
     pub pages: u64,
+    /// Trail files read (unreadable ones included); 0 for the other sources.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub files: u64,
     /// Calls that were repeated after a throttle, 5xx or timeout.
     pub retries: u64,
     pub throttles: u64,
@@ -305,6 +308,7 @@ impl RegionCoverage {
             status,
             events: 0,
             pages: 0,
+            files: 0,
             retries: 0,
             throttles: 0,
             malformed: 0,
@@ -428,6 +432,9 @@ pub struct RunStats {
     pub partitions: u64,
     pub calls: u64,
     pub pages: u64,
+    /// Trail files read (the files source).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub files: u64,
     pub throttles: u64,
     pub retries: u64,
     pub events: u64,
@@ -444,4 +451,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     pub sessions: Vec<Session>,
     pub events: Vec<SessionEvent>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

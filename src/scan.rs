@@ -66,18 +66,18 @@ pub async fn run_scan(
     let sts = clients.sts();
     let orgs = clients.organizations();
 
-    let caller = match call_with_retry(Some(&slots), deadline, || sts.get_caller_identity().send()).await
-    {
-        Ok(me) => Some(Caller {
-            account_id: me.account().unwrap_or_default().to_string(),
-            arn: me.arn().unwrap_or_default().to_string(),
-        }),
-        Err(f) if policy == Discovery::Required => return Err(ScanError::NoCredentials(f)),
-        Err(f) => {
-            tracing::info!(error = %f, "no AWS credentials: accounts are named by id only");
-            None
-        }
-    };
+    let caller =
+        match call_with_retry(Some(&slots), deadline, || sts.get_caller_identity().send()).await {
+            Ok(me) => Some(Caller {
+                account_id: me.account().unwrap_or_default().to_string(),
+                arn: me.arn().unwrap_or_default().to_string(),
+            }),
+            Err(f) if policy == Discovery::Required => return Err(ScanError::NoCredentials(f)),
+            Err(f) => {
+                tracing::info!(error = %f, "no AWS credentials: accounts are named by id only");
+                None
+            }
+        };
     let organization_id = match caller {
         Some(_) => crate::org::organization_id(&orgs, &slots, deadline).await,
         None => None,
@@ -134,7 +134,9 @@ pub async fn run_scan(
                 .await;
                 let end = match &listed {
                     Ok(()) => ListingEnd::Complete,
-                    Err(e) if policy == Discovery::BestEffort => ListingEnd::Unavailable(e.to_string()),
+                    Err(e) if policy == Discovery::BestEffort => {
+                        ListingEnd::Unavailable(e.to_string())
+                    }
                     Err(e) => ListingEnd::Failed(e.to_string()),
                 };
                 let _ = feed_tx.send(FeedItem::End(end));
@@ -290,6 +292,7 @@ fn build_report(p: ReportParts<'_>) -> Report {
         for c in r.coverage.regions.values() {
             stats.partitions += 1;
             stats.pages += c.pages;
+            stats.files += c.files;
             stats.throttles += c.throttles;
             stats.retries += c.retries;
             stats.malformed += c.malformed;

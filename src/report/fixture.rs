@@ -330,6 +330,7 @@ pub(crate) fn report() -> Report {
                 partitions: 6,
                 calls: 12,
                 pages: 9,
+                files: 0,
                 throttles: 3,
                 retries: 5,
                 events: 5,

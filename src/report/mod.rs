@@ -6,6 +6,7 @@
 //! files (atomically, checksums last). Writers keep the order of the `Report`:
 //! the caller sorts it, so the same input gives the same bytes.
 
+mod config;
 mod csv;
 mod json;
 mod sanitize;
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::config::Format;
+pub use self::config::{Format, ReportConfig};
 use crate::model::Report;
 
 pub use self::csv::{AccountsCsv, EventsCsv, FindingsCsv, SessionsCsv};

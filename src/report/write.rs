@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::Format;
 use super::{writers, ReportError, ReportWriter};
-use crate::config::Format;
 use crate::model::Report;
 
 /// The checksum file, in `sha256sum` format.

@@ -1,7 +1,6 @@
 //! Shared by the end-to-end tests: a simulated organization on 127.0.0.1 and the
 //! real binary pointed at it through the standard AWS environment variables.
 
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;

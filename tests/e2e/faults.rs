@@ -411,8 +411,8 @@ mod paging {
     use super::*;
     use aws_sdk_cloudtrail::types::Event;
     use proptest::prelude::*;
-    use ssm_session_audit::source::lookup::partition::take_page;
     use ssm_session_audit::model::{RegionCoverage, RegionStatus};
+    use ssm_session_audit::source::lookup::partition::take_page;
 
     #[derive(Debug, Clone)]
     enum Kind {

@@ -16,10 +16,10 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::Credentials;
 use aws_sdk_organizations::error::{ProvideErrorMetadata, SdkError};
 use chrono::{TimeDelta, Utc};
-use ssm_session_audit::source::lookup::credentials::{AccountCredentials, RoleRequest};
-use ssm_session_audit::org;
-use ssm_session_audit::call::CallSlots;
 use sim::{Faults, SimConfig, SimHandle, Simulator};
+use ssm_session_audit::call::CallSlots;
+use ssm_session_audit::org;
+use ssm_session_audit::source::lookup::credentials::{AccountCredentials, RoleRequest};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 

@@ -716,8 +716,7 @@ async fn same_config_same_data_and_http_ground_truth() {
         urlencode(&cfg.window_end.to_rfc3339())
     );
     let body = http_get(&url).await;
-    let over_http: sim::GroundTruth =
-        serde_json::from_str(&body).expect("json");
+    let over_http: sim::GroundTruth = serde_json::from_str(&body).expect("json");
     assert_eq!(over_http, ga);
     let stats: serde_json::Value =
         serde_json::from_str(&http_get(&format!("{}/_sim/stats", a.endpoint())).await)

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use ssm_session_audit::model::TimeWindow;
-use ssm_session_audit::call::CallSlots;
 use sim::trail_gen::{generate, GenManifest, GenSpec};
+use ssm_session_audit::call::CallSlots;
+use ssm_session_audit::model::TimeWindow;
 use ssm_session_audit::trail::{
     read_dir, read_s3, scan_file_bytes, DayPlan, TrailError, TrailQuery, TrailResult,
 };
@@ -40,10 +40,7 @@ fn ids(r: &TrailResult) -> BTreeSet<String> {
 }
 
 /// Files a correct reader opens for `q`: wanted partition, a listed day, a kept minute.
-fn files_to_read<'a>(
-    m: &'a GenManifest,
-    q: &TrailQuery,
-) -> Vec<&'a sim::trail_gen::GenFile> {
+fn files_to_read<'a>(m: &'a GenManifest, q: &TrailQuery) -> Vec<&'a sim::trail_gen::GenFile> {
     let plan = DayPlan::new(q.window);
     m.files
         .iter()

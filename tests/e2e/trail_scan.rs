@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use common::*;
-use ssm_session_audit::model::TimeWindow;
-use sim::{SimConfig, Simulator};
 use sim::trail_gen::{generate, GenSpec};
+use sim::{SimConfig, Simulator};
+use ssm_session_audit::model::TimeWindow;
 use ssm_session_audit::trail::{TrailQuery, MAX_DELIVERY_LAG};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::credentials::AccountCredentials;
-use crate::call::{backoff, cancelled, classify, CallFailure, CallSlots, ErrorClass, Pace, Priority};
+use crate::call::{
+    backoff, cancelled, classify, CallFailure, CallSlots, ErrorClass, Pace, Priority,
+};
 use crate::event::parse_record;
 use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
 use crate::progress::{Progress, ProgressEvent};

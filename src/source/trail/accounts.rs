@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use super::{TrailError, TrailQuery};
 use crate::config::RegionSelection;
-use crate::model::{Account, AccountCoverage, AccountStatus, RegionCoverage, RegionStatus, SessionEvent};
-use crate::progress::ProgressEvent;
-use crate::source::{
-    AccountFeed, AccountResult, Context, ListingEnd, SourceDetails, SourceOutput,
+use crate::model::{
+    Account, AccountCoverage, AccountStatus, RegionCoverage, RegionStatus, SessionEvent,
 };
+use crate::progress::ProgressEvent;
+use crate::source::{AccountFeed, AccountResult, Context, ListingEnd, SourceDetails, SourceOutput};
 
 /// Where the trail's files are.
 pub enum Location<'a> {

@@ -16,8 +16,8 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow, DEFAULT_EVENT_NAMES};
 use crate::call::CallSlots;
+use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow, DEFAULT_EVENT_NAMES};
 
 mod accounts;
 mod local;
@@ -161,11 +161,11 @@ impl PartitionCoverage {
         }
     }
 
-    /// The report's view of this partition (`pages` = files read).
+    /// The report's view of this partition.
     pub fn to_region_coverage(&self) -> RegionCoverage {
         let mut r = RegionCoverage::new(self.status());
         r.events = self.events;
-        r.pages = self.files;
+        r.files = self.files;
         r.malformed = self.malformed;
         r.duplicates = self.duplicates;
         r.malformed_event_ids = self.malformed_event_ids.clone();

@@ -1,0 +1,409 @@
+
+use super::*;
+
+fn now() -> DateTime<Utc> {
+    "2025-03-01T12:00:00Z".parse().unwrap()
+}
+
+fn file(text: &str) -> FileConfig {
+    parse_file_str(text, Path::new("audit.toml")).unwrap()
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn defaults() -> Config {
+    resolve(&FlagValues::default(), None, now()).unwrap()
+}
+
+#[test]
+fn defaults_match_product() {
+    let c = defaults();
+    assert_eq!(c.scan.regions, RegionSelection::All);
+    assert_eq!(
+        c.scan.event_names,
+        strings(&["StartSession", "ResumeSession", "TerminateSession"])
+    );
+    assert_eq!(c.scan.window.end, now());
+    assert_eq!(c.scan.window.start, now() - TimeDelta::days(7));
+    assert_eq!(c.scan.concurrency, 32);
+    assert_eq!(c.scan.lookup_rate, 2.0);
+    assert_eq!(c.scan.call_timeout, Duration::from_secs(20));
+    assert_eq!(c.scan.retry_deadline, Duration::from_secs(300));
+    assert_eq!(c.scan.source, Source::LookupEvents);
+    assert_eq!(c.accounts.role_name, "SessionAuditRole");
+    assert_eq!(c.accounts.external_id, None);
+    assert_eq!(c.accounts.session_name, "ssm-session-audit");
+    assert_eq!(c.accounts.session_duration, Duration::from_secs(3600));
+    assert!(c.accounts.include.is_empty() && c.accounts.exclude.is_empty());
+    assert!(c.accounts.organizational_units.is_empty());
+    assert!(c.rules.approved_cidrs.is_empty() && c.rules.allowed_regions.is_empty());
+    assert_eq!(c.rules.tunnel_documents, strings(&DEFAULT_TUNNEL_DOCUMENTS));
+    assert_eq!(c.rules.denied_threshold, 3);
+    assert_eq!(c.rules.denied_window, TimeDelta::hours(1));
+    assert_eq!(c.rules.fanout_targets, 3);
+    assert_eq!(c.rules.fanout_window, TimeDelta::hours(1));
+    assert_eq!(c.rules.max_session, TimeDelta::hours(8));
+    let bh = &c.rules.business_hours;
+    assert_eq!(bh.timezone, chrono_tz::UTC);
+    assert_eq!(
+        bh.days,
+        vec![
+            Weekday::Mon,
+            Weekday::Tue,
+            Weekday::Wed,
+            Weekday::Thu,
+            Weekday::Fri
+        ]
+    );
+    assert_eq!(bh.start, NaiveTime::from_hms_opt(8, 0, 0).unwrap());
+    assert_eq!(bh.end, NaiveTime::from_hms_opt(19, 0, 0).unwrap());
+    assert_eq!(c.report.output, PathBuf::from("reports"));
+    assert_eq!(c.report.formats, vec![Format::Json, Format::Csv]);
+    assert_eq!(c.report.fail_on, Some(Severity::High));
+    assert_eq!(c.baseline, None);
+    assert_eq!(c.config_file, None);
+}
+
+#[test]
+fn example_file_sets_every_key_to_its_default() {
+    let text = include_str!("../../config.example.toml");
+    let fc = parse_file_str(text, Path::new("config.example.toml")).unwrap();
+    // Destructured in full, so a new key fails to compile here until the
+    // example documents it.
+    let FileScan {
+        regions,
+        event_names,
+        since,
+        start,
+        end,
+        concurrency,
+        lookup_rate,
+        call_timeout,
+        retry_deadline,
+    } = &fc.scan;
+    assert!(regions.is_some() && event_names.is_some() && since.is_some());
+    assert!(
+        start.is_none() && end.is_none(),
+        "start/end are alternatives to since"
+    );
+    assert!(concurrency.is_some() && lookup_rate.is_some());
+    assert!(call_timeout.is_some() && retry_deadline.is_some());
+    let FileAccounts {
+        role_name,
+        external_id,
+        session_name,
+        session_duration,
+        include,
+        exclude,
+        organizational_units,
+    } = &fc.accounts;
+    assert!(role_name.is_some() && external_id.is_some() && session_name.is_some());
+    assert!(session_duration.is_some() && include.is_some() && exclude.is_some());
+    assert!(organizational_units.is_some());
+    let FileRules {
+        approved_cidrs,
+        allowed_regions,
+        trusted_accounts,
+        tunnel_documents,
+        denied_threshold,
+        denied_window,
+        fanout_targets,
+        fanout_window,
+        max_session,
+        business_hours,
+    } = &fc.rules;
+    assert!(approved_cidrs.is_some() && allowed_regions.is_some());
+    assert!(trusted_accounts.is_some() && tunnel_documents.is_some());
+    assert!(denied_threshold.is_some() && denied_window.is_some());
+    assert!(fanout_targets.is_some() && fanout_window.is_some() && max_session.is_some());
+    let FileBusinessHours {
+        timezone,
+        days,
+        start,
+        end,
+    } = business_hours;
+    assert!(timezone.is_some() && days.is_some() && start.is_some() && end.is_some());
+    let FileReport {
+        output,
+        formats,
+        fail_on,
+    } = &fc.report;
+    assert!(output.is_some() && formats.is_some() && fail_on.is_some());
+
+    let from_example = resolve(&FlagValues::default(), Some(&fc), now()).unwrap();
+    let expected = Config {
+        config_file: Some(PathBuf::from("config.example.toml")),
+        ..defaults()
+    };
+    assert_eq!(from_example, expected);
+}
+
+#[test]
+fn flag_wins_over_file_wins_over_default() {
+    let fc = file(
+        "[scan]\nconcurrency = 8\nlookup_rate = 1.5\nregions = [\"eu-west-1\"]\n\
+             [accounts]\nrole_name = \"FileRole\"\nexternal_id = \"file-id\"\n\
+             [report]\nfail_on = \"low\"\nformats = [\"csv\"]\noutput = \"from-file\"\n",
+    );
+    // File over default.
+    let c = resolve(&FlagValues::default(), Some(&fc), now()).unwrap();
+    assert_eq!(c.scan.concurrency, 8);
+    assert_eq!(c.scan.lookup_rate, 1.5);
+    assert_eq!(
+        c.scan.regions,
+        RegionSelection::List(strings(&["eu-west-1"]))
+    );
+    assert_eq!(c.accounts.role_name, "FileRole");
+    assert_eq!(c.accounts.external_id.as_deref(), Some("file-id"));
+    assert_eq!(c.report.fail_on, Some(Severity::Low));
+    assert_eq!(c.report.formats, vec![Format::Csv]);
+    assert_eq!(c.report.output, PathBuf::from("from-file"));
+    // Untouched keys keep their defaults.
+    assert_eq!(c.rules, defaults().rules);
+    assert_eq!(c.config_file, Some(PathBuf::from("audit.toml")));
+
+    // Flag over file.
+    let flags = FlagValues {
+        concurrency: Some(100),
+        lookup_rate: Some(0.5),
+        regions: Some(strings(&["all"])),
+        role_name: Some("FlagRole".into()),
+        external_id: Some(String::new()),
+        fail_on: Some("none".into()),
+        formats: Some(strings(&["json", "csv"])),
+        output: Some(PathBuf::from("from-flag")),
+        ..FlagValues::default()
+    };
+    let c = resolve(&flags, Some(&fc), now()).unwrap();
+    assert_eq!(c.scan.concurrency, 100);
+    assert_eq!(c.scan.lookup_rate, 0.5);
+    assert_eq!(c.scan.regions, RegionSelection::All);
+    assert_eq!(c.accounts.role_name, "FlagRole");
+    assert_eq!(
+        c.accounts.external_id, None,
+        "an empty flag clears the file's id"
+    );
+    assert_eq!(c.report.fail_on, None);
+    assert_eq!(c.report.formats, vec![Format::Json, Format::Csv]);
+    assert_eq!(c.report.output, PathBuf::from("from-flag"));
+}
+
+#[test]
+fn window_flags_replace_the_file_window_as_a_whole() {
+    let fc = file("[scan]\nsince = \"2d\"\n");
+    let c = resolve(&FlagValues::default(), Some(&fc), now()).unwrap();
+    assert_eq!(c.scan.window.start, now() - TimeDelta::days(2));
+    // A flag start with the file's since is not a conflict: the flags win.
+    let flags = FlagValues {
+        start: Some("2025-02-27T00:00:00Z".into()),
+        ..FlagValues::default()
+    };
+    let c = resolve(&flags, Some(&fc), now()).unwrap();
+    assert_eq!(
+        c.scan.window.start,
+        "2025-02-27T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    assert_eq!(c.scan.window.end, now(), "end defaults to now");
+    let flags = FlagValues {
+        since: Some("1h30m".into()),
+        ..FlagValues::default()
+    };
+    let c = resolve(&flags, Some(&fc), now()).unwrap();
+    assert_eq!(c.scan.window.start, now() - TimeDelta::minutes(90));
+}
+
+#[test]
+fn start_and_end_with_offsets_become_utc() {
+    let flags = FlagValues {
+        start: Some("2025-02-20T10:00:00+02:00".into()),
+        end: Some("2025-02-21T00:00:00Z".into()),
+        ..FlagValues::default()
+    };
+    let c = resolve(&flags, None, now()).unwrap();
+    assert_eq!(
+        c.scan.window.start,
+        "2025-02-20T08:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+    assert_eq!(
+        c.scan.window.end,
+        "2025-02-21T00:00:00Z".parse::<DateTime<Utc>>().unwrap()
+    );
+}
+
+#[test]
+fn ninety_days_is_allowed_and_trail_files_reach_further() {
+    let flags = FlagValues {
+        since: Some("90d".into()),
+        ..FlagValues::default()
+    };
+    assert!(resolve(&flags, None, now()).is_ok());
+    let flags = FlagValues {
+        since: Some("400d".into()),
+        source: Some("./trail".into()),
+        ..FlagValues::default()
+    };
+    let c = resolve(&flags, None, now()).unwrap();
+    assert_eq!(c.scan.source, Source::Dir(PathBuf::from("./trail")));
+    assert_eq!(c.scan.window.start, now() - TimeDelta::days(400));
+}
+
+#[test]
+fn source_parsing() {
+    let parse = |s: &str| parse_source(s, &Origin::Flag("--source")).unwrap();
+    assert_eq!(
+        parse("s3://org-trail/logs/AWSLogs/"),
+        Source::S3 {
+            bucket: "org-trail".into(),
+            prefix: "logs/AWSLogs".into()
+        }
+    );
+    assert_eq!(
+        parse("s3://org-trail"),
+        Source::S3 {
+            bucket: "org-trail".into(),
+            prefix: String::new()
+        }
+    );
+    assert_eq!(
+        parse("/var/trail"),
+        Source::Dir(PathBuf::from("/var/trail"))
+    );
+    assert_eq!(
+        parse("trail files"),
+        Source::Dir(PathBuf::from("trail files"))
+    );
+    assert_eq!(defaults().scan.source, Source::LookupEvents);
+}
+
+#[test]
+fn lists_accept_commas_and_drop_duplicates() {
+    let flags = FlagValues {
+        regions: Some(strings(&[
+            "us-east-1,eu-west-1",
+            "us-east-1",
+            "us-gov-west-1",
+        ])),
+        accounts: Some(strings(&["111111111111, 222222222222"])),
+        ou: Some(strings(&["ou-ab12-cdefgh34", "r-ab12"])),
+        formats: Some(strings(&["csv,json,csv"])),
+        ..FlagValues::default()
+    };
+    let c = resolve(&flags, None, now()).unwrap();
+    assert_eq!(
+        c.scan.regions,
+        RegionSelection::List(strings(&["us-east-1", "eu-west-1", "us-gov-west-1"]))
+    );
+    assert_eq!(
+        c.accounts.include,
+        strings(&["111111111111", "222222222222"])
+    );
+    assert_eq!(
+        c.accounts.organizational_units,
+        strings(&["ou-ab12-cdefgh34", "r-ab12"])
+    );
+    assert_eq!(c.report.formats, vec![Format::Json, Format::Csv]);
+}
+
+#[test]
+fn rule_values_are_parsed() {
+    let fc = file(
+            "[rules]\napproved_cidrs = [\"203.0.113.0/24\", \"2001:db8::/32\", \"198.51.100.7\"]\n\
+             denied_window = \"30m\"\nmax_session = \"1d12h\"\n\
+             [rules.business_hours]\ntimezone = \"Europe/Paris\"\ndays = [\"sat\", \"Sun\", \"Sat\"]\n\
+             start = \"22:00\"\nend = \"06:00\"\n",
+        );
+    let c = resolve(&FlagValues::default(), Some(&fc), now()).unwrap();
+    let cidrs: Vec<String> = c
+        .rules
+        .approved_cidrs
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(
+        cidrs,
+        strings(&["203.0.113.0/24", "2001:db8::/32", "198.51.100.7/32"])
+    );
+    assert_eq!(c.rules.denied_window, TimeDelta::minutes(30));
+    assert_eq!(c.rules.max_session, TimeDelta::hours(36));
+    let bh = &c.rules.business_hours;
+    assert_eq!(bh.timezone, chrono_tz::Europe::Paris);
+    assert_eq!(bh.days, vec![Weekday::Sat, Weekday::Sun]);
+    assert!(bh.end < bh.start, "overnight hours are kept as written");
+}
+
+#[test]
+fn durations() {
+    let ok = |s: &str| parse_duration(s).unwrap().as_secs();
+    assert_eq!(ok("90s"), 90);
+    assert_eq!(ok("90m"), 5400);
+    assert_eq!(ok("1h"), 3600);
+    assert_eq!(ok("7d"), 604_800);
+    assert_eq!(ok("1h30m"), 5400);
+    assert_eq!(ok("1d2h3m4s"), 93_784);
+    for bad in [
+        "",
+        "7",
+        "d",
+        "1h1h",
+        "30m1h",
+        "1.5h",
+        "-1h",
+        "1 h",
+        "99999999999999999999d",
+        "1w",
+    ] {
+        assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+    }
+}
+
+#[test]
+fn id_shapes() {
+    assert!(is_region_name("us-east-1") && is_region_name("ap-southeast-5"));
+    assert!(is_region_name("us-gov-west-1") && is_region_name("il-central-1"));
+    for bad in [
+        "us-east",
+        "useast1",
+        "US-EAST-1",
+        "us-east-x",
+        "u-east-1",
+        "us--1",
+    ] {
+        assert!(!is_region_name(bad), "{bad}");
+    }
+    assert!(is_ou_id("ou-ab12-cdefgh34") && is_ou_id("r-ab12"));
+    for bad in [
+        "ou-ab12",
+        "OU-ab12-cdefgh34",
+        "r-",
+        "ou-ab12-short",
+        "x-ab12",
+    ] {
+        assert!(!is_ou_id(bad), "{bad}");
+    }
+    assert!(is_account_id("012345678901"));
+    assert!(!is_account_id("12345678901") && !is_account_id("01234567890a"));
+}
+
+#[test]
+fn digest_is_stable_and_tracks_what_changes_the_report() {
+    let a = defaults();
+    let d = config_digest(&a);
+    assert_eq!(d.len(), 64);
+    assert!(d.bytes().all(|b| b.is_ascii_hexdigit()));
+    // A later run of the same config has the same digest...
+    let later = resolve(&FlagValues::default(), None, now() + TimeDelta::days(1)).unwrap();
+    assert_eq!(config_digest(&later), d);
+    // ...another output folder too...
+    let mut out = a.clone();
+    out.report.output = PathBuf::from("elsewhere");
+    assert_eq!(config_digest(&out), d);
+    // ...but a rule change does not.
+    let mut rule = a.clone();
+    rule.rules.denied_threshold = 4;
+    assert_ne!(config_digest(&rule), d);
+    let mut region = a.clone();
+    region.scan.regions = RegionSelection::List(vec!["us-east-1".into()]);
+    assert_ne!(config_digest(&region), d);
+}

@@ -1,0 +1,119 @@
+//! Rules about each session (successful calls only).
+
+use super::*;
+
+pub(super) fn per_session(s: &Session, rules: &RuleConfig, out: &mut Vec<Pending>) {
+    let who = clean(if s.principal_arn.is_empty() {
+        &s.principal_type
+    } else {
+        &s.principal_arn
+    });
+    let sid = clean(&s.session_id);
+    let target = clean(s.target.as_deref().unwrap_or("an unknown target"));
+    let mut push = |flag: Flag, ids: &[(&str, DateTime<Utc>)], detail: String| {
+        out.push(pending(
+            flag,
+            &s.account_id,
+            &s.region,
+            &s.principal_arn,
+            Some(&s.session_id),
+            ids,
+            detail,
+        ));
+    };
+
+    // off-hours: the Start and Resumes outside business hours.
+    let hours = &rules.business_hours;
+    let mut outside: Vec<(&str, DateTime<Utc>)> = Vec::new();
+    if let (Some(t), Some(id)) = (s.start_time, s.start_event_id.as_deref()) {
+        if !in_business_hours(t, hours) {
+            outside.push((id, t));
+        }
+    }
+    for r in &s.resumes {
+        if !in_business_hours(r.time, hours) {
+            outside.push((&r.event_id, r.time));
+        }
+    }
+    if !outside.is_empty() {
+        let local: Vec<String> = outside
+            .iter()
+            .map(|(_, t)| {
+                t.with_timezone(&hours.timezone)
+                    .format("%a %Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .collect();
+        let n = outside.len();
+        let detail = format!(
+            "{who} opened session {sid} on {target} outside business hours: {n} start/resume at {} ({})",
+            list(local.iter().map(String::as_str)),
+            hours.timezone.name()
+        );
+        push(Flag::OffHours, &outside, detail);
+    }
+
+    // port-forwarding: the document that opened the session tunnels ports.
+    if let (Some(doc), Some(id), Some(t)) = (
+        s.document_name.as_deref(),
+        s.start_event_id.as_deref(),
+        s.start_time,
+    ) {
+        if is_tunnel_document(doc, &rules.tunnel_documents) {
+            let detail = format!(
+                "{who} opened session {sid} on {target} with {} at {} (tunnels are not in session transcripts)",
+                clean(doc),
+                stamp(t)
+            );
+            push(Flag::PortForwarding, &[(id, t)], detail);
+        }
+    }
+
+    // resume-from-new-ip: both addresses must be IPs (a service name says nothing).
+    if let (Some(start_ip), Some(id), Some(t)) = (
+        s.start_source_ip.as_deref().and_then(parse_ip),
+        s.start_event_id.as_deref(),
+        s.start_time,
+    ) {
+        let moved: Vec<_> = s
+            .resumes
+            .iter()
+            .filter(|r| {
+                r.source_ip
+                    .as_deref()
+                    .and_then(parse_ip)
+                    .is_some_and(|ip| ip != start_ip)
+            })
+            .collect();
+        if !moved.is_empty() {
+            let mut ids = vec![(id, t)];
+            ids.extend(moved.iter().map(|r| (r.event_id.as_str(), r.time)));
+            let ips = list(moved.iter().filter_map(|r| r.source_ip.as_deref()));
+            let detail = format!(
+                "session {sid} of {who} on {target} started from {start_ip} at {} and was resumed from {ips} ({} resume{})",
+                stamp(t),
+                moved.len(),
+                if moved.len() == 1 { "" } else { "s" }
+            );
+            push(Flag::ResumeFromNewIp, &ids, detail);
+        }
+    }
+
+    // long-session: strictly longer than max_session; needs both ends.
+    if let (Some(secs), Some(start), Some(end)) = (
+        s.duration_seconds,
+        s.start_event_id.as_deref().zip(s.start_time),
+        s.end_event_id.as_deref().zip(s.end_time),
+    ) {
+        if secs > rules.max_session.num_seconds() {
+            let detail = format!(
+                "session {sid} of {who} on {target} lasted {} (max {}), {} to {}",
+                human(TimeDelta::seconds(secs)),
+                human(rules.max_session),
+                stamp(start.1),
+                stamp(end.1)
+            );
+            push(Flag::LongSession, &[start, end], detail);
+        }
+    }
+}
