@@ -3,6 +3,7 @@
 //! The library holds the whole pipeline; the binary (`src/main.rs`) only parses the
 //! command line, builds a [`config::Config`], runs it and maps the result to an exit code.
 
+pub mod athena;
 pub mod config;
 pub mod credentials;
 pub mod event;
