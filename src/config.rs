@@ -39,6 +39,8 @@ pub enum Source {
     Dir(PathBuf),
     /// Trail files under an S3 prefix.
     S3 { bucket: String, prefix: String },
+    /// An Athena table over the organization trail (`athena:DB.TABLE`).
+    Athena { database: String, table: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,6 +118,8 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub rules: RuleConfig,
     pub report: ReportConfig,
+    /// `[athena]`: how the Athena source runs its queries.
+    pub athena: crate::athena::AthenaConfig,
     pub baseline: Option<PathBuf>,
     /// The file the config came from, if any (for messages).
     pub config_file: Option<PathBuf>,
@@ -142,6 +146,8 @@ pub struct FlagValues {
     pub baseline: Option<PathBuf>,
     pub fail_on: Option<String>,
     pub source: Option<String>,
+    /// `--max-scan`: refuse an Athena scan estimated above this (e.g. `10GB`).
+    pub max_scan: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -196,6 +202,8 @@ pub struct FileConfig {
     pub rules: FileRules,
     #[serde(default)]
     pub report: FileReport,
+    #[serde(default)]
+    pub athena: FileAthena,
     /// The file this came from (set by the reader, not a key).
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -258,6 +266,18 @@ pub struct FileReport {
     pub output: Option<PathBuf>,
     pub formats: Option<Vec<String>>,
     pub fail_on: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAthena {
+    pub table: Option<String>,
+    pub workgroup: Option<String>,
+    pub output: Option<String>,
+    pub region: Option<String>,
+    pub catalog: Option<String>,
+    pub max_scan: Option<String>,
+    pub trail: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -521,7 +541,23 @@ pub fn resolve(
         file: fc.path.as_deref(),
     };
 
+    let athena = resolve_athena(flags, &fc.athena, &l)?;
     let source = match &flags.source {
+        // `--source athena` alone takes `[athena] table`.
+        Some(s) if s.trim().eq_ignore_ascii_case("athena") => match &athena.table {
+            Some(t) => Source::Athena {
+                database: t.database.clone(),
+                table: t.table.clone(),
+            },
+            None => {
+                return Err(invalid(
+                    &Origin::Flag("--source"),
+                    s,
+                    "no table: `athena` needs a table",
+                    "give --source athena:DATABASE.TABLE, or set table in [athena]",
+                ))
+            }
+        },
         Some(s) => parse_source(s, &Origin::Flag("--source"))?,
         None => Source::LookupEvents,
     };
@@ -536,9 +572,69 @@ pub fn resolve(
         accounts,
         rules,
         report,
+        athena,
         baseline: flags.baseline.clone(),
         config_file: fc.path.clone().or_else(|| flags.config.clone()),
     })
+}
+
+fn resolve_athena(
+    flags: &FlagValues,
+    fa: &FileAthena,
+    l: &Layers<'_>,
+) -> Result<crate::athena::AthenaConfig, ConfigError> {
+    use crate::athena::{AthenaConfig, TableRef};
+    let mut out = AthenaConfig::default();
+    if let Some((t, origin)) = l.file_only(fa.table.as_deref(), "athena.table") {
+        out.table = Some(TableRef::parse(t).map_err(|p| {
+            invalid(&origin, t, p, "write DATABASE.TABLE, e.g. \"audit.org_trail\"")
+        })?);
+    }
+    if let Some((w, origin)) = l.file_only(fa.workgroup.as_deref(), "athena.workgroup") {
+        let ok = (1..=128).contains(&w.len())
+            && w.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !ok {
+            return Err(invalid(&origin, w, "not an Athena workgroup name", "use 1 to 128 letters, digits, '.', '_' or '-', e.g. primary"));
+        }
+        out.workgroup = w.to_string();
+    }
+    if let Some((c, origin)) = l.file_only(fa.catalog.as_deref(), "athena.catalog") {
+        let ok = (1..=256).contains(&c.len())
+            && c.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'@'));
+        if !ok {
+            return Err(invalid(&origin, c, "not a data catalog name", "use AwsDataCatalog, or your catalog's name"));
+        }
+        out.catalog = c.to_string();
+    }
+    if let Some((o, origin)) = l.file_only(fa.output.as_deref(), "athena.output") {
+        let o = o.trim();
+        let bucket = o.strip_prefix("s3://").map(|r| r.split('/').next().unwrap_or(""));
+        let ok = bucket.is_some_and(|b| {
+            (3..=63).contains(&b.len())
+                && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        }) && !o.chars().any(char::is_control);
+        if !ok {
+            return Err(invalid(&origin, o, "not an s3:// location", "write s3://bucket/prefix/ for Athena's result files"));
+        }
+        out.output = Some(o.to_string());
+    }
+    if let Some((r, origin)) = l.file_only(fa.region.as_deref(), "athena.region") {
+        if !is_region_name(r.trim()) {
+            return Err(invalid(&origin, r, "not a region name", "write the region Athena runs in, e.g. us-east-1"));
+        }
+        out.region = Some(r.trim().to_string());
+    }
+    if let Some((t, origin)) = l.file_only(fa.trail.as_deref(), "athena.trail") {
+        out.trail = Some(crate::athena::ddl::parse_trail_url(t).map_err(|e| {
+            invalid(&origin, t, e.to_string(), "write s3://bucket/[prefix/]AWSLogs/o-…/")
+        })?);
+    }
+    if let Some((m, origin)) = l.pick(flags.max_scan.as_deref(), "--max-scan", fa.max_scan.as_deref(), "athena.max_scan") {
+        out.max_scan = Some(crate::athena::cost::parse_size(m).map_err(|p| {
+            invalid(&origin, m, p, "write a size such as 500MB, 10GB or 1TB")
+        })?);
+    }
+    Ok(out)
 }
 
 fn resolve_scan(
@@ -1500,6 +1596,15 @@ fn parse_source(text: &str, origin: &Origin) -> Result<Source, ConfigError> {
         ));
     }
     let lower = t.to_ascii_lowercase();
+    if lower.starts_with("athena:") {
+        let table = crate::athena::TableRef::parse(&t["athena:".len()..]).map_err(|p| {
+            invalid(origin, text, p, "write athena:DATABASE.TABLE, e.g. athena:audit.org_trail")
+        })?;
+        return Ok(Source::Athena {
+            database: table.database,
+            table: table.table,
+        });
+    }
     if lower.starts_with("s3://") {
         let rest = &t["s3://".len()..];
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -1527,7 +1632,7 @@ fn parse_source(text: &str, origin: &Origin) -> Result<Source, ConfigError> {
                 origin,
                 text,
                 format!("{scheme}:// is not a supported source"),
-                "give a local folder of trail files or s3://bucket/prefix",
+                "give a local folder of trail files, s3://bucket/prefix or athena:DATABASE.TABLE",
             ));
         }
     }
@@ -1577,6 +1682,7 @@ fn canonical_text(cfg: &Config) -> String {
             Source::LookupEvents => "lookup-events".into(),
             Source::Dir(p) => format!("dir:{}", p.display()),
             Source::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+            Source::Athena { database, table } => format!("athena:{database}.{table}"),
         },
     );
     let a = &cfg.accounts;
@@ -1779,6 +1885,20 @@ mod tests {
             fail_on,
         } = &fc.report;
         assert!(output.is_some() && formats.is_some() && fail_on.is_some());
+        let FileAthena {
+            table,
+            workgroup,
+            output,
+            region,
+            catalog,
+            max_scan,
+            trail,
+        } = &fc.athena;
+        assert!(workgroup.is_some() && catalog.is_some());
+        assert!(
+            table.is_none() && output.is_none() && region.is_none() && max_scan.is_none() && trail.is_none(),
+            "keys without a default are shown commented out"
+        );
 
         let from_example = resolve(&FlagValues::default(), Some(&fc), now()).unwrap();
         let expected = Config {
@@ -1923,6 +2043,70 @@ mod tests {
             Source::Dir(PathBuf::from("trail files"))
         );
         assert_eq!(defaults().scan.source, Source::LookupEvents);
+        assert_eq!(
+            parse("athena:Audit.org_trail"),
+            Source::Athena {
+                database: "audit".into(),
+                table: "org_trail".into()
+            }
+        );
+        for bad in ["athena:", "athena:audit", "athena:a.b;drop", "athena:a.b'c", "ftp://x"] {
+            assert!(parse_source(bad, &Origin::Flag("--source")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn athena_settings() {
+        let fc = file(
+            "[athena]\ntable = \"audit.trail\"\nworkgroup = \"audits\"\noutput = \"s3://results-bucket/athena/\"\n\
+             region = \"eu-west-1\"\nmax_scan = \"10GB\"\ntrail = \"s3://trail-bucket/AWSLogs/o-a1b2c3d4e5/\"\n",
+        );
+        let flags = FlagValues {
+            source: Some("athena".into()),
+            since: Some("400d".into()),
+            ..FlagValues::default()
+        };
+        let c = resolve(&flags, Some(&fc), now()).unwrap();
+        assert_eq!(
+            c.scan.source,
+            Source::Athena {
+                database: "audit".into(),
+                table: "trail".into()
+            }
+        );
+        assert_eq!(c.athena.workgroup, "audits");
+        assert_eq!(c.athena.output.as_deref(), Some("s3://results-bucket/athena/"));
+        assert_eq!(c.athena.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.athena.max_scan, Some(10 << 30));
+        assert_eq!(c.athena.trail.as_ref().unwrap().bucket, "trail-bucket");
+        // The flag wins over the file.
+        let flags = FlagValues {
+            max_scan: Some("1MB".into()),
+            ..flags
+        };
+        assert_eq!(resolve(&flags, Some(&fc), now()).unwrap().athena.max_scan, Some(1 << 20));
+        // Without a table, `--source athena` says where to put one.
+        let e = resolve(
+            &FlagValues { source: Some("athena".into()), ..FlagValues::default() },
+            None,
+            now(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--source") && e.contains("[athena]"), "{e}");
+        for (text, key) in [
+            ("[athena]\nmax_scan = \"lots\"\n", "athena.max_scan"),
+            ("[athena]\noutput = \"results\"\n", "athena.output"),
+            ("[athena]\nregion = \"moon-1\"\n", "athena.region"),
+            ("[athena]\nworkgroup = \"a b\"\n", "athena.workgroup"),
+            ("[athena]\ntable = \"nodot\"\n", "athena.table"),
+            ("[athena]\ntrail = \"s3://b/AWSLogs/\"\n", "athena.trail"),
+        ] {
+            let e = resolve(&FlagValues::default(), Some(&file(text)), now()).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let e = parse_file_str("[athena]\nmax_scann = \"1GB\"\n", Path::new("a.toml")).unwrap_err().to_string();
+        assert!(e.contains("max_scann"), "{e}");
     }
 
     #[test]

@@ -114,6 +114,8 @@ pub enum ScanError {
     },
     #[error(transparent)]
     Trail(#[from] crate::trail::TrailError),
+    #[error(transparent)]
+    Athena(#[from] crate::athena::AthenaError),
     #[error("account discovery stopped unexpectedly")]
     DiscoveryStopped,
 }
@@ -181,6 +183,17 @@ impl ClientSettings {
         aws_sdk_s3::Client::from_conf(b.build())
     }
 
+    fn athena(&self, region: Option<&str>) -> aws_sdk_athena::Client {
+        let region = region.map(|r| Region::new(r.to_string())).unwrap_or_else(|| self.home_region.clone());
+        aws_sdk_athena::Client::from_conf(
+            aws_sdk_athena::config::Builder::from(&self.sdk)
+                .region(region)
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(self.timeouts.clone())
+                .build(),
+        )
+    }
+
     /// One CloudTrail client per region, shared by every account: each call
     /// carries its account's credentials (see `lookup::read_partition`), because
     /// building a client costs about as much CPU as three calls.
@@ -205,6 +218,9 @@ pub async fn run_scan(
 ) -> Result<Report, ScanError> {
     let started_at = Utc::now();
     let baseline = load_baseline(cfg)?;
+    if let Source::Athena { .. } = &cfg.scan.source {
+        return scan_athena(cfg, sdk, progress, started_at, baseline.as_ref(), cancel).await;
+    }
     if cfg.scan.source != Source::LookupEvents {
         return scan_trail(cfg, sdk, progress, started_at, baseline.as_ref()).await;
     }
@@ -405,7 +421,7 @@ async fn scan_trail(
                     .await?;
             (format!("s3://{bucket}/{prefix}"), read)
         }
-        Source::LookupEvents => unreachable!("handled by run_scan"),
+        Source::LookupEvents | Source::Athena { .. } => unreachable!("handled by run_scan"),
     };
 
     // Accounts: those the trail holds, plus those Organizations knows (an account
@@ -500,6 +516,99 @@ async fn scan_trail(
         interrupted: false,
     });
     report.run.trail = serde_json::to_value(&result.coverage).ok();
+    Ok(report)
+}
+
+/// The same report from an Athena table over the organization trail: accounts
+/// from Organizations when it answers, else the configured list (else what the
+/// table or the trail names); see `crate::athena`.
+async fn scan_athena(
+    cfg: &Config,
+    sdk: &SdkConfig,
+    progress: Arc<dyn Progress>,
+    started_at: chrono::DateTime<Utc>,
+    baseline: Option<&Baseline>,
+    cancel: watch::Receiver<bool>,
+) -> Result<Report, ScanError> {
+    let Source::Athena { database, table } = &cfg.scan.source else {
+        unreachable!("called for the Athena source only")
+    };
+    let table = crate::athena::TableRef {
+        database: database.clone(),
+        table: table.clone(),
+    };
+    let slots = CallSlots::new(cfg.scan.concurrency);
+    let clients = ClientSettings::new(sdk, cfg);
+    let org = trail_org_lookup(cfg, &clients, &slots).await;
+    let mut skipped = Vec::new();
+    let mut known: BTreeMap<String, Account> = BTreeMap::new();
+    let accounts = match &org {
+        Some(o) => {
+            let mut ids = Vec::new();
+            for a in &o.accounts {
+                known.insert(a.id.clone(), a.clone());
+                match crate::org::skip_reason(a, &cfg.accounts.include, &cfg.accounts.exclude) {
+                    Some(reason) => skipped.push(skipped_report(a, reason)),
+                    None => ids.push(a.id.clone()),
+                }
+            }
+            for id in cfg.accounts.include.iter().filter(|id| !known.contains_key(*id)) {
+                let unknown = Account { id: id.clone(), name: String::new(), state: "UNKNOWN".into() };
+                skipped.push(skipped_report(&unknown, "not found in the organization (or not under the given OUs)".into()));
+            }
+            Some(ids)
+        }
+        None if !cfg.accounts.include.is_empty() => Some(cfg.accounts.include.clone()),
+        None => None,
+    };
+    let regions = match &cfg.scan.regions {
+        RegionSelection::List(r) => Some(r.clone()),
+        RegionSelection::All => None,
+    };
+    let (athena, s3) = (clients.athena(cfg.athena.region.as_deref()), clients.s3());
+    let read = crate::athena::read(
+        crate::athena::Clients { athena: &athena, s3: &s3, slots: &slots, cancel: &cancel },
+        crate::athena::ReadRequest {
+            table: &table,
+            cfg: &cfg.athena,
+            accounts,
+            exclude: &cfg.accounts.exclude,
+            regions,
+            window: cfg.scan.window,
+            event_names: &cfg.scan.event_names,
+            retry_deadline: cfg.scan.retry_deadline,
+        },
+    )
+    .await?;
+    let mut events_of: BTreeMap<String, Vec<SessionEvent>> = BTreeMap::new();
+    for e in read.events {
+        events_of.entry(e.account_id.clone()).or_default().push(e);
+    }
+    let mut results = Vec::new();
+    for (id, regions) in read.partitions {
+        let account = known.get(&id).cloned().unwrap_or_else(|| Account {
+            id: id.clone(),
+            name: String::new(),
+            state: "UNKNOWN".into(),
+        });
+        let coverage = AccountCoverage::from_regions(regions);
+        progress.on(ProgressEvent::AccountDone { status: coverage.status });
+        let events = events_of.remove(&id).unwrap_or_default();
+        results.push(AccountResult { account, coverage, events });
+    }
+    let mut report = build_report(ReportParts {
+        cfg,
+        started_at,
+        regions: read.regions,
+        source: format!("athena:{table}"),
+        organization_id: org.as_ref().and_then(|o| o.organization_id.clone()),
+        caller_arn: org.as_ref().and_then(|o| o.caller_arn.clone()),
+        results,
+        skipped,
+        baseline,
+        interrupted: read.interrupted || *cancel.borrow(),
+    });
+    report.run.athena = serde_json::to_value(&read.details).ok();
     Ok(report)
 }
 
@@ -799,6 +908,7 @@ fn build_report(p: ReportParts<'_>) -> Report {
             interrupted: p.interrupted,
             stats,
             trail: None,
+            athena: None,
         },
         accounts,
         findings,

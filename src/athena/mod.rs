@@ -225,6 +225,8 @@ pub struct ReadRequest<'a> {
     pub cfg: &'a AthenaConfig,
     /// `None` = from the table's projection, else from the trail's folders.
     pub accounts: Option<Vec<String>>,
+    /// Never queried, whichever list the accounts come from.
+    pub exclude: &'a [String],
     /// `None` = every region (the table's region enum when known).
     pub regions: Option<Vec<String>>,
     pub window: TimeWindow,
@@ -337,6 +339,7 @@ pub async fn read(c: Clients<'_>, req: ReadRequest<'_>) -> Result<AthenaRead, At
             None => Vec::new(),
         },
     };
+    let accounts: Vec<String> = accounts.into_iter().filter(|a| !req.exclude.contains(a)).collect();
     if accounts.is_empty() {
         return Err(AthenaError::NoAccounts);
     }
