@@ -101,6 +101,10 @@ def duck_type(t):
     return "VARCHAR"
 
 
+def literal(node):
+    return node.this if isinstance(node, exp.Literal) else node.name
+
+
 def register_table(create, context_db):
     schema = create.this
     table = schema.this
@@ -114,10 +118,10 @@ def register_table(create, context_db):
         if isinstance(p, exp.PartitionedByProperty):
             partitions = [c.name.lower() for c in p.this.expressions]
         elif isinstance(p, exp.LocationProperty):
-            location = p.this.name
+            location = literal(p.this)
         elif isinstance(p, exp.RowFormatSerdeProperty):
-            props["serde.serialization.lib"] = p.this.name
-        elif isinstance(p, exp.Property):
+            props["serde.serialization.lib"] = literal(p.this)
+        elif type(p) is exp.Property:
             props[p.name] = p.text("value")
     if location:
         props["location"] = location
