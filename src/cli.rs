@@ -29,6 +29,8 @@ pub enum Command {
     Alerts(AlertsArgs),
     /// Write the least-privilege audit role (StackSet-ready) and the caller's policy.
     Iam(IamArgs),
+    /// Print (or, with --create, create) the Athena table over the organization trail.
+    AthenaTable(AthenaTableArgs),
     /// Serve the simulated organization on a port, for the AWS CLI, boto3 or benchmarks.
     #[command(hide = true)]
     Simulate(SimulateArgs),
@@ -84,9 +86,13 @@ pub struct ScanArgs {
     /// Exit 1 when a finding is at or above this severity (info|low|medium|high|critical|none).
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<String>,
-    /// Read CloudTrail trail files from a folder or s3://bucket/prefix instead of LookupEvents.
-    #[arg(long, value_name = "DIR|S3_URL")]
+    /// Read trail files from a folder or s3://bucket/prefix, or query an Athena
+    /// table (athena:DATABASE.TABLE, see `athena-table`), instead of LookupEvents.
+    #[arg(long, value_name = "DIR|S3_URL|athena:DB.TABLE")]
     pub source: Option<String>,
+    /// Athena source: refuse a scan whose estimated bytes are above this (e.g. 10GB).
+    #[arg(long, value_name = "SIZE")]
+    pub max_scan: Option<String>,
     #[command(flatten)]
     pub output_opts: OutputOpts,
 }
@@ -121,6 +127,7 @@ impl ScanArgs {
             baseline: self.baseline.clone(),
             fail_on: self.fail_on.clone(),
             source: self.source.clone(),
+            max_scan: self.max_scan.clone(),
         }
     }
 }
@@ -170,6 +177,38 @@ pub struct IamArgs {
     /// ExternalId the role's trust policy requires.
     #[arg(long, value_name = "ID")]
     pub external_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AthenaTableArgs {
+    /// The organization trail's folder: s3://bucket/[prefix/]AWSLogs/o-…/
+    #[arg(long, value_name = "S3_URL")]
+    pub trail: String,
+    /// The table, DATABASE.TABLE (the database is created with --create if missing).
+    #[arg(long, value_name = "DB.TABLE")]
+    pub table: String,
+    /// The regions the trail records, comma-separated, or `all` (the default).
+    #[arg(long, value_name = "REGIONS", value_delimiter = ',')]
+    pub regions: Option<Vec<String>>,
+    /// The organization's account ids: up to 48 become an `enum` projection;
+    /// without them (or with more) the column is `injected` and every query names its accounts.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub accounts: Option<Vec<String>>,
+    /// First day the date projection covers, YYYY/MM/DD.
+    #[arg(long, value_name = "DAY", default_value = ssm_session_audit::source::athena::ddl::DEFAULT_FIRST_DAY)]
+    pub first_day: String,
+    /// Run CREATE DATABASE IF NOT EXISTS and the CREATE TABLE through Athena.
+    #[arg(long)]
+    pub create: bool,
+    /// Config file: its [athena] workgroup, output, region and catalog are used.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Athena workgroup for --create (default: [athena] workgroup, else primary).
+    #[arg(long, value_name = "NAME")]
+    pub workgroup: Option<String>,
+    /// Where Athena writes the statements' result files, s3://bucket/prefix/.
+    #[arg(long, value_name = "S3_URL")]
+    pub athena_output: Option<String>,
 }
 
 #[derive(Debug, Args)]

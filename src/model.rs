@@ -423,6 +423,10 @@ pub struct RunInfo {
     /// without files. Absent for CloudTrail lookups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trail: Option<serde_json::Value>,
+    /// For the Athena source: query ids and states, the estimate, bytes
+    /// scanned and their cost, the partitions without any trail file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub athena: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use ssm_session_audit::scan::run_scan;
 use ssm_session_audit::{report, templates};
 use tokio::sync::watch;
 
-use crate::cli::{AlertsArgs, Cli, Command, IamArgs, OutputOpts, ScanArgs};
+use crate::cli::{AlertsArgs, AthenaTableArgs, Cli, Command, IamArgs, OutputOpts, ScanArgs};
 use crate::terminal::{self, TerminalProgress};
 
 /// Exit statuses a scheduler can act on.
@@ -62,6 +62,7 @@ pub fn main(cli: Cli) -> i32 {
             Command::Demo(args) => crate::demo::demo(args).await,
             Command::Alerts(args) => alerts(args).map(|_| exit::OK),
             Command::Iam(args) => iam(args).map(|_| exit::OK),
+            Command::AthenaTable(args) => athena_table(args).await.map(|_| exit::OK),
             Command::Simulate(args) => crate::demo::simulate(args).await.map(|_| exit::OK),
         }
     });
@@ -121,6 +122,8 @@ fn guard_endpoints() -> Result<(), UsageError> {
         "AWS_ENDPOINT_URL_STS",
         "AWS_ENDPOINT_URL_ORGANIZATIONS",
         "AWS_ENDPOINT_URL_CLOUDTRAIL",
+        "AWS_ENDPOINT_URL_ATHENA",
+        "AWS_ENDPOINT_URL_S3",
     ] {
         if let Ok(url) = std::env::var(var) {
             let local = url.starts_with("http://127.")
@@ -191,6 +194,12 @@ pub(crate) async fn run_and_report(
         let mut out = std::io::stdout().lock();
         let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
         let _ = report::write_summary(&report, &mut out, color);
+        if let Some(details) = report.run.athena.as_ref().and_then(|v| {
+            serde_json::from_value::<ssm_session_audit::source::athena::AthenaDetails>(v.clone())
+                .ok()
+        }) {
+            println!("{}", details.summary_line());
+        }
         println!(
             "\nreport: {} ({} files){}",
             cfg.report.output.display(),
@@ -277,4 +286,121 @@ fn iam(args: IamArgs) -> Result<(), UsageError> {
     };
     opts.validate()?;
     write_files(&args.output, &templates::iam::render_all(&opts))
+}
+/// `athena-table`: the DDL on stdout; with `--create`, run through Athena.
+async fn athena_table(args: AthenaTableArgs) -> Result<(), UsageError> {
+    use ssm_session_audit::source::athena::{ddl, exec, TableRef};
+    let trail = ddl::parse_trail_url(&args.trail)?;
+    let table = TableRef::parse(&args.table).map_err(|p| {
+        anyhow::anyhow!(
+            "--table {:?}: {p}; write DATABASE.TABLE, e.g. audit.org_trail",
+            report::escape_terminal(&args.table)
+        )
+    })?;
+    let all = || {
+        ssm_session_audit::source::lookup::ALL_REGIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    let regions = match &args.regions {
+        None => all(),
+        Some(list) if list.len() == 1 && list[0].trim().eq_ignore_ascii_case("all") => all(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for r in list.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+                if !config::is_region_name(r) {
+                    return Err(anyhow::anyhow!("--regions: {:?} is not a region name; write e.g. us-east-1,eu-west-1 or all", report::escape_terminal(r)).into());
+                }
+                out.push(r.to_string());
+            }
+            out
+        }
+    };
+    let mut accounts = Vec::new();
+    for a in args
+        .accounts
+        .iter()
+        .flatten()
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+    {
+        if !config::is_account_id(a) {
+            return Err(anyhow::anyhow!(
+                "--accounts: {:?} is not a 12-digit account id",
+                report::escape_terminal(a)
+            )
+            .into());
+        }
+        accounts.push(a.to_string());
+    }
+    let first_day =
+        chrono::NaiveDate::parse_from_str(args.first_day.trim(), "%Y/%m/%d").map_err(|_| {
+            anyhow::anyhow!(
+                "--first-day {:?}: not a day in YYYY/MM/DD",
+                report::escape_terminal(&args.first_day)
+            )
+        })?;
+    let spec = ddl::TableSpec {
+        table: table.clone(),
+        trail,
+        accounts,
+        regions,
+        first_day,
+    };
+    let create_db = ddl::create_database(&table);
+    let create_table = ddl::create_table(&spec)?;
+    println!("-- First: {create_db};\n{create_table};");
+    if !args.create {
+        return Ok(());
+    }
+    let mut athena_cfg = match &args.config {
+        Some(path) => config_file_only(path)?.athena,
+        None => ssm_session_audit::source::athena::AthenaConfig::default(),
+    };
+    if let Some(w) = args.workgroup {
+        athena_cfg.workgroup = w;
+    }
+    if let Some(o) = args.athena_output {
+        if !o.starts_with("s3://") {
+            return Err(anyhow::anyhow!(
+                "--athena-output {:?}: not an s3:// location",
+                report::escape_terminal(&o)
+            )
+            .into());
+        }
+        athena_cfg.output = Some(o);
+    }
+    guard_endpoints()?;
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let mut b = aws_sdk_athena::config::Builder::from(&sdk);
+    if let Some(r) = &athena_cfg.region {
+        b = b.region(aws_types::region::Region::new(r.clone()));
+    }
+    let client = aws_sdk_athena::Client::from_conf(b.build());
+    let slots = ssm_session_audit::call::CallSlots::new(4);
+    let (_never, cancel) = watch::channel(false);
+    let deadline = std::time::Duration::from_secs(60);
+    let mut ids = Vec::new();
+    // The database statement runs in `default`: the database may not exist yet.
+    for (database, sql) in [
+        ("default", &create_db),
+        (table.database.as_str(), &create_table),
+    ] {
+        let mut settings =
+            ssm_session_audit::source::athena::run_settings(&table, &athena_cfg, deadline);
+        settings.database = database.to_string();
+        let runner = exec::Runner {
+            client: &client,
+            settings: &settings,
+            slots: &slots,
+            cancel: &cancel,
+        };
+        let done = exec::run_statements(&runner, std::slice::from_ref(sql))
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", report::escape_terminal(&e)))?;
+        ids.extend(done.into_iter().filter_map(|o| o.query_id));
+    }
+    eprintln!("created {table} (Athena queries {})", ids.join(", "));
+    Ok(())
 }

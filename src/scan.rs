@@ -368,6 +368,7 @@ fn build_report(p: ReportParts<'_>) -> Report {
             interrupted: p.interrupted,
             stats,
             trail: None,
+            athena: None,
         },
         accounts,
         findings,

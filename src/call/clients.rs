@@ -65,6 +65,20 @@ impl ClientSettings {
         aws_sdk_s3::Client::from_conf(b.build())
     }
 
+    /// Athena in its configured region (else the home region).
+    pub fn athena(&self, region: Option<&str>) -> aws_sdk_athena::Client {
+        let region = region
+            .map(|r| Region::new(r.to_string()))
+            .unwrap_or_else(|| self.home_region.clone());
+        aws_sdk_athena::Client::from_conf(
+            aws_sdk_athena::config::Builder::from(&self.sdk)
+                .region(region)
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(self.timeouts.clone())
+                .build(),
+        )
+    }
+
     /// One CloudTrail client per region, shared by every account: each call
     /// carries its account's credentials (see `lookup::read_partition`), because
     /// building a client costs about as much CPU as three calls.

@@ -35,14 +35,7 @@ pub(super) fn canonical_text(cfg: &Config) -> String {
         "scan.retry_deadline",
         sc.retry_deadline.as_millis().to_string(),
     );
-    kv(
-        "scan.source",
-        match &sc.source {
-            Source::LookupEvents => "lookup-events".into(),
-            Source::Dir(p) => format!("dir:{}", p.display()),
-            Source::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
-        },
-    );
+    kv("scan.source", sc.source.describe());
     let a = &cfg.accounts;
     kv("accounts.role_name", a.role_name.clone());
     kv(

@@ -16,6 +16,8 @@ pub struct FileConfig {
     pub rules: FileRules,
     #[serde(default)]
     pub report: FileReport,
+    #[serde(default)]
+    pub athena: FileAthena,
     /// The file this came from (set by the reader, not a key).
     #[serde(skip)]
     pub path: Option<PathBuf>,
@@ -78,6 +80,18 @@ pub struct FileReport {
     pub output: Option<PathBuf>,
     pub formats: Option<Vec<String>>,
     pub fail_on: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAthena {
+    pub table: Option<String>,
+    pub workgroup: Option<String>,
+    pub output: Option<String>,
+    pub region: Option<String>,
+    pub catalog: Option<String>,
+    pub max_scan: Option<String>,
+    pub trail: Option<String>,
 }
 
 /// Parses the text of a config file; `file` is only used in messages.

@@ -39,7 +39,8 @@ pub use self::defaults::*;
 pub use self::digest::config_digest;
 pub use self::error::{ConfigError, Origin};
 pub use self::file::{
-    load_file, parse_file_str, FileAccounts, FileConfig, FileReport, FileRules, FileScan,
+    load_file, parse_file_str, FileAccounts, FileAthena, FileConfig, FileReport, FileRules,
+    FileScan,
 };
 pub use self::resolve::resolve;
 pub use self::values::parse_duration;
@@ -91,6 +92,8 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub rules: RuleConfig,
     pub report: ReportConfig,
+    /// `[athena]`: how the Athena source runs its queries.
+    pub athena: crate::source::athena::AthenaConfig,
     pub baseline: Option<PathBuf>,
     /// The file the config came from, if any (for messages).
     pub config_file: Option<PathBuf>,
@@ -117,4 +120,6 @@ pub struct FlagValues {
     pub baseline: Option<PathBuf>,
     pub fail_on: Option<String>,
     pub source: Option<String>,
+    /// `--max-scan`: refuse an Athena scan estimated above this (e.g. `10GB`).
+    pub max_scan: Option<String>,
 }

@@ -57,7 +57,23 @@ pub fn resolve(
         file: fc.path.as_deref(),
     };
 
+    let athena = resolve_athena(flags, &fc.athena, &l)?;
     let source = match &flags.source {
+        // `--source athena` alone takes `[athena] table`.
+        Some(s) if s.trim().eq_ignore_ascii_case("athena") => match &athena.table {
+            Some(t) => Source::Athena {
+                database: t.database.clone(),
+                table: t.table.clone(),
+            },
+            None => {
+                return Err(invalid(
+                    &Origin::Flag("--source"),
+                    s,
+                    "no table: `athena` needs a table",
+                    "give --source athena:DATABASE.TABLE, or set table in [athena]",
+                ))
+            }
+        },
         Some(s) => parse_source(s, &Origin::Flag("--source"))?,
         None => Source::LookupEvents,
     };
@@ -72,9 +88,110 @@ pub fn resolve(
         accounts,
         rules,
         report,
+        athena,
         baseline: flags.baseline.clone(),
         config_file: fc.path.clone().or_else(|| flags.config.clone()),
     })
+}
+
+pub(super) fn resolve_athena(
+    flags: &FlagValues,
+    fa: &FileAthena,
+    l: &Layers<'_>,
+) -> Result<crate::source::athena::AthenaConfig, ConfigError> {
+    use crate::source::athena::{AthenaConfig, TableRef};
+    let mut out = AthenaConfig::default();
+    if let Some((t, origin)) = l.file_only(fa.table.as_deref(), "athena.table") {
+        out.table = Some(TableRef::parse(t).map_err(|p| {
+            invalid(
+                &origin,
+                t,
+                p,
+                "write DATABASE.TABLE, e.g. \"audit.org_trail\"",
+            )
+        })?);
+    }
+    if let Some((w, origin)) = l.file_only(fa.workgroup.as_deref(), "athena.workgroup") {
+        let ok = (1..=128).contains(&w.len())
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !ok {
+            return Err(invalid(
+                &origin,
+                w,
+                "not an Athena workgroup name",
+                "use 1 to 128 letters, digits, '.', '_' or '-', e.g. primary",
+            ));
+        }
+        out.workgroup = w.to_string();
+    }
+    if let Some((c, origin)) = l.file_only(fa.catalog.as_deref(), "athena.catalog") {
+        let ok = (1..=256).contains(&c.len())
+            && c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'@'));
+        if !ok {
+            return Err(invalid(
+                &origin,
+                c,
+                "not a data catalog name",
+                "use AwsDataCatalog, or your catalog's name",
+            ));
+        }
+        out.catalog = c.to_string();
+    }
+    if let Some((o, origin)) = l.file_only(fa.output.as_deref(), "athena.output") {
+        let o = o.trim();
+        let bucket = o
+            .strip_prefix("s3://")
+            .map(|r| r.split('/').next().unwrap_or(""));
+        let ok = bucket.is_some_and(|b| {
+            (3..=63).contains(&b.len())
+                && b.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        }) && !o.chars().any(char::is_control);
+        if !ok {
+            return Err(invalid(
+                &origin,
+                o,
+                "not an s3:// location",
+                "write s3://bucket/prefix/ for Athena's result files",
+            ));
+        }
+        out.output = Some(o.to_string());
+    }
+    if let Some((r, origin)) = l.file_only(fa.region.as_deref(), "athena.region") {
+        if !is_region_name(r.trim()) {
+            return Err(invalid(
+                &origin,
+                r,
+                "not a region name",
+                "write the region Athena runs in, e.g. us-east-1",
+            ));
+        }
+        out.region = Some(r.trim().to_string());
+    }
+    if let Some((t, origin)) = l.file_only(fa.trail.as_deref(), "athena.trail") {
+        out.trail = Some(crate::source::athena::ddl::parse_trail_url(t).map_err(|e| {
+            invalid(
+                &origin,
+                t,
+                e.to_string(),
+                "write s3://bucket/[prefix/]AWSLogs/o-…/",
+            )
+        })?);
+    }
+    if let Some((m, origin)) = l.pick(
+        flags.max_scan.as_deref(),
+        "--max-scan",
+        fa.max_scan.as_deref(),
+        "athena.max_scan",
+    ) {
+        out.max_scan = Some(
+            crate::source::athena::cost::parse_size(m)
+                .map_err(|p| invalid(&origin, m, p, "write a size such as 500MB, 10GB or 1TB"))?,
+        );
+    }
+    Ok(out)
 }
 
 pub(super) fn resolve_scan(

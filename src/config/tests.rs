@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn now() -> DateTime<Utc> {
@@ -131,6 +130,25 @@ fn example_file_sets_every_key_to_its_default() {
         fail_on,
     } = &fc.report;
     assert!(output.is_some() && formats.is_some() && fail_on.is_some());
+
+    let FileAthena {
+        table,
+        workgroup,
+        output,
+        region,
+        catalog,
+        max_scan,
+        trail,
+    } = &fc.athena;
+    assert!(workgroup.is_some() && catalog.is_some());
+    assert!(
+        table.is_none()
+            && output.is_none()
+            && region.is_none()
+            && max_scan.is_none()
+            && trail.is_none(),
+        "keys without a default are shown commented out"
+    );
 
     let from_example = resolve(&FlagValues::default(), Some(&fc), now()).unwrap();
     let expected = Config {
@@ -275,6 +293,92 @@ fn source_parsing() {
         Source::Dir(PathBuf::from("trail files"))
     );
     assert_eq!(defaults().scan.source, Source::LookupEvents);
+    assert_eq!(
+        parse("athena:Audit.org_trail"),
+        Source::Athena {
+            database: "audit".into(),
+            table: "org_trail".into()
+        }
+    );
+    for bad in [
+        "athena:",
+        "athena:audit",
+        "athena:a.b;drop",
+        "athena:a.b'c",
+        "ftp://x",
+    ] {
+        assert!(
+            parse_source(bad, &Origin::Flag("--source")).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn athena_settings() {
+    let fc = file(
+        "[athena]\ntable = \"audit.trail\"\nworkgroup = \"audits\"\noutput = \"s3://results-bucket/athena/\"\n\
+         region = \"eu-west-1\"\nmax_scan = \"10GB\"\ntrail = \"s3://trail-bucket/AWSLogs/o-a1b2c3d4e5/\"\n",
+    );
+    let flags = FlagValues {
+        source: Some("athena".into()),
+        since: Some("400d".into()),
+        ..FlagValues::default()
+    };
+    let c = resolve(&flags, Some(&fc), now()).unwrap();
+    assert_eq!(
+        c.scan.source,
+        Source::Athena {
+            database: "audit".into(),
+            table: "trail".into()
+        }
+    );
+    assert_eq!(c.athena.workgroup, "audits");
+    assert_eq!(
+        c.athena.output.as_deref(),
+        Some("s3://results-bucket/athena/")
+    );
+    assert_eq!(c.athena.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(c.athena.max_scan, Some(10 << 30));
+    assert_eq!(c.athena.trail.as_ref().unwrap().bucket, "trail-bucket");
+    // The flag wins over the file.
+    let flags = FlagValues {
+        max_scan: Some("1MB".into()),
+        ..flags
+    };
+    assert_eq!(
+        resolve(&flags, Some(&fc), now()).unwrap().athena.max_scan,
+        Some(1 << 20)
+    );
+    // Without a table, `--source athena` says where to put one.
+    let e = resolve(
+        &FlagValues {
+            source: Some("athena".into()),
+            ..FlagValues::default()
+        },
+        None,
+        now(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("--source") && e.contains("[athena]"), "{e}");
+    for (text, key) in [
+        ("[athena]\nmax_scan = \"lots\"\n", "athena.max_scan"),
+        ("[athena]\noutput = \"results\"\n", "athena.output"),
+        ("[athena]\nregion = \"moon-1\"\n", "athena.region"),
+        ("[athena]\nworkgroup = \"a b\"\n", "athena.workgroup"),
+        ("[athena]\ntable = \"nodot\"\n", "athena.table"),
+        ("[athena]\ntrail = \"s3://b/AWSLogs/\"\n", "athena.trail"),
+    ] {
+        let e = resolve(&FlagValues::default(), Some(&file(text)), now())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{text}: {e}");
+    }
+    let e = parse_file_str("[athena]\nmax_scann = \"1GB\"\n", Path::new("a.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("max_scann"), "{e}");
 }
 
 #[test]

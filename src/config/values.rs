@@ -308,6 +308,20 @@ pub(super) fn parse_source(text: &str, origin: &Origin) -> Result<Source, Config
         ));
     }
     let lower = t.to_ascii_lowercase();
+    if lower.starts_with("athena:") {
+        let table = crate::source::athena::TableRef::parse(&t["athena:".len()..]).map_err(|p| {
+            invalid(
+                origin,
+                text,
+                p,
+                "write athena:DATABASE.TABLE, e.g. athena:audit.org_trail",
+            )
+        })?;
+        return Ok(Source::Athena {
+            database: table.database,
+            table: table.table,
+        });
+    }
     if lower.starts_with("s3://") {
         let rest = &t["s3://".len()..];
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -335,7 +349,7 @@ pub(super) fn parse_source(text: &str, origin: &Origin) -> Result<Source, Config
                 origin,
                 text,
                 format!("{scheme}:// is not a supported source"),
-                "give a local folder of trail files or s3://bucket/prefix",
+                "give a local folder of trail files, s3://bucket/prefix or athena:DATABASE.TABLE",
             ));
         }
     }

@@ -1,4 +1,3 @@
-
 use super::config::BusinessHours;
 use super::*;
 use crate::session::build_sessions;

@@ -8,6 +8,7 @@
 //! in the report's `run`). [`read`] is the one `match` over sources: a new source
 //! is a folder here, a variant of [`Source`] and an arm of that match.
 
+pub mod athena;
 pub mod lookup;
 pub mod trail;
 
@@ -30,6 +31,8 @@ pub enum Source {
     Dir(PathBuf),
     /// Trail files under an S3 prefix.
     S3 { bucket: String, prefix: String },
+    /// An Athena table over the organization trail (`athena:DB.TABLE`).
+    Athena { database: String, table: String },
 }
 
 impl Source {
@@ -39,6 +42,7 @@ impl Source {
             Source::LookupEvents => "lookup-events".into(),
             Source::Dir(root) => format!("dir:{}", root.display()),
             Source::S3 { bucket, prefix } => format!("s3://{bucket}/{prefix}"),
+            Source::Athena { database, table } => format!("athena:{database}.{table}"),
         }
     }
 
@@ -48,7 +52,7 @@ impl Source {
     pub fn discovery(&self) -> Discovery {
         match self {
             Source::LookupEvents => Discovery::Required,
-            Source::Dir(_) | Source::S3 { .. } => Discovery::BestEffort,
+            Source::Dir(_) | Source::S3 { .. } | Source::Athena { .. } => Discovery::BestEffort,
         }
     }
 }
@@ -184,6 +188,7 @@ pub struct SourceOutput {
 pub enum SourceDetails {
     None,
     Trail(trail::TrailCoverage),
+    Athena(athena::AthenaDetails),
 }
 
 impl SourceDetails {
@@ -191,6 +196,7 @@ impl SourceDetails {
         match self {
             SourceDetails::None => {}
             SourceDetails::Trail(c) => run.trail = serde_json::to_value(&c).ok(),
+            SourceDetails::Athena(d) => run.athena = serde_json::to_value(&d).ok(),
         }
     }
 }
@@ -200,6 +206,8 @@ impl SourceDetails {
 pub enum SourceError {
     #[error(transparent)]
     Trail(#[from] trail::TrailError),
+    #[error(transparent)]
+    Athena(#[from] athena::AthenaError),
 }
 
 /// Read the configured source: the one place that knows which sources exist.
@@ -210,6 +218,13 @@ pub async fn read(ctx: &Arc<Context>, feed: AccountFeed) -> Result<SourceOutput,
         Source::S3 { bucket, prefix } => {
             let at = trail::Location::S3 { bucket, prefix };
             Ok(trail::read_source(ctx, feed, at).await?)
+        }
+        Source::Athena { database, table } => {
+            let table = athena::TableRef {
+                database: database.clone(),
+                table: table.clone(),
+            };
+            Ok(athena::read_source(ctx, feed, &table).await?)
         }
     }
 }

@@ -7,6 +7,7 @@
 #[allow(dead_code)]
 mod common;
 
+mod athena;
 mod cli;
 mod config_errors;
 mod faults;
