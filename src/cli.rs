@@ -180,10 +180,10 @@ pub struct IamArgs {
     /// Partition of the ARNs in the plain documents: aws, aws-us-gov or aws-cn.
     #[arg(long, value_name = "PARTITION", default_value = "aws")]
     pub partition: String,
-    /// Add reading trail files (scan --source s3://…) from this bucket (BUCKET or s3://BUCKET/prefix).
+    /// Add reading trail files from this bucket, for an s3:// source (BUCKET or s3://BUCKET/prefix).
     #[arg(long, value_name = "BUCKET")]
     pub trail_bucket: Option<String>,
-    /// Add the Athena source (scan --source athena:DATABASE.TABLE); needs --trail-bucket and --athena-output.
+    /// Add the Athena source (athena:DATABASE.TABLE); needs --trail-bucket and --athena-output.
     #[arg(long, value_name = "DATABASE.TABLE", requires_all = ["trail_bucket", "athena_output"])]
     pub athena: Option<String>,
     /// The Athena workgroup the queries run in.
@@ -197,13 +197,13 @@ pub struct IamArgs {
     /// The Athena query result location (s3://BUCKET/prefix).
     #[arg(long, value_name = "S3_URL", requires = "athena")]
     pub athena_output: Option<String>,
-    /// Also allow creating the Athena database and table (athena-table --create).
+    /// Also allow athena-table to create the Athena database and table.
     #[arg(long, requires = "athena")]
     pub athena_create: bool,
-    /// Add writing evidence (scan --output s3://…, --since last, --object-lock-days) to this bucket.
+    /// Add writing evidence to this bucket: an s3:// output, "since last", Object Lock retention.
     #[arg(long, value_name = "BUCKET")]
     pub s3_output: Option<String>,
-    /// Add importing findings into AWS Security Hub (scan --security-hub).
+    /// Add importing findings into AWS Security Hub.
     #[arg(long)]
     pub security_hub: bool,
 }
@@ -231,7 +231,7 @@ pub struct ScheduleArgs {
     /// Object Lock (compliance) retention of the evidence, in days.
     #[arg(long, value_name = "DAYS", default_value_t = 365)]
     pub retention_days: u32,
-    /// A config file inside the image, passed to the scan as --config.
+    /// A config file inside the image, for the scheduled scan to read.
     #[arg(long, value_name = "PATH")]
     pub scan_config: Option<String>,
     /// The audit role assumed in each member account.
