@@ -398,11 +398,10 @@ fn sdk_operations() -> Vec<(String, Vec<String>)> {
         .collect();
     let mut result = Vec::new();
     for name in direct {
-        // The lock holds one version of each SDK crate; take the newest listed.
+        // The lock holds one version of each SDK crate; take the last listed.
         let package = packages
             .iter()
-            .filter(|p| p["name"] == name)
-            .last()
+            .rfind(|p| p["name"] == name)
             .unwrap_or_else(|| panic!("{name} in the metadata"));
         let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap());
         let dir = manifest.parent().unwrap().join("src/operation");
