@@ -41,7 +41,10 @@ fn assert_readme_usage_matches_help(command: &str) {
     assert!(help.status.success());
     let mut actual = long_flags(&String::from_utf8_lossy(&help.stdout));
     actual.remove("help");
-    assert_eq!(documented, actual, "README usage block vs `{command} --help`");
+    assert_eq!(
+        documented, actual,
+        "README usage block vs `{command} --help`"
+    );
 }
 
 #[test]
@@ -82,14 +85,28 @@ fn schedule_checks_the_scan_options_like_the_scan_does() {
     assert!(!t.path().join("scheduled-scan.json").exists());
 
     let out = Command::new(common::BIN)
-        .args(["schedule", "--regions", "us-east-1", "--fail-on", "MEDIUM", "--output"])
+        .args([
+            "schedule",
+            "--regions",
+            "us-east-1",
+            "--fail-on",
+            "MEDIUM",
+            "--output",
+        ])
         .arg(t.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(t.path().join("scheduled-scan.json")).unwrap();
     // As the scan reads it: lower case.
-    assert!(text.contains("\"medium\"") && !text.contains("MEDIUM"), "{text}");
+    assert!(
+        text.contains("\"medium\"") && !text.contains("MEDIUM"),
+        "{text}"
+    );
     assert!(text.contains("\"us-east-1\""));
 }
 
