@@ -31,6 +31,8 @@ pub enum Command {
     Iam(IamArgs),
     /// Print (or, with --create, create) the Athena table over the organization trail.
     AthenaTable(AthenaTableArgs),
+    /// Write CloudFormation for a scheduled scan (Fargate) that keeps its evidence in S3.
+    Schedule(ScheduleArgs),
     /// Serve the simulated organization on a port, for the AWS CLI, boto3 or benchmarks.
     #[command(hide = true)]
     Simulate(SimulateArgs),
@@ -66,7 +68,12 @@ pub struct ScanArgs {
     #[arg(long, value_name = "NAME")]
     pub role_name: Option<String>,
     /// ExternalId required by the audit role's trust policy.
-    #[arg(long, value_name = "ID")]
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "SSM_SESSION_AUDIT_EXTERNAL_ID",
+        hide_env_values = true
+    )]
     pub external_id: Option<String>,
     /// Calls in flight across the whole run.
     #[arg(long, value_name = "N")]
@@ -177,6 +184,84 @@ pub struct IamArgs {
     /// ExternalId the role's trust policy requires.
     #[arg(long, value_name = "ID")]
     pub external_id: Option<String>,
+    /// Partition of the ARNs in the plain documents: aws, aws-us-gov or aws-cn.
+    #[arg(long, value_name = "PARTITION", default_value = "aws")]
+    pub partition: String,
+    /// Add reading trail files from this bucket, for an s3:// source (BUCKET or s3://BUCKET/prefix).
+    #[arg(long, value_name = "BUCKET")]
+    pub trail_bucket: Option<String>,
+    /// Add the Athena source (athena:DATABASE.TABLE); needs --trail-bucket and --athena-output.
+    #[arg(long, value_name = "DATABASE.TABLE", requires_all = ["trail_bucket", "athena_output"])]
+    pub athena: Option<String>,
+    /// The Athena workgroup the queries run in.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "primary",
+        requires = "athena"
+    )]
+    pub athena_workgroup: String,
+    /// The Athena query result location (s3://BUCKET/prefix).
+    #[arg(long, value_name = "S3_URL", requires = "athena")]
+    pub athena_output: Option<String>,
+    /// Also allow athena-table to create the Athena database and table.
+    #[arg(long, requires = "athena")]
+    pub athena_create: bool,
+    /// Add writing evidence to this bucket: an s3:// output, "since last", Object Lock retention.
+    #[arg(long, value_name = "BUCKET")]
+    pub s3_output: Option<String>,
+    /// Add importing findings into AWS Security Hub.
+    #[arg(long)]
+    pub security_hub: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// Directory that receives the template.
+    #[arg(long, value_name = "DIR", default_value = "schedule")]
+    pub output: PathBuf,
+    /// When the scan runs: an EventBridge Scheduler expression.
+    #[arg(long, value_name = "EXPR", default_value = "cron(0 6 * * ? *)")]
+    pub schedule: String,
+    /// The IANA time zone the schedule is read in.
+    #[arg(long, value_name = "TZ", default_value = "UTC")]
+    pub timezone: String,
+    /// The container image URI (the template's ImageUri default).
+    #[arg(long, value_name = "URI")]
+    pub image: Option<String>,
+    /// Secrets Manager secret or SSM parameter ARN holding the external id.
+    #[arg(long, value_name = "ARN")]
+    pub external_id_secret: Option<String>,
+    /// E-mail address told when a run exits non-zero or cannot start (repeatable).
+    #[arg(long, value_name = "ADDRESS")]
+    pub email: Vec<String>,
+    /// Object Lock (compliance) retention of the evidence, in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 365)]
+    pub retention_days: u32,
+    /// A config file inside the image, for the scheduled scan to read.
+    #[arg(long, value_name = "PATH")]
+    pub scan_config: Option<String>,
+    /// The audit role assumed in each member account.
+    #[arg(long, value_name = "NAME")]
+    pub role_name: Option<String>,
+    /// Regions to scan, comma-separated, or `all` (the scan's default).
+    #[arg(long, value_name = "REGIONS", value_delimiter = ',')]
+    pub regions: Option<Vec<String>>,
+    /// Only these account ids, comma-separated.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub accounts: Option<Vec<String>>,
+    /// Skip these account ids, comma-separated.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub exclude_accounts: Option<Vec<String>>,
+    /// Only accounts under these OUs (recursive), comma-separated.
+    #[arg(long, value_name = "OU_IDS", value_delimiter = ',')]
+    pub ou: Option<Vec<String>>,
+    /// Exit 1 (and mail) when a finding is at or above this severity.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+    /// Report formats, comma-separated: json, csv.
+    #[arg(long, value_name = "FORMATS", value_delimiter = ',')]
+    pub format: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]

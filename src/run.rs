@@ -12,7 +12,9 @@ use ssm_session_audit::scan::run_scan;
 use ssm_session_audit::{report, templates};
 use tokio::sync::watch;
 
-use crate::cli::{AlertsArgs, AthenaTableArgs, Cli, Command, IamArgs, OutputOpts, ScanArgs};
+use crate::cli::{
+    AlertsArgs, AthenaTableArgs, Cli, Command, IamArgs, OutputOpts, ScanArgs, ScheduleArgs,
+};
 use crate::terminal::{self, TerminalProgress};
 
 /// Exit statuses a scheduler can act on.
@@ -63,6 +65,7 @@ pub fn main(cli: Cli) -> i32 {
             Command::Alerts(args) => alerts(args).map(|_| exit::OK),
             Command::Iam(args) => iam(args).map(|_| exit::OK),
             Command::AthenaTable(args) => athena_table(args).await.map(|_| exit::OK),
+            Command::Schedule(args) => schedule(args).map(|_| exit::OK),
             Command::Simulate(args) => crate::demo::simulate(args).await.map(|_| exit::OK),
         }
     });
@@ -278,15 +281,74 @@ fn iam(args: IamArgs) -> Result<(), UsageError> {
         role_name = cfg.accounts.role_name;
         external_id = cfg.accounts.external_id;
     }
+    let athena = args.athena.as_deref().map(|table| {
+        let (database, table) = table.split_once('.').unwrap_or((table, ""));
+        templates::AthenaIam {
+            database: database.to_string(),
+            table: table.to_string(),
+            workgroup: args.athena_workgroup.clone(),
+            output: templates::S3Location::parse(args.athena_output.as_deref().unwrap_or("")),
+            create: args.athena_create,
+        }
+    });
     let opts = templates::IamOptions {
         role_name: args.role_name.unwrap_or(role_name),
         trusted_account_id: args.trusted_account,
         external_id: args.external_id.or(external_id),
         caller_role_name: None,
+        partition: args.partition,
+        trail: args
+            .trail_bucket
+            .as_deref()
+            .map(templates::S3Location::parse),
+        athena,
+        s3_output: args.s3_output.as_deref().map(templates::S3Location::parse),
+        security_hub: args.security_hub,
     };
     opts.validate()?;
     write_files(&args.output, &templates::iam::render_all(&opts))
 }
+fn schedule(args: ScheduleArgs) -> Result<(), UsageError> {
+    // The scan options are checked exactly as the scheduled scan will check
+    // them (same flags, same messages), so a bad one fails here, not at 6 am.
+    let flags = FlagValues {
+        since: Some("1d".to_string()),
+        regions: args.regions.clone(),
+        accounts: args.accounts.clone(),
+        exclude_accounts: args.exclude_accounts.clone(),
+        ou: args.ou.clone(),
+        role_name: args.role_name.clone(),
+        formats: args.format.clone(),
+        fail_on: args.fail_on.clone(),
+        ..FlagValues::default()
+    };
+    let cfg = config::resolve(&flags, None, chrono::Utc::now())?;
+    let regions = args.regions.as_ref().map(|_| match &cfg.scan.regions {
+        config::RegionSelection::All => vec!["all".to_string()],
+        config::RegionSelection::List(list) => list.clone(),
+    });
+    let opts = templates::schedule::ScheduleOptions {
+        schedule_expression: args.schedule,
+        timezone: args.timezone,
+        image: args.image,
+        external_id_secret_arn: args.external_id_secret,
+        emails: args.email,
+        retention_days: args.retention_days,
+        role_name: cfg.accounts.role_name,
+        regions,
+        accounts: cfg.accounts.include,
+        exclude_accounts: cfg.accounts.exclude,
+        ou: cfg.accounts.organizational_units,
+        fail_on: args.fail_on.map(|s| s.trim().to_ascii_lowercase()),
+        formats: args
+            .format
+            .map(|list| list.iter().map(|s| s.trim().to_ascii_lowercase()).collect()),
+        scan_config: args.scan_config,
+    };
+    opts.validate()?;
+    write_files(&args.output, &templates::schedule::render_all(&opts))
+}
+
 /// `athena-table`: the DDL on stdout; with `--create`, run through Athena.
 async fn athena_table(args: AthenaTableArgs) -> Result<(), UsageError> {
     use ssm_session_audit::source::athena::{ddl, exec, TableRef};

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Lints every CloudFormation template the generators produce, for several sets of
-# options, with cfn-lint (pip install cfn-lint). Any error or warning fails.
-# The plain IAM documents (caller policy, audit role policy and trust) are not
-# templates: each is wrapped in a throwaway template so cfn-lint's IAM checks
-# (known actions, policy grammar) see them too.
+# options, with cfn-lint and checkov (pip install cfn-lint checkov). Any cfn-lint
+# error or warning fails, and so does any failed checkov check. The plain IAM
+# documents (caller policy, audit role policy and trust) are not templates: each
+# is wrapped in a throwaway template so the IAM checks (known actions, policy
+# grammar, wildcards) see them too. A checkov check is skipped only where a
+# template says so in a resource's Metadata (checkov.skip, with the reason).
 #
 #   tests/cfn_lint.sh            # from the repository root, or anywhere
 set -euo pipefail
@@ -11,10 +13,12 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
-if ! command -v cfn-lint >/dev/null 2>&1; then
-    echo "cfn_lint.sh: cfn-lint not found (pip install cfn-lint)" >&2
-    exit 2
-fi
+for tool in cfn-lint checkov; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "cfn_lint.sh: $tool not found (pip install cfn-lint checkov)" >&2
+        exit 2
+    fi
+done
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
@@ -51,11 +55,12 @@ PY
 done
 
 templates=()
-for f in "$out"/generated/*/alerts-*.json "$out"/generated/*/audit-role.json "$out"/wrapped/*.json; do
+for f in "$out"/generated/*/alerts-*.json "$out"/generated/*/audit-role.json \
+         "$out"/generated/*/scheduled-scan.json "$out"/wrapped/*.json; do
     templates+=("$f")
 done
-if [ "${#templates[@]}" -lt 15 ]; then
-    echo "cfn_lint.sh: expected at least 15 templates, found ${#templates[@]}" >&2
+if [ "${#templates[@]}" -lt 18 ]; then
+    echo "cfn_lint.sh: expected at least 18 templates, found ${#templates[@]}" >&2
     exit 1
 fi
 
@@ -69,4 +74,20 @@ for f in "${templates[@]}"; do
         status=1
     fi
 done
+
+# checkov: every template at once. --skip-download keeps it off the network
+# (no policy metadata from its vendor's API); the checks are all local.
+mkdir -p "$out/checkov"
+for f in "${templates[@]}"; do
+    rel="${f#"$out"/}"
+    cp "$f" "$out/checkov/${rel//\//_}"
+done
+if checkov --quiet --compact --skip-download --framework cloudformation \
+        --directory "$out/checkov" > "$out/checkov.log" 2>&1; then
+    echo "ok    checkov: $(grep -E '^Passed checks' "$out/checkov.log" || echo 'no summary')"
+else
+    cat "$out/checkov.log" >&2
+    echo "FAIL  checkov" >&2
+    status=1
+fi
 exit "$status"

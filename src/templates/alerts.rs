@@ -10,7 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::cfn::{get_att, not_empty, reference, sub, Template, POLICY_VERSION};
+use super::cfn::{get_att, not_empty, reference, sub, topic_key, Template, POLICY_VERSION};
 use super::{AlertOptions, GeneratedFile};
 use crate::model::DEFAULT_EVENT_NAMES;
 
@@ -136,6 +136,7 @@ fn pattern_of(o: &AlertOptions) -> Value {
 
 const RULE: &str = "SessionAlertRule";
 const TOPIC: &str = "SessionAlertTopic";
+const TOPIC_KEY: &str = "SessionAlertTopicKey";
 const NOTIFICATION_EMAIL: &str = "NotificationEmail";
 const HAS_NOTIFICATION_EMAIL: &str = "HasNotificationEmail";
 
@@ -154,8 +155,16 @@ fn add_topic(t: &mut Template, o: &AlertOptions, rule: &str) {
     t.conditions
         .insert(HAS_NOTIFICATION_EMAIL.into(), not_empty(NOTIFICATION_EMAIL));
 
-    // No KMS key: EventBridge cannot publish to a topic encrypted with the
-    // AWS-managed SNS key, and a customer key is more than an alert needs.
+    // A customer-managed key: the alerts name principals and addresses, and
+    // EventBridge cannot publish to a topic under the AWS-managed SNS key.
+    t.resources.insert(
+        TOPIC_KEY.into(),
+        topic_key(
+            "ssm-session-audit alerts: encrypts the alert topic (EventBridge publishes with it).",
+            &["events.amazonaws.com"],
+            false,
+        ),
+    );
     t.resources.insert(
         TOPIC.into(),
         json!({
@@ -163,6 +172,7 @@ fn add_topic(t: &mut Template, o: &AlertOptions, rule: &str) {
             "Properties": {
                 "TopicName": o.topic_name,
                 "DisplayName": "SSM session alerts",
+                "KmsMasterKeyId": reference(TOPIC_KEY),
             },
         }),
     );

@@ -34,6 +34,51 @@ pub(crate) fn not_empty(parameter: &str) -> Value {
     json!({ "Fn::Not": [{ "Fn::Equals": [reference(parameter), ""] }] })
 }
 
+/// A customer-managed KMS key (rotated yearly) for an SNS topic whose
+/// publishers are the AWS services `publishers` (EventBridge cannot publish to
+/// a topic under the AWS-managed SNS key, whose policy cannot be changed);
+/// with `logs`, CloudWatch Logs of this account and region may use it too.
+pub(crate) fn topic_key(description: &str, publishers: &[&str], logs: bool) -> Value {
+    let mut statements = vec![
+        json!({
+            "Sid": "TheAccountAdministersTheKey",
+            "Effect": "Allow",
+            "Principal": { "AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root") },
+            "Action": "kms:*",
+            "Resource": "*",
+        }),
+        json!({
+            "Sid": "TheServicesPublishToTheEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": { "Service": publishers },
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+        }),
+    ];
+    if logs {
+        statements.push(json!({
+            "Sid": "CloudWatchLogsEncryptsTheLogGroups",
+            "Effect": "Allow",
+            "Principal": { "Service": sub("logs.${AWS::Region}.amazonaws.com") },
+            "Action": ["kms:Decrypt*", "kms:Describe*", "kms:Encrypt*", "kms:GenerateDataKey*", "kms:ReEncrypt*"],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"),
+                },
+            },
+        }));
+    }
+    json!({
+        "Type": "AWS::KMS::Key",
+        "Properties": {
+            "Description": description,
+            "EnableKeyRotation": true,
+            "KeyPolicy": { "Version": POLICY_VERSION, "Statement": statements },
+        },
+    })
+}
+
 /// The parts of one template, assembled by [`Template::render`].
 #[derive(Default)]
 pub(crate) struct Template {

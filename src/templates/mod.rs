@@ -1,7 +1,8 @@
 //! Generators for the infrastructure around the scan: CloudFormation for live
 //! EventBridge → SNS alerts on Session Manager calls (one account, or a whole
-//! organization forwarding to one central bus), and the least-privilege IAM the
-//! scan needs (the audit role in every member account, the caller's policy).
+//! organization forwarding to one central bus), the least-privilege IAM the
+//! scan needs (the audit role in every member account, the caller's policy),
+//! and the scheduled scan that keeps its evidence in S3.
 //!
 //! Everything here is pure: options in, file names and bytes out. Templates are
 //! JSON built with `serde_json`, whose maps keep keys sorted, so the same options
@@ -11,6 +12,8 @@ pub mod alerts;
 mod cfn;
 pub mod iam;
 pub mod pattern;
+pub mod permissions;
+pub mod schedule;
 
 use serde_json::{json, Value};
 
@@ -60,6 +63,17 @@ pub struct IamOptions {
     /// Restrict the trust to this role (name, optionally with its path, `*`
     /// allowed) in the trusted account instead of any principal of that account.
     pub caller_role_name: Option<String>,
+    /// The partition written into the plain documents (`aws`, `aws-us-gov`,
+    /// `aws-cn`); templates use `${AWS::Partition}`.
+    pub partition: String,
+    /// `--source s3://…`: the trail's bucket (and prefix) the caller reads.
+    pub trail: Option<S3Location>,
+    /// `--source athena:DB.TABLE`.
+    pub athena: Option<AthenaIam>,
+    /// `--output s3://…`: the evidence bucket (and prefix).
+    pub s3_output: Option<S3Location>,
+    /// `--security-hub`.
+    pub security_hub: bool,
 }
 
 impl Default for IamOptions {
@@ -69,9 +83,89 @@ impl Default for IamOptions {
             trusted_account_id: None,
             external_id: None,
             caller_role_name: None,
+            partition: "aws".to_string(),
+            trail: None,
+            athena: None,
+            s3_output: None,
+            security_hub: false,
         }
     }
 }
+
+/// A bucket and an optional key prefix (no leading or trailing `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+impl S3Location {
+    /// `BUCKET`, `s3://BUCKET` or `s3://BUCKET/prefix/`; validated by
+    /// [`IamOptions::validate`] and [`schedule::ScheduleOptions::validate`].
+    pub fn parse(text: &str) -> S3Location {
+        let rest = text.strip_prefix("s3://").unwrap_or(text);
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        S3Location {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        }
+    }
+
+    /// The object part of an ARN: `*`, or `prefix/*`.
+    pub fn objects(&self) -> String {
+        if self.prefix.is_empty() {
+            "*".to_string()
+        } else {
+            format!("{}/*", self.prefix)
+        }
+    }
+
+    fn validate(&self, field: &'static str) -> Result<(), TemplateError> {
+        let b = &self.bucket;
+        let bytes = b.as_bytes();
+        let ok = (3..=63).contains(&b.len())
+            && b.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+            && bytes[0].is_ascii_alphanumeric()
+            && bytes[b.len() - 1].is_ascii_alphanumeric();
+        if !ok {
+            return Err(invalid(
+                field,
+                b,
+                "an S3 bucket name: 3 to 63 lowercase letters, digits, '.' or '-' (write BUCKET or s3://BUCKET/prefix)",
+            ));
+        }
+        // `{`, `}` and `$` would be read as variables in the templates; `*` and
+        // `?` as IAM wildcards.
+        if self
+            .prefix
+            .chars()
+            .any(|c| c.is_control() || "{}$*?".contains(c))
+        {
+            return Err(invalid(
+                field,
+                &self.prefix,
+                "a key prefix without '{', '}', '$', '*', '?' or control characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the Athena source reads and where its results go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AthenaIam {
+    pub database: String,
+    pub table: String,
+    pub workgroup: String,
+    /// The query result location.
+    pub output: S3Location,
+    /// `athena-table --create` may create the database and table.
+    pub create: bool,
+}
+
+/// Partitions whose ARNs the plain documents may be written for.
+pub const PARTITIONS: [&str; 3] = ["aws", "aws-us-gov", "aws-cn"];
 
 /// One generated file: a name relative to the output directory, and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +195,15 @@ fn invalid(field: &'static str, value: &str, reason: &'static str) -> TemplateEr
 
 fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `user@domain.tld`, loosely: what SNS accepts for an e-mail subscription.
+fn is_email(email: &str) -> bool {
+    let mut parts = email.split('@');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(user), Some(domain), None) if !user.is_empty() && domain.contains('.')
+    ) && !email.chars().any(|c| c.is_whitespace() || c == '"')
 }
 
 /// Characters EventBridge allows in rule and event bus names.
@@ -136,12 +239,7 @@ impl AlertOptions {
             }
         }
         for email in &self.emails {
-            let mut parts = email.split('@');
-            let ok = matches!(
-                (parts.next(), parts.next(), parts.next()),
-                (Some(user), Some(domain), None) if !user.is_empty() && domain.contains('.')
-            ) && !email.chars().any(|c| c.is_whitespace() || c == '"');
-            if !ok {
+            if !is_email(email) {
                 return Err(invalid("e-mail address", email, "expected user@domain"));
             }
         }
@@ -220,6 +318,59 @@ impl IamOptions {
                     "2 to 1224 letters, digits or +=,.@:/_-",
                 ));
             }
+        }
+        if !PARTITIONS.contains(&self.partition.as_str()) {
+            return Err(invalid(
+                "partition",
+                &self.partition,
+                "one of aws, aws-us-gov, aws-cn",
+            ));
+        }
+        if let Some(trail) = &self.trail {
+            trail.validate("trail bucket")?;
+        }
+        if let Some(athena) = &self.athena {
+            if self.trail.is_none() {
+                return Err(invalid(
+                    "athena table",
+                    &format!("{}.{}", athena.database, athena.table),
+                    "Athena reads the trail with the caller's permissions: give the trail's bucket too (--trail-bucket)",
+                ));
+            }
+            for (field, name) in [
+                ("athena database", &athena.database),
+                ("athena table", &athena.table),
+            ] {
+                if name.is_empty()
+                    || name.len() > 255
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                {
+                    return Err(invalid(
+                        field,
+                        name,
+                        "1 to 255 lowercase letters, digits or '_' (write --athena DATABASE.TABLE)",
+                    ));
+                }
+            }
+            if athena.workgroup.is_empty()
+                || athena.workgroup.len() > 128
+                || !athena
+                    .workgroup
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            {
+                return Err(invalid(
+                    "athena workgroup",
+                    &athena.workgroup,
+                    "1 to 128 letters, digits, '.', '_' or '-'",
+                ));
+            }
+            athena.output.validate("athena output")?;
+        }
+        if let Some(output) = &self.s3_output {
+            output.validate("s3 output")?;
         }
         if let Some(caller) = &self.caller_role_name {
             if caller.is_empty()

@@ -20,25 +20,94 @@ fn long_flags(text: &str) -> BTreeSet<String> {
     out
 }
 
-#[test]
-fn readme_usage_lists_exactly_the_scan_flags() {
+/// The long flags of the README's `<!-- usage:COMMAND -->` block are exactly
+/// those of `COMMAND --help`.
+fn assert_readme_usage_matches_help(command: &str) {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let open = format!("<!-- usage:{command} -->");
+    let close = format!("<!-- /usage:{command} -->");
     let start = readme
-        .find("<!-- usage:scan -->")
-        .expect("README has the scan usage block");
+        .find(&open)
+        .unwrap_or_else(|| panic!("README has the {command} usage block"));
     let end = readme
-        .find("<!-- /usage:scan -->")
-        .expect("README closes the scan usage block");
+        .find(&close)
+        .unwrap_or_else(|| panic!("README closes the {command} usage block"));
     let documented = long_flags(&readme[start..end]);
     let help = Command::new(common::BIN)
-        .args(["scan", "--help"])
+        .args([command, "--help"])
         .output()
         .unwrap();
     assert!(help.status.success());
     let mut actual = long_flags(&String::from_utf8_lossy(&help.stdout));
     actual.remove("help");
-    assert_eq!(documented, actual, "README usage block vs `scan --help`");
+    assert_eq!(
+        documented, actual,
+        "README usage block vs `{command} --help`"
+    );
+}
+
+#[test]
+fn readme_usage_lists_exactly_the_scan_flags() {
+    assert_readme_usage_matches_help("scan");
+}
+
+#[test]
+fn readme_usage_lists_exactly_the_iam_and_schedule_flags() {
+    assert_readme_usage_matches_help("iam");
+    assert_readme_usage_matches_help("schedule");
+}
+
+#[test]
+fn the_external_id_comes_from_the_environment_the_schedule_fills_and_help_hides_it() {
+    let env = ssm_session_audit::templates::schedule::EXTERNAL_ID_ENV;
+    let help = Command::new(common::BIN)
+        .args(["scan", "--help"])
+        .env(env, "do-not-show-me-4242")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains(&format!("[env: {env}]")), "{text}");
+    assert!(!text.contains("do-not-show-me-4242"), "{text}");
+}
+
+#[test]
+fn schedule_checks_the_scan_options_like_the_scan_does() {
+    let t = common::tempdir();
+    let out = Command::new(common::BIN)
+        .args(["schedule", "--regions", "us-east-1,moon-1", "--output"])
+        .arg(t.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--regions") && err.contains("moon-1"), "{err}");
+    assert!(!t.path().join("scheduled-scan.json").exists());
+
+    let out = Command::new(common::BIN)
+        .args([
+            "schedule",
+            "--regions",
+            "us-east-1",
+            "--fail-on",
+            "MEDIUM",
+            "--output",
+        ])
+        .arg(t.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(t.path().join("scheduled-scan.json")).unwrap();
+    // As the scan reads it: lower case.
+    assert!(
+        text.contains("\"medium\"") && !text.contains("MEDIUM"),
+        "{text}"
+    );
+    assert!(text.contains("\"us-east-1\""));
 }
 
 #[test]
