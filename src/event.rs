@@ -154,6 +154,7 @@ pub fn parse_value(
         user_agent: owned(text(record, "userAgent")),
         target: owned(from_request("target")),
         document_name: owned(from_request("documentName")),
+        reason: owned(from_request("reason")),
         error_code: owned(text(record, "errorCode")),
         error_message: owned(text(record, "errorMessage")),
     })

@@ -311,7 +311,24 @@ fn build_report(p: ReportParts<'_>) -> Report {
         ))
     });
     stats.events = events.len() as u64;
-    let sessions = crate::session::build_sessions(&events);
+    let mut sessions = crate::session::build_sessions(&events);
+    // Session Manager's own records (live scans): status, real end, reason,
+    // transcript; discrepancies into each region's posture.
+    {
+        let mut partitions: Vec<(String, &mut AccountCoverage)> = coverage_of
+            .iter_mut()
+            .map(|(a, c)| (a.id.clone(), c))
+            .collect();
+        crate::ssm::join::join(
+            &mut sessions,
+            &mut partitions,
+            &crate::ssm::join::JoinSettings {
+                window: p.cfg.scan.window,
+                event_names: &p.cfg.scan.event_names,
+                tunnel_documents: &p.cfg.rules.tunnel_documents,
+            },
+        );
+    }
     let findings: Vec<Finding> =
         crate::rules::evaluate(&events, &sessions, &p.cfg.rules, p.baseline);
 
@@ -349,6 +366,11 @@ fn build_report(p: ReportParts<'_>) -> Report {
                 AccountStatus::Complete | AccountStatus::Skipped
             )
         });
+    let session_manager = crate::ssm::join::run_summary(
+        accounts
+            .iter()
+            .map(|a| (a.account_id.as_str(), &a.coverage)),
+    );
     let mut event_names = p.cfg.scan.event_names.clone();
     event_names.sort();
     Report {
@@ -369,6 +391,7 @@ fn build_report(p: ReportParts<'_>) -> Report {
             stats,
             trail: None,
             athena: None,
+            session_manager,
         },
         accounts,
         findings,

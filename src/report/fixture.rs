@@ -43,6 +43,7 @@ fn event(account: &str, time: &str, name: &str, id: &str) -> SessionEvent {
         user_agent: Some("aws-cli/2.15.0".into()),
         target: None,
         document_name: None,
+        reason: None,
         error_code: None,
         error_message: None,
     }
@@ -170,6 +171,7 @@ pub(crate) fn report() -> Report {
         duration_seconds: Some(600),
         source_ips: vec!["203.0.113.9".into()],
         event_ids: vec![e1.event_id.clone(), e2.event_id.clone()],
+        ..Session::default()
     };
     let alice_session = Session {
         session_id: "alice-07f3e2d1c0b9a8765".into(),
@@ -192,6 +194,7 @@ pub(crate) fn report() -> Report {
         duration_seconds: None,
         source_ips: vec!["192.0.2.77".into(), "198.51.100.4".into()],
         event_ids: vec![e3.event_id.clone(), e4.event_id.clone()],
+        ..Session::default()
     };
 
     let findings = vec![
@@ -325,6 +328,7 @@ pub(crate) fn report() -> Report {
             interrupted: false,
             trail: None,
             athena: None,
+            session_manager: None,
             stats: RunStats {
                 accounts_total: 5,
                 accounts_scanned: 4,

@@ -9,7 +9,9 @@
 //!   These look at every call, denied ones included: a denied StartSession by
 //!   root is still worth knowing.
 //! - per session (successful calls only): `off-hours`, `port-forwarding`,
-//!   `resume-from-new-ip`, `long-session`.
+//!   `resume-from-new-ip`, `long-session`; and from Session Manager's own
+//!   records joined into the session: `session-logging-off`, `active-session`,
+//!   `no-reason`.
 //! - per burst of one principal in one account (across its regions):
 //!   `denied-attempts`, `target-fanout`. A window is inclusive: calls exactly
 //!   `window` apart are in the same window. Overlapping or touching qualifying
@@ -26,6 +28,7 @@ mod baseline;
 mod bursts;
 mod calls;
 mod config;
+mod posture;
 mod sessions;
 #[cfg(test)]
 mod tests;
@@ -35,6 +38,7 @@ pub use self::baseline::{Baseline, BaselineError};
 use self::bursts::*;
 use self::calls::*;
 pub use self::config::{BusinessHours, RuleConfig};
+use self::posture::*;
 use self::sessions::*;
 use self::text::*;
 use crate::model::{Finding, Flag, FlagCount, Session, SessionEvent, Severity};
@@ -58,6 +62,7 @@ pub fn evaluate(
     per_call(&events, rules, baseline, &mut found);
     for session in sessions {
         per_session(session, rules, &mut found);
+        per_session_posture(session, rules, &mut found);
     }
     bursts(&events, rules, &mut found);
 

@@ -71,6 +71,9 @@ struct Shared {
     run: LookupRun,
     /// One client per region of `regions`, in the same order.
     cloudtrail: Vec<aws_sdk_cloudtrail::Client>,
+    /// Session Manager's own records beside each partition (`None`: not read):
+    /// what the reads share, and one client per region.
+    ssm: Option<(crate::ssm::SsmRun, Vec<aws_sdk_ssm::Client>)>,
     sts: aws_sdk_sts::Client,
     regions: Vec<String>,
     caller_account: String,
@@ -97,6 +100,17 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
             cancel: ctx.cancel.clone(),
         },
         cloudtrail: regions.iter().map(|r| ctx.clients.cloudtrail(r)).collect(),
+        ssm: cfg.scan.session_manager.then(|| {
+            let run = crate::ssm::SsmRun {
+                slots: ctx.slots.clone(),
+                cancel: ctx.cancel.clone(),
+                retry_deadline: cfg.scan.retry_deadline,
+                window: cfg.scan.window,
+                tunnel_documents: cfg.rules.tunnel_documents.clone(),
+                progress: ctx.progress.clone(),
+            };
+            (run, regions.iter().map(|r| ctx.clients.ssm(r)).collect())
+        }),
         sts: ctx.clients.sts(),
         regions: regions.clone(),
         caller_account: ctx
@@ -210,8 +224,9 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
         .regions
         .iter()
         .zip(&shared.cloudtrail)
-        .map(|(region, client)| {
-            read_partition(
+        .enumerate()
+        .map(|(i, (region, client))| {
+            let cloudtrail = read_partition(
                 &shared.run,
                 Partition {
                     account_id: &account.id,
@@ -219,7 +234,24 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
                     client,
                     credentials: &credentials,
                 },
-            )
+            );
+            let shared = &shared;
+            let (account_id, credentials) = (&account.id, &credentials);
+            async move {
+                match &shared.ssm {
+                    // Session Manager's records, read beside LookupEvents.
+                    Some((run, clients)) => {
+                        let p = crate::ssm::SsmPartition {
+                            account_id,
+                            region,
+                            client: &clients[i],
+                            credentials,
+                        };
+                        crate::ssm::enrich(run, p, cloudtrail).await
+                    }
+                    None => cloudtrail.await,
+                }
+            }
         });
     let parts: Vec<PartitionResult> = futures::future::join_all(partitions).await;
 
