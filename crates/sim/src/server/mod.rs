@@ -1,5 +1,5 @@
 //! The HTTP side: one hyper server; each AWS service has a file of its own
-//! (organizations.rs, sts.rs, cloudtrail.rs), routed from [`handle`].
+//! (organizations.rs, sts.rs, cloudtrail.rs, ssm.rs), routed from [`handle`].
 //!
 //! State that every request touches is sharded (credentials, per-partition rate
 //! buckets, the render cache), so calls to different partitions never wait on one lock.
@@ -32,10 +32,12 @@ use crate::{GroundTruth, IssuedSecret, LookupPaging, SimAccount, SimStats};
 
 mod cloudtrail;
 mod organizations;
+mod ssm;
 mod sts;
 
 use self::cloudtrail::*;
 use self::organizations::*;
+use self::ssm::*;
 use self::sts::*;
 
 type Body = BoxBody<Bytes, io::Error>;
@@ -46,7 +48,7 @@ const SHARDS: usize = 64;
 const MAX_BODY: usize = 1 << 20;
 
 /// Operations counted in the stats.
-const OPS: [&str; 9] = [
+const OPS: [&str; 11] = [
     "ListAccounts",
     "DescribeOrganization",
     "ListRoots",
@@ -55,6 +57,8 @@ const OPS: [&str; 9] = [
     "AssumeRole",
     "GetCallerIdentity",
     "LookupEvents",
+    "DescribeSessions",
+    "GetDocument",
     "Unknown",
 ];
 
@@ -63,6 +67,7 @@ struct Counters {
     requests: AtomicU64,
     calls: [AtomicU64; OPS.len()],
     throttled: AtomicU64,
+    ssm_throttled: AtomicU64,
     injected_errors: AtomicU64,
     injected_slow: AtomicU64,
     injected_resets: AtomicU64,
@@ -112,6 +117,8 @@ struct State {
     /// Keys the identity resolver has answered for (only with a resolver).
     external: Vec<RwLock<HashMap<String, External>>>,
     parts: Vec<Mutex<HashMap<(usize, u64), PartState>>>,
+    /// Session Manager's rate buckets per partition: (tokens, last refill).
+    ssm_parts: Vec<Mutex<HashMap<(usize, u64), (f64, Instant)>>>,
     counters: Counters,
     max_partition: Mutex<Option<String>>,
     serial: AtomicU64,
@@ -249,6 +256,7 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
         creds: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
         external: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
         parts: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        ssm_parts: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         counters: Counters::default(),
         max_partition: Mutex::new(None),
         serial: AtomicU64::new(0),
@@ -333,6 +341,12 @@ impl SimHandle {
         self.state.world.ground_truth(start, end, event_names)
     }
 
+    /// What Session Manager's records hold now (`DescribeSessions`,
+    /// `GetDocument`), for every reachable account and enabled region.
+    pub fn ssm_truth(&self) -> crate::SsmTruth {
+        self.state.world.ssm_truth(ssm_now(&self.state.world))
+    }
+
     /// Every principal ARN in the records, except the planted new principal.
     pub fn baseline_principals(&self) -> Vec<String> {
         self.state.world.baseline_principals()
@@ -383,6 +397,7 @@ impl State {
                 .map(|(op, n)| (op.to_string(), get(n)))
                 .collect(),
             throttled: get(&c.throttled),
+            ssm_throttled: get(&c.ssm_throttled),
             injected_errors: get(&c.injected_errors),
             injected_slow: get(&c.injected_slow),
             injected_resets: get(&c.injected_resets),
@@ -501,6 +516,25 @@ impl State {
             .fetch_add(1, Ordering::Relaxed);
         if let Ok(mut m) = self.external[(hash_str(key) as usize) % SHARDS].write() {
             m.insert(key.to_string(), known);
+        }
+    }
+
+    /// Takes a token from the partition's Session Manager bucket.
+    fn admit_ssm(&self, account: usize, region: &str) -> bool {
+        let rate = self.world.cfg.ssm.rate;
+        let cap = rate.max(1.0);
+        let key = (account, hash_str(region));
+        let shard = &self.ssm_parts[(hash(&[key.0 as u64, key.1, 0x55]) as usize) % SHARDS];
+        let now = Instant::now();
+        let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, last) = map.entry(key).or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(cap);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 
@@ -751,6 +785,10 @@ fn json_call(
     };
     match op {
         "LookupEvents" => lookup_events(state, &caller, &auth, &params, serial),
+        "DescribeSessions" | "GetDocument" => (
+            ssm_call(state, op, &caller, &auth, &params, serial),
+            Duration::ZERO,
+        ),
         "ListAccounts"
         | "DescribeOrganization"
         | "ListRoots"
@@ -791,6 +829,16 @@ async fn sim_api(state: &Arc<State>, req: &Request<Incoming>) -> Response<Body> 
     };
     match req.uri().path() {
         "/_sim/stats" => json_ok(serde_json::to_string(&state.stats()).unwrap_or_default()),
+        "/_sim/ssm-truth" => {
+            let st = state.clone();
+            let body =
+                tokio::task::spawn_blocking(move || serde_json::to_string(&st.world.ssm_truth(ssm_now(&st.world))))
+                    .await;
+            match body {
+                Ok(Ok(b)) => json_ok(b),
+                _ => respond(500, "application/json", full("{\"error\":\"internal\"}")),
+            }
+        }
         "/_sim/accounts" => {
             json_ok(serde_json::to_string(&state.world.org.accounts).unwrap_or_default())
         }
