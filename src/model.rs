@@ -746,11 +746,12 @@ pub struct HistoryRead {
 
 /// Which side of a discrepancy knows the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
 pub enum KnownBy {
     /// Session Manager's records hold it; CloudTrail has no StartSession for it.
+    #[serde(rename = "session-manager")]
     SessionManager,
     /// CloudTrail has its StartSession; Session Manager's records do not hold it.
+    #[serde(rename = "cloudtrail")]
     CloudTrail,
 }
 

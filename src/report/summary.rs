@@ -243,22 +243,18 @@ fn write_totals(report: &Report, out: &mut dyn io::Write, color: bool) -> io::Re
         }
         if !sm.not_read.is_empty() {
             parts.push(format!(
-                "{} not read (run.session_manager.not_read says why; where denied, grant ssm:DescribeSessions / ssm:GetDocument)",
+                "{} not read (where denied, grant ssm:DescribeSessions / ssm:GetDocument; run.session_manager.not_read says why)",
                 sm.not_read.len()
             ));
         }
         parts.push(format!("{} connected now", sm.active_sessions));
         if sm.discrepancies > 0 {
             parts.push(format!(
-                "{} session(s) only one of CloudTrail and Session Manager knows",
+                "{} session(s) known to only one of CloudTrail and Session Manager",
                 sm.discrepancies
             ));
         }
-        writeln!(
-            out,
-            "Sessions:  {}",
-            fit(&parts.join("; "), 4 * DETAIL_WIDTH)
-        )?;
+        writeln!(out, "Posture:   {}", fit(&parts.join("; "), 6 * DETAIL_WIDTH))?;
     }
     let by_sev: Vec<String> = Severity::ALL
         .iter()
@@ -309,7 +305,7 @@ mod tests {
     fn session_manager_line_and_details() {
         let text = render(&fixture::report_with_posture(), false);
         assert!(
-            text.contains("Sessions:  2 region(s) read; 1 log no transcript (111111111111/eu-west-1); 1 not read (run.session_manager.not_read says why; where denied, grant ssm:DescribeSessions / ssm:GetDocument); 1 connected now"),
+            text.contains("Posture:   2 region(s) read; 1 log no transcript (111111111111/eu-west-1); 1 not read (where denied, grant ssm:DescribeSessions / ssm:GetDocument; run.session_manager.not_read says why); 1 connected now"),
             "{text}"
         );
         assert!(
@@ -317,7 +313,7 @@ mod tests {
             "{text}"
         );
         // Without Session Manager's records (trail files, Athena): no line.
-        assert!(!render(&fixture::report(), false).contains("Sessions:"));
+        assert!(!render(&fixture::report(), false).contains("Posture:"));
     }
 
     #[test]

@@ -502,6 +502,12 @@ pub async fn read_documents(
     super::finish(posture);
 }
 
+/// One session document of the partition, as the posture reads it
+/// (`SSM-SessionManagerRunShell` missing = never saved, nothing logged).
+pub async fn read_document(run: &SsmRun, p: &SsmPartition<'_>, name: &str) -> DocumentPosture {
+    Caller::new(run, p.credentials).document(p, name).await
+}
+
 /// The partition's `Active` list alone (for `ssm-session-audit active`): every
 /// page, or why it could not be read.
 pub async fn read_active(

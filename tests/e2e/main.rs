@@ -17,6 +17,7 @@ mod moto;
 mod scan;
 mod secrets;
 mod simulator;
+mod ssm;
 mod templates;
 mod trail;
 mod trail_scan;

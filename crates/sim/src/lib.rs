@@ -124,6 +124,11 @@ pub struct SsmSim {
     pub denied_accounts: Vec<usize>,
     /// Fraction of Session Manager calls answered 500 `InternalServerError`.
     pub error_rate: f64,
+    /// `DescribeSessions` answers every page with a `NextToken` already given
+    /// (a listing that never ends, as a broken proxy might).
+    pub repeat_next_token: bool,
+    /// `DescribeSessions` answers 200 without the `Sessions` member.
+    pub omit_sessions: bool,
 }
 
 impl Default for SsmSim {
@@ -134,6 +139,8 @@ impl Default for SsmSim {
             rate: 5.0,
             denied_accounts: Vec::new(),
             error_rate: 0.0,
+            repeat_next_token: false,
+            omit_sessions: false,
         }
     }
 }

@@ -216,6 +216,17 @@ fn describe_sessions(
         }
     }
     let _ = serial;
+    if world.cfg.ssm.omit_sessions {
+        return Reply::Json("{}".into());
+    }
+    if world.cfg.ssm.repeat_next_token {
+        let again = p
+            .get("NextToken")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| lookup_token(check, 0));
+        return Reply::Json(json!({ "Sessions": [], "NextToken": again }).to_string());
+    }
     let sessions: Vec<Hist> = world
         .ssm_sessions(account, ri, ssm_now(world))
         .into_iter()
