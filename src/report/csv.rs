@@ -208,7 +208,11 @@ impl ReportWriter for SessionsCsv {
                     join(&s.event_ids),
                     flag_names(Some(&flags)),
                     opt(&s.status),
-                    if s.active { "true".into() } else { String::new() },
+                    if s.active {
+                        "true".into()
+                    } else {
+                        String::new()
+                    },
                     s.real_end_time.map(time).unwrap_or_default(),
                     s.end_source.map(end_source).unwrap_or_default(),
                     opt(&s.reason),

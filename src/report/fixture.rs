@@ -400,8 +400,7 @@ pub(crate) fn report_with_posture() -> Report {
         Some("not readable: grant ssm:GetDocument to the audit role".into()),
     );
     let prod = &mut r.accounts[0].coverage.regions;
-    prod.get_mut("us-east-1").unwrap().session_manager =
-        Some(posture(logs, ReadStatus::Read, 1));
+    prod.get_mut("us-east-1").unwrap().session_manager = Some(posture(logs, ReadStatus::Read, 1));
     prod.get_mut("eu-west-1").unwrap().session_manager = Some(posture(
         crate::ssm::document::never_saved(),
         ReadStatus::Read,

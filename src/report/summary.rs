@@ -254,7 +254,11 @@ fn write_totals(report: &Report, out: &mut dyn io::Write, color: bool) -> io::Re
                 sm.discrepancies
             ));
         }
-        writeln!(out, "Posture:   {}", fit(&parts.join("; "), 6 * DETAIL_WIDTH))?;
+        writeln!(
+            out,
+            "Posture:   {}",
+            fit(&parts.join("; "), 6 * DETAIL_WIDTH)
+        )?;
     }
     let by_sev: Vec<String> = Severity::ALL
         .iter()

@@ -154,7 +154,11 @@ mod tests {
         let f = &evaluate(&[], &s, &r, None)[0];
         assert_eq!(f.severity, Severity::High);
         assert_eq!(f.event_ids, ["a-s"]);
-        assert!(f.detail.contains("no transcript can exist: because"), "{}", f.detail);
+        assert!(
+            f.detail.contains("no transcript can exist: because"),
+            "{}",
+            f.detail
+        );
     }
 
     #[test]
@@ -167,9 +171,17 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].flag, Flag::ActiveSession);
         assert_eq!(f[0].severity, Severity::Info);
-        assert!(f[0].detail.contains("was still Connected at 2025-03-04T10:30:00Z"), "{}", f[0].detail);
+        assert!(
+            f[0].detail
+                .contains("was still Connected at 2025-03-04T10:30:00Z"),
+            "{}",
+            f[0].detail
+        );
 
-        assert!(flags_of(&one("b", None), &rules(false)).is_empty(), "off by default");
+        assert!(
+            flags_of(&one("b", None), &rules(false)).is_empty(),
+            "off by default"
+        );
         let got = flags_of(&one("b", None), &rules(true));
         assert_eq!(got, [(Flag::NoReason, vec!["b-s".to_string()])]);
         assert!(flags_of(&one("c", Some("x")), &rules(true)).is_empty());
@@ -185,15 +197,27 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].flag, Flag::LongSession);
         assert_eq!(f[0].event_ids, ["h-s"]);
-        assert!(f[0].detail.contains("lasted 9h (end from Session Manager's history)"), "{}", f[0].detail);
+        assert!(
+            f[0].detail
+                .contains("lasted 9h (end from Session Manager's history)"),
+            "{}",
+            f[0].detail
+        );
 
         let mut s = one("c", Some("x"));
         s[0].active = true;
         s[0].observed_at = Some(at("2025-03-04T18:00:01Z"));
         let got = flags_of(&s, &r);
-        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [Flag::LongSession, Flag::ActiveSession]);
+        assert_eq!(
+            got.iter().map(|g| g.0).collect::<Vec<_>>(),
+            [Flag::LongSession, Flag::ActiveSession]
+        );
         let f = evaluate(&[], &s, &r, None);
-        assert!(f[0].detail.contains("8h1s so far and is still connected"), "{}", f[1].detail);
+        assert!(
+            f[0].detail.contains("8h1s so far and is still connected"),
+            "{}",
+            f[1].detail
+        );
         // Connected for exactly 8 h: not longer than 8 h.
         s[0].observed_at = Some(at("2025-03-04T18:00:00Z"));
         assert_eq!(flags_of(&s, &r).len(), 1);

@@ -737,14 +737,14 @@ fn session_manager_says(sessions: &mut [Session]) {
     use crate::model::{Transcript, TranscriptStatus};
     for s in sessions.iter_mut() {
         match s.session_id.as_str() {
-            "alice-nolog" => {
-                s.transcript = Some(Transcript {
-                    status: TranscriptStatus::None,
-                    destinations: vec![],
-                    document: "SSM-SessionManagerRunShell".into(),
-                    why: "the region's preferences apply, and were never saved: the defaults log nowhere".into(),
-                })
-            }
+            "alice-nolog" => s.transcript = Some(Transcript {
+                status: TranscriptStatus::None,
+                destinations: vec![],
+                document: "SSM-SessionManagerRunShell".into(),
+                why:
+                    "the region's preferences apply, and were never saved: the defaults log nowhere"
+                        .into(),
+            }),
             "alice-now" => {
                 s.active = true;
                 s.status = Some("Connected".into());

@@ -224,9 +224,9 @@ pub async fn list_active(
     accounts.sort_by(|a, b| a.account_id.cmp(&b.account_id));
     sort_sessions(&mut sessions);
     let complete = !interrupted
-        && accounts.iter().all(|a| {
-            matches!(a.status, AccountStatus::Complete | AccountStatus::Skipped)
-        });
+        && accounts
+            .iter()
+            .all(|a| matches!(a.status, AccountStatus::Complete | AccountStatus::Skipped));
     Ok(ActiveReport {
         schema: ACTIVE_SCHEMA.into(),
         checked_at,
@@ -404,7 +404,10 @@ async fn one_account(shared: Arc<Shared>, account: Account) -> (ActiveAccount, V
         } else {
             AccountStatus::Partial
         };
-        out.reason = Some(format!("{failed} of {} regions not read", out.regions.len()));
+        out.reason = Some(format!(
+            "{failed} of {} regions not read",
+            out.regions.len()
+        ));
     }
     (out, found)
 }
@@ -451,14 +454,22 @@ pub fn write_table(r: &ActiveReport, out: &mut dyn io::Write) -> io::Result<()> 
     let read: usize = r
         .accounts
         .iter()
-        .map(|a| a.regions.values().filter(|c| c.status == RegionStatus::Ok).count())
+        .map(|a| {
+            a.regions
+                .values()
+                .filter(|c| c.status == RegionStatus::Ok)
+                .count()
+        })
         .sum();
     if r.sessions.is_empty() {
         if r.complete {
             writeln!(
                 out,
                 "Nobody is connected: no active session in {} account(s), {read} region(s) read.",
-                r.accounts.iter().filter(|a| a.status == AccountStatus::Complete).count()
+                r.accounts
+                    .iter()
+                    .filter(|a| a.status == AccountStatus::Complete)
+                    .count()
             )?;
         } else {
             writeln!(
@@ -527,7 +538,11 @@ pub fn write_table(r: &ActiveReport, out: &mut dyn io::Write) -> io::Result<()> 
             writeln!(out, "  {}", fit(m, 200))?;
         }
         if missing.len() > 50 {
-            writeln!(out, "  … and {} more (see --format json)", missing.len() - 50)?;
+            writeln!(
+                out,
+                "  … and {} more (see --format json)",
+                missing.len() - 50
+            )?;
         }
     }
     let status = if r.interrupted {
@@ -570,7 +585,11 @@ pub fn write_csv(r: &ActiveReport, out: &mut dyn io::Write) -> io::Result<()> {
             .unwrap_or_default();
         let cells = [
             s.account_id.clone(),
-            names.get(s.account_id.as_str()).copied().unwrap_or("").to_string(),
+            names
+                .get(s.account_id.as_str())
+                .copied()
+                .unwrap_or("")
+                .to_string(),
             s.region.clone(),
             s.session_id.clone(),
             s.owner.clone().unwrap_or_default(),
@@ -632,7 +651,12 @@ mod tests {
         let mut regions = BTreeMap::new();
         regions.insert(
             "us-east-1".to_string(),
-            ActiveRegion { status: RegionStatus::Ok, error: None, sessions: 3, pages: 1 },
+            ActiveRegion {
+                status: RegionStatus::Ok,
+                error: None,
+                sessions: 3,
+                pages: 1,
+            },
         );
         let mut failed = regions.clone();
         failed.insert(
@@ -666,7 +690,11 @@ mod tests {
                     account_id: "222222222222".into(),
                     account_name: "dev".into(),
                     state: "ACTIVE".into(),
-                    status: if complete { AccountStatus::Complete } else { AccountStatus::Partial },
+                    status: if complete {
+                        AccountStatus::Complete
+                    } else {
+                        AccountStatus::Partial
+                    },
                     reason: None,
                     regions: if complete { regions } else { failed },
                 },
@@ -696,12 +724,17 @@ mod tests {
         let mut out = Vec::new();
         write_table(&empty, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("this is not \"nobody is connected\""), "{text}");
+        assert!(
+            text.contains("this is not \"nobody is connected\""),
+            "{text}"
+        );
         let mut empty = report(true);
         empty.sessions.clear();
         let mut out = Vec::new();
         write_table(&empty, &mut out).unwrap();
-        assert!(String::from_utf8(out).unwrap().starts_with("Nobody is connected"));
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .starts_with("Nobody is connected"));
     }
 
     #[test]

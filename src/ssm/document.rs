@@ -165,9 +165,7 @@ pub fn transcript(
             why: format!("{name} tunnels a port: Session Manager never transcribes it"),
         };
     }
-    let prefs_status = |why: &str| -> Transcript {
-        settings_transcript(preferences, name, why)
-    };
+    let prefs_status = |why: &str| -> Transcript { settings_transcript(preferences, name, why) };
     if name == PREFERENCES_DOCUMENT {
         return prefs_status("the region's preferences apply");
     }
@@ -364,7 +362,12 @@ mod tests {
             "Quiet-Shell",
             r#"{"sessionType":"Standard_Stream","inputs":{"s3BucketName":"","cloudWatchLogGroupName":""}}"#,
         );
-        let t = transcript(Some("Quiet-Shell"), false, &logs, std::slice::from_ref(&quiet));
+        let t = transcript(
+            Some("Quiet-Shell"),
+            false,
+            &logs,
+            std::slice::from_ref(&quiet),
+        );
         assert_eq!(t.status, TranscriptStatus::None);
         assert_eq!(t.document, "Quiet-Shell");
         let loud = parse(
@@ -387,15 +390,33 @@ mod tests {
             r#"{"sessionType":"InteractiveCommands","properties":{}}"#,
         );
         assert_eq!(
-            transcript(Some("AWS-StartInteractiveCommand"), false, &off, std::slice::from_ref(&ic)).status,
+            transcript(
+                Some("AWS-StartInteractiveCommand"),
+                false,
+                &off,
+                std::slice::from_ref(&ic)
+            )
+            .status,
             TranscriptStatus::None
         );
         assert_eq!(
-            transcript(Some("AWS-StartInteractiveCommand"), false, &logs, std::slice::from_ref(&ic)).status,
+            transcript(
+                Some("AWS-StartInteractiveCommand"),
+                false,
+                &logs,
+                std::slice::from_ref(&ic)
+            )
+            .status,
             TranscriptStatus::Unknown
         );
         assert_eq!(
-            transcript(Some("AWS-StartInteractiveCommand"), false, &unreadable, &[ic]).status,
+            transcript(
+                Some("AWS-StartInteractiveCommand"),
+                false,
+                &unreadable,
+                &[ic]
+            )
+            .status,
             TranscriptStatus::Unknown
         );
         // A document not read: unknown.

@@ -12,8 +12,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::document::{transcript, PREFERENCES_DOCUMENT};
 use super::read::HISTORY_DAYS;
 use crate::model::{
-    AccountCoverage, Discrepancy, EndSource, KnownBy, Logging, ReadStatus, RegionStatus,
-    Session, SessionManagerPosture, SessionManagerRun, SessionRecord, SessionState, TimeWindow,
+    AccountCoverage, Discrepancy, EndSource, KnownBy, Logging, ReadStatus, RegionStatus, Session,
+    SessionManagerPosture, SessionManagerRun, SessionRecord, SessionState, TimeWindow,
 };
 use crate::session::START_SESSION;
 
@@ -108,9 +108,8 @@ fn join_partition(
         // A session with a StartSession in CloudTrail: which settings applied.
         if s.start_event_id.is_some() {
             let doc = s.document_name.as_deref();
-            let tunnel = doc.is_some_and(|d| {
-                crate::rules::is_tunnel_document(d, settings.tunnel_documents)
-            });
+            let tunnel =
+                doc.is_some_and(|d| crate::rules::is_tunnel_document(d, settings.tunnel_documents));
             s.transcript = Some(transcript(
                 doc,
                 tunnel,
@@ -256,14 +255,20 @@ mod tests {
             start_time: Some(at(start)),
             end_time: end.map(at),
             document_name: Some(PREFERENCES_DOCUMENT.into()),
-            owner: Some(format!("arn:aws:sts::{A}:assumed-role/AWSReservedSSO_Admin_0123/alice")),
+            owner: Some(format!(
+                "arn:aws:sts::{A}:assumed-role/AWSReservedSSO_Admin_0123/alice"
+            )),
             reason: Some("ticket OPS-1".into()),
             access_type: Some("Standard".into()),
             max_session_duration: None,
         }
     }
 
-    fn posture(read_at: &str, records: Vec<SessionRecord>, prefs: DocumentPosture) -> SessionManagerPosture {
+    fn posture(
+        read_at: &str,
+        records: Vec<SessionRecord>,
+        prefs: DocumentPosture,
+    ) -> SessionManagerPosture {
         SessionManagerPosture {
             read_at: at(read_at),
             summary: String::new(),
@@ -274,7 +279,10 @@ mod tests {
                 status: ReadStatus::Read,
                 error: None,
                 since: at("2025-03-01T00:00:00Z"),
-                active: records.iter().filter(|r| r.state == SessionState::Active).count() as u64,
+                active: records
+                    .iter()
+                    .filter(|r| r.state == SessionState::Active)
+                    .count() as u64,
                 history: 0,
                 pages: 1,
             },
@@ -293,12 +301,18 @@ mod tests {
                 start: at("2025-03-01T00:00:00Z"),
                 end: at("2025-03-08T00:00:00Z"),
             },
-            crate::model::DEFAULT_EVENT_NAMES.iter().map(|s| s.to_string()).collect(),
+            crate::model::DEFAULT_EVENT_NAMES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             vec!["AWS-StartSSHSession".into()],
         )
     }
 
-    fn run_join(events: &[crate::model::SessionEvent], p: SessionManagerPosture) -> (Vec<Session>, SessionManagerPosture) {
+    fn run_join(
+        events: &[crate::model::SessionEvent],
+        p: SessionManagerPosture,
+    ) -> (Vec<Session>, SessionManagerPosture) {
         let mut sessions = build_sessions(events);
         let mut rc = RegionCoverage::new(RegionStatus::Ok);
         rc.session_manager = Some(p);
@@ -325,14 +339,29 @@ mod tests {
             terminate("t2", "2025-03-03T10:30:00Z", "alice-2"),
             start("s3", "2025-03-07T20:00:00Z", "alice-3", "i-0aaa"),
         ];
-        let mut jit = record("alice-2", SessionState::History, "2025-03-03T10:00:01Z", Some("2025-03-03T10:30:05Z"));
+        let mut jit = record(
+            "alice-2",
+            SessionState::History,
+            "2025-03-03T10:00:01Z",
+            Some("2025-03-03T10:30:05Z"),
+        );
         jit.access_type = Some("JustInTime".into());
         let p = posture(
             "2025-03-08T12:00:00Z",
             vec![
-                record("alice-1", SessionState::History, "2025-03-03T09:00:01Z", Some("2025-03-03T18:00:00Z")),
+                record(
+                    "alice-1",
+                    SessionState::History,
+                    "2025-03-03T09:00:01Z",
+                    Some("2025-03-03T18:00:00Z"),
+                ),
                 jit,
-                record("alice-3", SessionState::Active, "2025-03-07T20:00:01Z", None),
+                record(
+                    "alice-3",
+                    SessionState::Active,
+                    "2025-03-07T20:00:01Z",
+                    None,
+                ),
             ],
             document::parse(
                 PREFERENCES_DOCUMENT,
@@ -347,11 +376,23 @@ mod tests {
         assert_eq!(s1.end_source, Some(EndSource::SessionManager));
         assert_eq!(s1.duration_seconds, Some(9 * 3600));
         assert_eq!(s1.status.as_deref(), Some("Terminated"));
-        assert_eq!(s1.reason.as_deref(), Some("ticket OPS-1"), "history's reason");
+        assert_eq!(
+            s1.reason.as_deref(),
+            Some("ticket OPS-1"),
+            "history's reason"
+        );
         assert!(!s1.active);
         let s2 = &sessions[1];
-        assert_eq!(s2.reason.as_deref(), Some("deploy"), "CloudTrail's reason wins");
-        assert_eq!(s2.real_end_time, Some(at("2025-03-03T10:30:00Z")), "TerminateSession wins");
+        assert_eq!(
+            s2.reason.as_deref(),
+            Some("deploy"),
+            "CloudTrail's reason wins"
+        );
+        assert_eq!(
+            s2.real_end_time,
+            Some(at("2025-03-03T10:30:00Z")),
+            "TerminateSession wins"
+        );
         assert_eq!(s2.end_source, Some(EndSource::TerminateSession));
         assert_eq!(s2.access_type.as_deref(), Some("JustInTime"));
         let s3 = &sessions[2];
@@ -387,11 +428,30 @@ mod tests {
             terminate("t4", "2025-03-02T10:00:00Z", "old"),
         ];
         let records = vec![
-            record("both", SessionState::History, "2025-03-03T10:00:00Z", Some("2025-03-03T11:00:00Z")),
-            record("sm-only", SessionState::History, "2025-03-04T10:00:00Z", Some("2025-03-04T11:00:00Z")),
-            record("old", SessionState::History, "2025-03-02T09:00:00Z", Some("2025-03-02T10:00:00Z")),
+            record(
+                "both",
+                SessionState::History,
+                "2025-03-03T10:00:00Z",
+                Some("2025-03-03T11:00:00Z"),
+            ),
+            record(
+                "sm-only",
+                SessionState::History,
+                "2025-03-04T10:00:00Z",
+                Some("2025-03-04T11:00:00Z"),
+            ),
+            record(
+                "old",
+                SessionState::History,
+                "2025-03-02T09:00:00Z",
+                Some("2025-03-02T10:00:00Z"),
+            ),
         ];
-        let p = posture("2025-03-08T00:00:00Z", records.clone(), document::never_saved());
+        let p = posture(
+            "2025-03-08T00:00:00Z",
+            records.clone(),
+            document::never_saved(),
+        );
         let (sessions, p) = run_join(&events, p);
         let got: Vec<(&str, KnownBy)> = p
             .discrepancies
@@ -412,7 +472,10 @@ mod tests {
         assert_eq!(w.end, at("2025-03-07T23:45:00Z"));
         // The region never saved preferences: no transcript can exist.
         let s = sessions.iter().find(|s| s.session_id == "both").unwrap();
-        assert_eq!(s.transcript.as_ref().unwrap().status, TranscriptStatus::None);
+        assert_eq!(
+            s.transcript.as_ref().unwrap().status,
+            TranscriptStatus::None
+        );
 
         // History not read in full: nothing is compared, nothing is guessed.
         let mut p2 = posture("2025-03-08T00:00:00Z", records, document::never_saved());
@@ -429,7 +492,12 @@ mod tests {
         let mut rc = RegionCoverage::new(RegionStatus::Failed);
         rc.session_manager = Some(posture(
             "2025-03-08T00:00:00Z",
-            vec![record("y", SessionState::History, "2025-03-03T10:00:00Z", None)],
+            vec![record(
+                "y",
+                SessionState::History,
+                "2025-03-03T10:00:00Z",
+                None,
+            )],
             document::never_saved(),
         ));
         let mut cov = AccountCoverage::from_regions([(R.to_string(), rc)].into_iter().collect());
@@ -437,7 +505,11 @@ mod tests {
         join(
             &mut sessions,
             &mut [(A.to_string(), &mut cov)],
-            &JoinSettings { window, event_names: &names, tunnel_documents: &tunnels },
+            &JoinSettings {
+                window,
+                event_names: &names,
+                tunnel_documents: &tunnels,
+            },
         );
         let p = cov.regions[R].session_manager.as_ref().unwrap();
         assert!(p.discrepancies.is_empty());

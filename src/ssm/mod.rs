@@ -50,7 +50,12 @@ where
         .filter(|e| e.event_name == START_SESSION && !e.is_denied())
         .filter_map(|e| e.document_name.clone())
         .collect();
-    names.extend(posture.records.iter().filter_map(|r| r.document_name.clone()));
+    names.extend(
+        posture
+            .records
+            .iter()
+            .filter_map(|r| r.document_name.clone()),
+    );
     read_documents(run, &p, &mut posture, names).await;
     finish(&mut posture);
     part.coverage.session_manager = Some(posture);
@@ -134,7 +139,10 @@ pub fn summary(p: &SessionManagerPosture) -> String {
     if p.history.status != ReadStatus::Read {
         parts.push(format!(
             "history: {}",
-            p.history.error.as_deref().unwrap_or(p.history.status.as_str())
+            p.history
+                .error
+                .as_deref()
+                .unwrap_or(p.history.status.as_str())
         ));
     }
     crate::call::short(&parts.join("; "))

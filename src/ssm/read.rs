@@ -252,7 +252,9 @@ impl<'a> Caller<'a> {
                     },
                     // A 200 without `Sessions` is not an empty last page.
                     |o: &aws_sdk_ssm::operation::describe_sessions::DescribeSessionsOutput| {
-                        o.sessions.is_none().then_some("the answer held no Sessions")
+                        o.sessions
+                            .is_none()
+                            .then_some("the answer held no Sessions")
                     },
                 )
                 .await?;

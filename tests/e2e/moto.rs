@@ -1027,7 +1027,9 @@ async fn document_view(sdk: &SdkConfig, account: &str, name: &str) -> DocumentVi
         content: serde_json::from_str(out.content().unwrap_or_default()).expect("JSON content"),
         posture: read_document(&run, &p, name).await,
         missing: error_shape(&missing),
-        tool_missing: read_document(&run, &p, "No-Such-Session-Document").await.status,
+        tool_missing: read_document(&run, &p, "No-Such-Session-Document")
+            .await
+            .status,
     }
 }
 
@@ -1128,8 +1130,16 @@ async fn get_document_matches_moto_field_by_field() {
         .await
         .expect("CreateDocument in moto");
     let from_moto = document_view(&moto, &moto_account, "SSM-SessionManagerRunShell").await;
-    let from_sim = document_view(&sim_sdk, &sim.management_account_id(), "SSM-SessionManagerRunShell").await;
-    assert_eq!(from_moto.name.as_deref(), Some("SSM-SessionManagerRunShell"));
+    let from_sim = document_view(
+        &sim_sdk,
+        &sim.management_account_id(),
+        "SSM-SessionManagerRunShell",
+    )
+    .await;
+    assert_eq!(
+        from_moto.name.as_deref(),
+        Some("SSM-SessionManagerRunShell")
+    );
     assert_eq!(from_moto.document_type.as_deref(), Some("Session"));
     assert_eq!(from_moto.document_format.as_deref(), Some("JSON"));
     assert_eq!(from_moto.status.as_deref(), Some("Active"));
@@ -1144,4 +1154,3 @@ async fn get_document_matches_moto_field_by_field() {
     assert_eq!(from_sim, from_moto);
     sim.shutdown().await;
 }
-

@@ -131,23 +131,34 @@ fn assert_matches_ssm_truth(sim: &SimHandle, truth: &SsmTruth, report: &Value) {
             };
             assert_eq!(prefs["status"], status, "{account}/{region}");
             assert_eq!(prefs["logging"], logging, "{account}/{region}");
-            let s3 = prefs["s3_bucket"].as_str().map(|b| {
-                format!("s3://{b}/{}", prefs["s3_key_prefix"].as_str().unwrap_or(""))
-            });
+            let s3 = prefs["s3_bucket"]
+                .as_str()
+                .map(|b| format!("s3://{b}/{}", prefs["s3_key_prefix"].as_str().unwrap_or("")));
             assert_eq!(s3, pt.s3, "{account}/{region}");
             assert_eq!(opt(&prefs["cloudwatch_log_group"]), pt.cloudwatch);
             if status == "read" {
                 assert_eq!(prefs["s3_encryption"], true);
                 assert_eq!(prefs["cloudwatch_encryption"], true);
                 assert_eq!(prefs["idle_timeout_minutes"], 20);
-                assert!(prefs["kms_key_id"].as_str().unwrap().starts_with("arn:aws:kms:"));
+                assert!(prefs["kms_key_id"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("arn:aws:kms:"));
                 assert_eq!(prefs["run_as_enabled"], false);
             }
             let h = &posture["history"];
             assert_eq!(h["status"], "read");
             assert_eq!(h["active"].as_u64().unwrap() as usize, pt.active().len());
-            let past = pt.sessions.values().filter(|s| s.state == "History").count();
-            assert_eq!(h["history"].as_u64().unwrap() as usize, past, "{account}/{region}");
+            let past = pt
+                .sessions
+                .values()
+                .filter(|s| s.state == "History")
+                .count();
+            assert_eq!(
+                h["history"].as_u64().unwrap() as usize,
+                past,
+                "{account}/{region}"
+            );
             let got: BTreeSet<(String, String)> = posture["discrepancies"]
                 .as_array()
                 .map(|v| {
@@ -190,15 +201,25 @@ fn assert_matches_ssm_truth(sim: &SimHandle, truth: &SsmTruth, report: &Value) {
                     continue;
                 };
                 checked_sessions += 1;
-                assert_eq!(opt(&s["status"]).as_deref(), Some(t.status.as_str()), "{sid}");
+                assert_eq!(
+                    opt(&s["status"]).as_deref(),
+                    Some(t.status.as_str()),
+                    "{sid}"
+                );
                 assert_eq!(s["active"] == true, t.state == "Active", "{sid}");
-                assert_eq!(opt(&s["access_type"]).as_deref(), Some(t.access_type.as_str()));
+                assert_eq!(
+                    opt(&s["access_type"]).as_deref(),
+                    Some(t.access_type.as_str())
+                );
                 assert_eq!(opt(&s["owner"]).as_deref(), Some(t.owner.as_str()), "{sid}");
                 assert_eq!(opt(&s["reason"]), t.reason, "{sid}");
                 assert_eq!(time(&s["real_end_time"]), t.end, "{sid}: the real end");
                 if s["end_source"] == "session-manager" {
                     history_ends += 1;
-                    assert!(s["end_time"].is_null(), "{sid}: history ends only what Terminate did not");
+                    assert!(
+                        s["end_time"].is_null(),
+                        "{sid}: history ends only what Terminate did not"
+                    );
                 }
                 if t.state == "Active" {
                     assert!(s["observed_at"].is_string(), "{sid}");
@@ -206,8 +227,14 @@ fn assert_matches_ssm_truth(sim: &SimHandle, truth: &SsmTruth, report: &Value) {
             }
         }
     }
-    assert!(checked_sessions > 50, "only {checked_sessions} sessions compared");
-    assert!(history_ends > 3, "sessions whose end only history gives: {history_ends}");
+    assert!(
+        checked_sessions > 50,
+        "only {checked_sessions} sessions compared"
+    );
+    assert!(
+        history_ends > 3,
+        "sessions whose end only history gives: {history_ends}"
+    );
     assert!(!want_active.is_empty() && !want_off.is_empty());
     assert_eq!(findings_of(report, "active-session"), want_active);
     assert_eq!(findings_of(report, "session-logging-off"), want_off);
@@ -256,8 +283,10 @@ async fn a_scan_joins_session_managers_records_exactly() {
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(not_read.len(), 3, "{not_read:?}");
-    assert!(not_read.iter().all(|n| n.starts_with(&format!("{}/", accounts[6].id))
-        && n.contains("not readable: grant ssm:DescribeSessions / ssm:GetDocument")));
+    assert!(not_read
+        .iter()
+        .all(|n| n.starts_with(&format!("{}/", accounts[6].id))
+            && n.contains("not readable: grant ssm:DescribeSessions / ssm:GetDocument")));
     let off: BTreeSet<&str> = run["logging_off"]
         .as_array()
         .unwrap()
@@ -291,8 +320,14 @@ async fn a_scan_joins_session_managers_records_exactly() {
         .find(|l| l.starts_with(&accounts[3].id))
         .unwrap();
     assert!(row.contains("eu-west-1=cloudwatch"), "{row}");
-    let row = csv.lines().find(|l| l.starts_with(&accounts[6].id)).unwrap();
-    assert!(row.contains("not readable: grant ssm:DescribeSessions"), "{row}");
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with(&accounts[6].id))
+        .unwrap();
+    assert!(
+        row.contains("not readable: grant ssm:DescribeSessions"),
+        "{row}"
+    );
     // The Session Manager calls were paced and retried, never lost.
     let stats = sim.stats();
     assert!(stats.calls["DescribeSessions"] > 60, "{stats:?}");
@@ -374,7 +409,11 @@ async fn active_lists_exactly_the_connected_sessions_and_what_it_could_not_read(
 
     // Without the accounts it cannot read: complete, exit 0, the same sessions.
     let skip = format!("{},{}", accounts[6].id, accounts[8].id);
-    let out = run(active_command(&sim, &["--exclude-accounts", &skip, "--format", "json"])).await;
+    let out = run(active_command(
+        &sim,
+        &["--exclude-accounts", &skip, "--format", "json"],
+    ))
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["complete"], true);
@@ -407,10 +446,8 @@ async fn a_broken_session_listing_fails_the_posture_never_the_cloudtrail_scan() 
         cfg.ssm.repeat_next_token = knob == "repeat";
         let sim = Simulator::start(cfg).await.unwrap();
         let t = tempdir();
-        let toml = sim::demo_config_toml().replace(
-            "[accounts]",
-            "retry_deadline = \"2s\"\n\n[accounts]",
-        );
+        let toml =
+            sim::demo_config_toml().replace("[accounts]", "retry_deadline = \"2s\"\n\n[accounts]");
         let cmd = scan_command(&sim, &t, Some(&toml), &["--quiet"]);
         let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
         assert_eq!(out.status.code(), Some(0), "{knob}: {}", stderr_of(&out));
@@ -428,7 +465,11 @@ async fn a_broken_session_listing_fails_the_posture_never_the_cloudtrail_scan() 
             .all(|s| s.get("status").is_none()));
         let config = write_config(&t, "[scan]\nretry_deadline = \"2s\"\n");
         let config = config.to_str().unwrap();
-        let out = run(active_command(&sim, &["--format", "json", "--config", config])).await;
+        let out = run(active_command(
+            &sim,
+            &["--format", "json", "--config", config],
+        ))
+        .await;
         assert_eq!(out.status.code(), Some(3), "{knob}");
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         let r = v["accounts"]
@@ -463,7 +504,10 @@ async fn active_answers_for_a_thousand_accounts_in_seconds() {
     let rows = String::from_utf8_lossy(&out.stdout).lines().count();
     assert_eq!(rows, 1 + sim.ssm_truth().active().len());
     let stats = sim.stats();
-    assert_eq!(stats.calls["DescribeSessions"], 2000, "one call per partition");
+    assert_eq!(
+        stats.calls["DescribeSessions"], 2000,
+        "one call per partition"
+    );
     // 3,000 calls of 50 ms: about 0.6 s at 256 in flight, plus signing them.
     assert!(took < Duration::from_secs(30), "{took:?}");
     sim.shutdown().await;
@@ -481,5 +525,8 @@ fn expected_logging_off_follows_the_documented_rules() {
     assert!(expect_logging_off(Some("Quiet"), &p));
     let logs = sim::SsmPartitionTruth::default();
     assert!(!expect_logging_off(None, &logs));
-    assert!(!expect_logging_off(Some("AWS-StartInteractiveCommand"), &logs));
+    assert!(!expect_logging_off(
+        Some("AWS-StartInteractiveCommand"),
+        &logs
+    ));
 }

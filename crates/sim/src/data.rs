@@ -1062,7 +1062,11 @@ fn ordinary_reason(sid: &str) -> String {
         "on-call",
     ];
     let h = hash_str(sid);
-    format!("OPS-{} {}", 1000 + h % 9000, WHY[(h >> 20) as usize % WHY.len()])
+    format!(
+        "OPS-{} {}",
+        1000 + h % 9000,
+        WHY[(h >> 20) as usize % WHY.len()]
+    )
 }
 
 pub(crate) fn start_response(sid: &str, region: &str) -> Value {

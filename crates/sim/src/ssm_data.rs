@@ -156,10 +156,7 @@ impl World {
                 }
             }
         }
-        let mut out: Vec<Hist> = plan
-            .iter()
-            .filter_map(|p| self.hist_of(p, &ends))
-            .collect();
+        let mut out: Vec<Hist> = plan.iter().filter_map(|p| self.hist_of(p, &ends)).collect();
         if let Some(extra) = self.ssm.history_only.get(&(a, ri)) {
             out.extend(extra.iter().cloned());
         }
@@ -418,11 +415,7 @@ impl World {
 /// The document names neither an S3 bucket nor a log group.
 fn logs_nowhere(content: &str) -> bool {
     let v: Value = serde_json::from_str(content).unwrap_or_default();
-    let empty = |k: &str| {
-        v["inputs"][k]
-            .as_str()
-            .is_none_or(|s| s.trim().is_empty())
-    };
+    let empty = |k: &str| v["inputs"][k].as_str().is_none_or(|s| s.trim().is_empty());
     v["inputs"].is_object() && empty("s3BucketName") && empty("cloudWatchLogGroupName")
 }
 
@@ -482,7 +475,9 @@ mod tests {
                 let plan = w.plan(a, ri);
                 let starts: BTreeSet<String> = plan
                     .iter()
-                    .filter(|p| p.name == "StartSession" && p.error.is_none() && p.malformed.is_none())
+                    .filter(|p| {
+                        p.name == "StartSession" && p.error.is_none() && p.malformed.is_none()
+                    })
                     .filter_map(|p| p.response["sessionId"].as_str().map(str::to_string))
                     .collect();
                 let terminated: BTreeMap<String, i64> = plan
@@ -517,7 +512,10 @@ mod tests {
                 }
             }
         }
-        assert!(unterminated > 5, "sessions whose end only history knows: {unterminated}");
+        assert!(
+            unterminated > 5,
+            "sessions whose end only history knows: {unterminated}"
+        );
         assert_eq!(w.ssm.active.len(), 1);
         assert_eq!(w.ssm.jit.len(), 1);
         assert_eq!(w.ssm.cloudtrail_only.len(), 1);
@@ -533,9 +531,15 @@ mod tests {
         let content = w.document(j, 0, PREFERENCES).unwrap();
         let v: Value = serde_json::from_str(&content).unwrap();
         assert_eq!(v["inputs"]["s3BucketName"], "");
-        assert_eq!(v["inputs"]["cloudWatchLogGroupName"], "/aws/ssm/session-transcripts");
+        assert_eq!(
+            v["inputs"]["cloudWatchLogGroupName"],
+            "/aws/ssm/session-transcripts"
+        );
         let v: Value = serde_json::from_str(&w.document(1, 1, PREFERENCES).unwrap()).unwrap();
-        assert!(v["inputs"]["s3BucketName"].as_str().unwrap().starts_with("session-transcripts-"));
+        assert!(v["inputs"]["s3BucketName"]
+            .as_str()
+            .unwrap()
+            .starts_with("session-transcripts-"));
         let (c, _) = w.cases["custom-doc"];
         assert!(logs_nowhere(&w.document(c, 0, QUIET_DOCUMENT).unwrap()));
         assert_eq!(w.document(1, 0, QUIET_DOCUMENT), None, "only where planted");
@@ -543,7 +547,14 @@ mod tests {
         assert_eq!(w.document(1, 0, "No-Such-Doc"), None);
         assert!(!w.ssm_denied(1) && w.ssm_denied(6));
         // No planted Session Manager case is in the account that may not read it.
-        for case in ["active", "jit", "no-reason", "custom-doc", "history-only", "cloudtrail-only"] {
+        for case in [
+            "active",
+            "jit",
+            "no-reason",
+            "custom-doc",
+            "history-only",
+            "cloudtrail-only",
+        ] {
             assert_ne!(w.cases[case].0, 6, "{case}");
         }
     }

@@ -831,9 +831,10 @@ async fn sim_api(state: &Arc<State>, req: &Request<Incoming>) -> Response<Body> 
         "/_sim/stats" => json_ok(serde_json::to_string(&state.stats()).unwrap_or_default()),
         "/_sim/ssm-truth" => {
             let st = state.clone();
-            let body =
-                tokio::task::spawn_blocking(move || serde_json::to_string(&st.world.ssm_truth(ssm_now(&st.world))))
-                    .await;
+            let body = tokio::task::spawn_blocking(move || {
+                serde_json::to_string(&st.world.ssm_truth(ssm_now(&st.world)))
+            })
+            .await;
             match body {
                 Ok(Ok(b)) => json_ok(b),
                 _ => respond(500, "application/json", full("{\"error\":\"internal\"}")),

@@ -101,7 +101,11 @@ fn validation(message: impl Into<String>) -> Reply {
 }
 
 fn invalid_document() -> Reply {
-    json_error(400, "InvalidDocument", "The specified document does not exist.")
+    json_error(
+        400,
+        "InvalidDocument",
+        "The specified document does not exist.",
+    )
 }
 
 fn epoch(s: &str) -> Option<i64> {
@@ -155,7 +159,10 @@ fn describe_sessions(
             for f in list {
                 let key = f.get("key").and_then(Value::as_str);
                 let value = f.get("value").and_then(Value::as_str);
-                match (key.and_then(|k| FILTER_KEYS.iter().find(|x| **x == k)), value) {
+                match (
+                    key.and_then(|k| FILTER_KEYS.iter().find(|x| **x == k)),
+                    value,
+                ) {
                     (Some(k), Some(v)) if !v.is_empty() => filters.push((k, v)),
                     _ => return validation("The filter key or value is not valid."),
                 }
@@ -206,13 +213,7 @@ fn describe_sessions(
     if let Some(t) = p.get("NextToken").and_then(Value::as_str) {
         match parse_lookup_token(t, check) {
             Some(i) => from = i,
-            None => {
-                return json_error(
-                    400,
-                    "InvalidNextToken",
-                    "The specified token isn't valid.",
-                )
-            }
+            None => return json_error(400, "InvalidNextToken", "The specified token isn't valid."),
         }
     }
     let _ = serial;
@@ -264,7 +265,11 @@ fn describe_sessions(
 }
 
 fn get_document(world: &World, account: usize, ri: usize, p: &Value) -> Reply {
-    let Some(name) = p.get("Name").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
+    let Some(name) = p
+        .get("Name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    else {
         return validation(
             "1 validation error detected: Value null at 'name' failed to satisfy constraint: Member must not be null",
         );
