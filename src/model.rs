@@ -413,8 +413,12 @@ pub struct RunInfo {
     pub caller_arn: Option<String>,
     /// SHA-256 of the effective config, so two reports can be compared.
     pub config_digest: String,
-    /// True only when no account is `partial` or `failed`.
+    /// True only when no account is `partial` or `failed` and nothing else
+    /// kept the run from reading everything in scope (see `incomplete_reasons`).
     pub complete: bool,
+    /// Every reason the run is not complete, one line each; empty when it is.
+    #[serde(default)]
+    pub incomplete_reasons: Vec<String>,
     /// Set when the run was interrupted (SIGINT/SIGTERM) before it finished.
     pub interrupted: bool,
     /// Counters: calls, throttles, retries, ...

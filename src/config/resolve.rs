@@ -251,12 +251,12 @@ pub(super) fn resolve_scan(
         "scan.lookup_rate",
     );
     // Written this way so NaN is refused too.
-    if !(lookup_rate > 0.0 && lookup_rate <= MAX_LOOKUP_RATE) {
+    if !(lookup_rate >= MIN_LOOKUP_RATE && lookup_rate <= MAX_LOOKUP_RATE) {
         return Err(invalid(
             &origin,
             lookup_rate,
             format!(
-                "LookupEvents calls per second per account and region must be above 0 and at most {MAX_LOOKUP_RATE}"
+                "LookupEvents calls per second per account and region must be at least {MIN_LOOKUP_RATE} and at most {MAX_LOOKUP_RATE}"
             ),
             "CloudTrail allows 2 per second; use 2.0",
         ));

@@ -322,6 +322,7 @@ pub(crate) fn report() -> Report {
             caller_arn: Some("arn:aws:sts::999999999999:assumed-role/Audit/ci".into()),
             config_digest: "0".repeat(64),
             complete: false,
+            incomplete_reasons: vec!["1 partial and 1 failed account(s) were not fully read".into()],
             interrupted: false,
             trail: None,
             athena: None,

@@ -229,9 +229,21 @@ fn write_totals(report: &Report, out: &mut dyn io::Write, color: bool) -> io::Re
     } else if report.run.complete {
         "complete: every account and region was read".to_string()
     } else {
-        format!("INCOMPLETE: {partial} partial and {failed} failed account(s) were not fully read")
+        match report.run.incomplete_reasons.as_slice() {
+            [] => format!(
+                "INCOMPLETE: {partial} partial and {failed} failed account(s) were not fully read"
+            ),
+            [one] => format!("INCOMPLETE: {}", sanitize_terminal(one)),
+            _ => "INCOMPLETE:".to_string(),
+        }
     };
-    writeln!(out, "Run:       {run}")
+    writeln!(out, "Run:       {run}")?;
+    if !report.run.complete && report.run.incomplete_reasons.len() > 1 {
+        for reason in &report.run.incomplete_reasons {
+            writeln!(out, "           - {}", sanitize_terminal(reason))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -149,6 +149,7 @@ pub async fn read_source(
         regions,
         accounts: results,
         skipped,
+        reasons: Vec::new(),
         details: SourceDetails::Trail(result.coverage),
     })
 }
