@@ -45,7 +45,14 @@ pub enum Source {
 pub enum Format {
     Json,
     Csv,
+    /// `report.html`: one self-contained page.
+    Html,
+    /// `events.ocsf.jsonl` and `findings.ocsf.jsonl` (OCSF API Activity, Detection Finding).
+    Ocsf,
 }
+
+/// The formats written when neither `--format` nor `report.formats` is given.
+pub const DEFAULT_FORMATS: [Format; 3] = [Format::Json, Format::Csv, Format::Html];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanConfig {
@@ -107,6 +114,15 @@ pub struct ReportConfig {
     pub formats: Vec<Format>,
     /// `None` = never exit 1 for findings.
     pub fail_on: Option<Severity>,
+    /// `Some` = import the findings into AWS Security Hub (`--security-hub`).
+    pub security_hub: Option<SecurityHubConfig>,
+}
+
+/// Where `--security-hub` imports the findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityHubConfig {
+    /// The Security Hub region; `None` = the SDK's region (`AWS_REGION`, profile).
+    pub region: Option<String>,
 }
 
 /// Everything a `scan` needs, validated.
@@ -142,6 +158,9 @@ pub struct FlagValues {
     pub baseline: Option<PathBuf>,
     pub fail_on: Option<String>,
     pub source: Option<String>,
+    /// `Some(true)` when `--security-hub` was given.
+    pub security_hub: Option<bool>,
+    pub security_hub_region: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -258,6 +277,8 @@ pub struct FileReport {
     pub output: Option<PathBuf>,
     pub formats: Option<Vec<String>>,
     pub fail_on: Option<String>,
+    pub security_hub: Option<bool>,
+    pub security_hub_region: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1103,7 +1124,7 @@ fn resolve_report(
                     &origin,
                     "",
                     "no report format",
-                    "give json, csv or json,csv",
+                    "give json, csv, html, ocsf, or a list such as json,csv,html",
                 ));
             }
             let mut out = Vec::new();
@@ -1111,12 +1132,14 @@ fn resolve_report(
                 let format = match f.to_ascii_lowercase().as_str() {
                     "json" => Format::Json,
                     "csv" => Format::Csv,
+                    "html" => Format::Html,
+                    "ocsf" => Format::Ocsf,
                     _ => {
                         return Err(invalid(
                             &origin.item(i),
                             &f,
                             "not a report format",
-                            "use json, csv, or both",
+                            "use json, csv, html or ocsf (comma-separated for several)",
                         ))
                     }
                 };
@@ -1127,7 +1150,7 @@ fn resolve_report(
             out.sort();
             out
         }
-        None => vec![Format::Json, Format::Csv],
+        None => DEFAULT_FORMATS.to_vec(),
     };
 
     let (fail_text, origin) = Layers::or_default(
@@ -1154,11 +1177,58 @@ fn resolve_report(
         })?)
     };
 
+    let security_hub = resolve_security_hub(flags, fr, l)?;
+
     Ok(ReportConfig {
         output,
         formats,
         fail_on,
+        security_hub,
     })
+}
+
+fn resolve_security_hub(
+    flags: &FlagValues,
+    fr: &FileReport,
+    l: &Layers<'_>,
+) -> Result<Option<SecurityHubConfig>, ConfigError> {
+    let on = l
+        .pick(
+            flags.security_hub,
+            "--security-hub",
+            fr.security_hub,
+            "report.security_hub",
+        )
+        .is_some_and(|(on, _)| on);
+    let region = match l.pick(
+        flags.security_hub_region.clone(),
+        "--security-hub-region",
+        fr.security_hub_region.clone(),
+        "report.security_hub_region",
+    ) {
+        Some((r, origin)) => {
+            let r = r.trim().to_string();
+            if !is_region_name(&r) {
+                return Err(invalid(
+                    &origin,
+                    &r,
+                    "not a region name",
+                    "write the Security Hub region such as us-east-1",
+                ));
+            }
+            if !on {
+                return Err(invalid(
+                    &origin,
+                    &r,
+                    "a Security Hub region without the import",
+                    "add --security-hub (or report.security_hub = true), or drop the region",
+                ));
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    Ok(on.then_some(SecurityHubConfig { region }))
 }
 
 // ---------------------------------------------------------------------------
@@ -1708,7 +1778,10 @@ mod tests {
         assert_eq!(bh.start, NaiveTime::from_hms_opt(8, 0, 0).unwrap());
         assert_eq!(bh.end, NaiveTime::from_hms_opt(19, 0, 0).unwrap());
         assert_eq!(c.report.output, PathBuf::from("reports"));
-        assert_eq!(c.report.formats, vec![Format::Json, Format::Csv]);
+        assert_eq!(
+            c.report.formats,
+            vec![Format::Json, Format::Csv, Format::Html]
+        );
         assert_eq!(c.report.fail_on, Some(Severity::High));
         assert_eq!(c.baseline, None);
         assert_eq!(c.config_file, None);
@@ -1777,8 +1850,11 @@ mod tests {
             output,
             formats,
             fail_on,
+            security_hub,
+            security_hub_region: _,
         } = &fc.report;
         assert!(output.is_some() && formats.is_some() && fail_on.is_some());
+        assert!(security_hub.is_some());
 
         let from_example = resolve(&FlagValues::default(), Some(&fc), now()).unwrap();
         let expected = Config {
@@ -1935,7 +2011,7 @@ mod tests {
             ])),
             accounts: Some(strings(&["111111111111, 222222222222"])),
             ou: Some(strings(&["ou-ab12-cdefgh34", "r-ab12"])),
-            formats: Some(strings(&["csv,json,csv"])),
+            formats: Some(strings(&["csv,json,csv", "OCSF,html"])),
             ..FlagValues::default()
         };
         let c = resolve(&flags, None, now()).unwrap();
@@ -1951,7 +2027,10 @@ mod tests {
             c.accounts.organizational_units,
             strings(&["ou-ab12-cdefgh34", "r-ab12"])
         );
-        assert_eq!(c.report.formats, vec![Format::Json, Format::Csv]);
+        assert_eq!(
+            c.report.formats,
+            vec![Format::Json, Format::Csv, Format::Html, Format::Ocsf]
+        );
     }
 
     #[test]
