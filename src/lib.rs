@@ -13,6 +13,7 @@ pub mod report;
 pub mod retry;
 pub mod rules;
 pub mod scan;
+pub mod securityhub;
 pub mod session;
 pub mod simulator;
 pub mod templates;

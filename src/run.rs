@@ -120,6 +120,7 @@ fn guard_endpoints() -> Result<(), UsageError> {
         "AWS_ENDPOINT_URL_STS",
         "AWS_ENDPOINT_URL_ORGANIZATIONS",
         "AWS_ENDPOINT_URL_CLOUDTRAIL",
+        "AWS_ENDPOINT_URL_SECURITYHUB",
     ] {
         if let Ok(url) = std::env::var(var) {
             let local = url.starts_with("http://127.")
@@ -152,6 +153,8 @@ async fn run_and_report(
     // An unwritable --output must fail before the scan, not after it.
     report::check_output_dir(&cfg.report.output)
         .with_context(|| format!("--output {}", cfg.report.output.display()))?;
+    // So is a Security Hub import with no region to import into.
+    let hub_region = ssm_session_audit::securityhub::region(cfg, sdk)?;
 
     let terminal = progress::wanted(opts.quiet).then(TerminalProgress::start);
     let sink: Arc<dyn Progress> = match &terminal {
@@ -171,11 +174,11 @@ async fn run_and_report(
             tokio::time::sleep(STOP_GRACE).await;
         } => None,
     };
-    signals.abort();
     if let Some(t) = &terminal {
         t.finish();
     }
     let Some(result) = result else {
+        signals.abort();
         eprintln!(
             "interrupted: the scan did not stop within {} s; no report was written",
             STOP_GRACE.as_secs()
@@ -183,17 +186,30 @@ async fn run_and_report(
         return Ok(exit::INCOMPLETE);
     };
     // No credentials, no account list, an unreadable baseline: nothing was scanned.
-    let report: Report = result.map_err(|e| UsageError(anyhow::Error::new(e)))?;
+    let mut report: Report = result.map_err(|e| {
+        signals.abort();
+        UsageError(anyhow::Error::new(e))
+    })?;
+    // Before the files are written, so the report records the import (and a
+    // failed import makes the run incomplete, in the files and the exit status).
+    // Signals still stop it: the first ends the import, the second the process.
+    if let Some(region) = &hub_region {
+        ssm_session_audit::securityhub::apply(&mut report, cfg, sdk, region, &stop).await;
+    }
+    signals.abort();
     let written = report::write_report_dir(&report, &cfg.report.output, &cfg.report.formats)
         .with_context(|| format!("writing the report to {}", cfg.report.output.display()))?;
     if !opts.quiet {
         let mut out = std::io::stdout().lock();
         let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
         let _ = report::write_summary(&report, &mut out, color);
+        let page = written.iter().find(|p| p.ends_with("report.html"));
         println!(
-            "\nreport: {} ({} files){}",
+            "\nreport: {} ({} files){}{}",
             cfg.report.output.display(),
             written.len(),
+            page.map(|p| format!("\nopen in a browser: {}", p.display()))
+                .unwrap_or_default(),
             note.map(|n| format!("\n{n}")).unwrap_or_default()
         );
     }
@@ -247,6 +263,8 @@ async fn demo(args: DemoArgs) -> Result<i32, UsageError> {
     let flags = FlagValues {
         config: Some(config_path),
         output: Some(args.output.clone()),
+        // The demo shows every output, OCSF included.
+        formats: Some(vec!["json,csv,html,ocsf".to_string()]),
         baseline: Some(baseline_path),
         ..FlagValues::default()
     };

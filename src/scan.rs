@@ -799,6 +799,7 @@ fn build_report(p: ReportParts<'_>) -> Report {
             interrupted: p.interrupted,
             stats,
             trail: None,
+            security_hub: None,
         },
         accounts,
         findings,

@@ -324,6 +324,7 @@ pub(crate) fn report() -> Report {
             complete: false,
             interrupted: false,
             trail: None,
+            security_hub: None,
             stats: RunStats {
                 accounts_total: 5,
                 accounts_scanned: 4,
