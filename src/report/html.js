@@ -191,7 +191,13 @@
     b.addEventListener('click', function () { showHours(b.closest('tr')); });
   });
 
-  // ---- printing: every row, every collapsed list.
+  // ---- printing: every row and every collapsed list, unless asked for the screen's pages only.
+  var printAll = document.getElementById('print-all');
+  if (printAll) {
+    printAll.addEventListener('change', function () {
+      document.documentElement.classList.toggle('print-pages', !printAll.checked);
+    });
+  }
   window.addEventListener('beforeprint', function () {
     all('details.more').forEach(function (d) { d.open = true; });
   });

@@ -69,7 +69,9 @@ pub fn render(report: &Report) -> String {
     h.push_str(
         "<nav class=\"noprint\"><a href=\"#verdict\">Verdict</a><a href=\"#coverage\">Coverage</a>\
          <a href=\"#findings\">Findings</a><a href=\"#evidence\">Evidence</a>\
-         <a href=\"#timeline\">Timeline</a><a href=\"#actors\">Busiest actors</a></nav>\n</header>\n<main>\n",
+         <a href=\"#timeline\">Timeline</a><a href=\"#actors\">Busiest actors</a>\
+         <label title=\"Off: print only the rows on screen (each table's current page and filters)\">\
+         <input type=\"checkbox\" id=\"print-all\" checked> print every row</label></nav>\n</header>\n<main>\n",
     );
     verdict(&mut h, report, &ix);
     coverage(&mut h, report, &ix);
