@@ -431,6 +431,42 @@ pub struct RunInfo {
     /// scanned and their cost, the partitions without any trail file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub athena: Option<serde_json::Value>,
+    /// What `--security-hub` did; absent when it was not asked for. A failed
+    /// import makes the run incomplete (`complete` false), with the reason here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_hub: Option<SecurityHubImport>,
+}
+
+/// The findings' import into AWS Security Hub (ASFF `BatchImportFindings`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityHubImport {
+    pub region: String,
+    /// `arn:<partition>:securityhub:<region>:<account>:product/<account>/default`.
+    pub product_arn: String,
+    /// Findings of the report sent for import.
+    pub findings: u64,
+    /// Findings Security Hub accepted (created or updated).
+    pub imported: u64,
+    /// Findings Security Hub refused, each with its reason.
+    pub failed: Vec<SecurityHubFailure>,
+    /// Why the import stopped before every finding was sent, if it did.
+    pub error: Option<String>,
+}
+
+impl SecurityHubImport {
+    /// Every finding was accepted.
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.failed.is_empty() && self.imported == self.findings
+    }
+}
+
+/// One `FailedFindings` entry of `BatchImportFindings`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityHubFailure {
+    /// The ASFF `Id` of the finding.
+    pub id: String,
+    pub error_code: String,
+    pub error_message: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

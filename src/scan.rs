@@ -441,6 +441,7 @@ fn build_report(p: ReportParts<'_>) -> Report {
             stats,
             trail: None,
             athena: None,
+            security_hub: None,
         },
         accounts,
         findings,

@@ -326,6 +326,7 @@ pub(crate) fn report() -> Report {
             interrupted: false,
             trail: None,
             athena: None,
+            security_hub: None,
             stats: RunStats {
                 accounts_total: 5,
                 accounts_scanned: 4,

@@ -243,6 +243,28 @@ fn write_totals(report: &Report, out: &mut dyn io::Write, color: bool) -> io::Re
             writeln!(out, "           - {}", sanitize_terminal(reason))?;
         }
     }
+    if let Some(sh) = &report.run.security_hub {
+        let mut line = format!(
+            "Security Hub: {} of {} findings imported into {}",
+            sh.imported, sh.findings, sh.region
+        );
+        if !sh.failed.is_empty() {
+            line.push_str(&format!(", {} refused", sh.failed.len()));
+        }
+        if let Some(e) = &sh.error {
+            line.push_str(&format!("; stopped: {e}"));
+        }
+        writeln!(out, "{}", sanitize_terminal(&line))?;
+        for f in sh.failed.iter().take(SUMMARY_MAX_ROWS) {
+            writeln!(
+                out,
+                "  refused {}: {}: {}",
+                sanitize_terminal(&f.id),
+                sanitize_terminal(&f.error_code),
+                sanitize_terminal(&f.error_message)
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -244,9 +244,15 @@ pub fn assert_coherent(report: &Value, exit_code: Option<i32>) {
     }
     let interrupted = report["run"]["interrupted"] == true;
     let complete = report["run"]["complete"] == true;
+    // A Security Hub import that did not take every finding also makes it incomplete.
+    let hub = &report["run"]["security_hub"];
+    let hub_ok = hub.is_null()
+        || (hub["error"].is_null()
+            && hub["failed"].as_array().is_some_and(Vec::is_empty)
+            && hub["imported"] == hub["findings"]);
     assert_eq!(
         complete,
-        all_done && !interrupted,
+        all_done && !interrupted && hub_ok,
         "run.complete disagrees with the accounts"
     );
     match exit_code {

@@ -31,6 +31,8 @@ const CLI_AGENTS: [&str; 3] = [
     "aws-cli/2.17.5 md/awscrt#0.20.11 ua/2.0 os/linux#6.5.0-1020-aws md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/distrib#ubuntu.22 md/prompt#off md/command#ssm.start-session",
     "aws-cli/2.22.4 md/awscrt#0.22.0 ua/2.0 os/windows#10 md/arch#amd64 lang/python#3.12.6 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/prompt#off md/command#ssm.start-session",
 ];
+/// The demo's planted markup user agent (the browser test looks for it as text).
+pub const HOSTILE_AGENT: &str = "<img src=x onerror=alert(1)><script>alert(2)</script>";
 const CONSOLE_AGENT: &str = "aws-internal/3 aws-sdk-java/1.12.720 Linux/5.10.219-186.866.amzn2int.x86_64 OpenJDK_64-Bit_Server_VM/25.412-b09 java/1.8.0_412 vendor/Oracle_Corporation cfg/retry-mode/standard";
 
 /// `userIdentity.sessionContext.sessionIssuer`.
@@ -719,6 +721,8 @@ impl World {
                     let t = at(12, 10);
                     let id = sso(self, &mut rng, "travel.laptop@example.com", t);
                     s.ip = "185.220.101.7".into();
+                    // A caller-chosen user agent that is markup: report.html must show it as text.
+                    s.ua = HOSTILE_AGENT.into();
                     s.session(
                         &id,
                         "travel.laptop@example.com",

@@ -36,6 +36,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use data::HOSTILE_AGENT;
 pub use server::SimHandle;
 
 /// A partition (account and region) with many records, to force many pages.
