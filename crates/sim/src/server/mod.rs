@@ -857,8 +857,8 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_reject_other_params() {
-        let t = lookup_token(99, 1234);
-        assert_eq!(parse_lookup_token(&t, 99), Some(1234));
+        let t = lookup_token(99, 1234, 7);
+        assert_eq!(parse_lookup_token(&t, 99), Some((1234, 7)));
         assert_eq!(parse_lookup_token(&t, 98), None);
         assert_eq!(parse_lookup_token("garbage", 99), None);
         let o = org_token(5, 40, 3);
