@@ -3,7 +3,7 @@
 //! feeds files through a bounded channel to a pool of scanning threads.
 
 use std::fs;
-use std::io::{ErrorKind, Read};
+use std::io::{BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
@@ -12,6 +12,8 @@ use super::{default_threads, select, Acc, FileScan, Listing, TrailError, TrailQu
 
 /// Prefix folders above `AWSLogs` are searched this deep.
 const MAX_PREFIX_DEPTH: usize = 6;
+/// Compressed bytes read from a file at a time.
+const READ_BUF: usize = 256 << 10;
 
 struct Job {
     path: PathBuf,
@@ -68,7 +70,6 @@ pub(super) fn read(root: &Path, q: &TrailQuery, threads: usize) -> Result<TrailR
 
 fn work(rx: &Mutex<mpsc::Receiver<Job>>, q: &TrailQuery) -> Acc {
     let mut acc = Acc::default();
-    let mut raw = Vec::new();
     let mut buf = Vec::new();
     loop {
         let job = {
@@ -77,11 +78,17 @@ fn work(rx: &Mutex<mpsc::Receiver<Job>>, q: &TrailQuery) -> Acc {
         };
         let Ok(job) = job else { break };
         let name = job.path.to_string_lossy();
-        raw.clear();
-        let scan = match fs::File::open(&job.path).and_then(|mut f| f.read_to_end(&mut raw)) {
-            Ok(_) => {
-                select::scan_bytes(&name, Some(job.key), &raw, q, &mut buf, &select::real_parse)
-            }
+        let scan = match fs::File::open(&job.path).and_then(|f| Ok((f.metadata()?.len(), f))) {
+            Ok((size, f)) => select::scan_stream(
+                &name,
+                Some(job.key),
+                BufReader::with_capacity(READ_BUF, f),
+                size,
+                false,
+                q,
+                &mut buf,
+                &select::real_parse,
+            ),
             Err(e) => FileScan::failed(&name, Some(job.key), format!("cannot read: {e}")),
         };
         acc.add(scan);

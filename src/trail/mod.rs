@@ -20,12 +20,15 @@ use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow, DEFAU
 use crate::retry::CallSlots;
 
 pub mod gen;
+mod inflate;
 mod local;
 mod path;
 mod s3;
 mod select;
 mod split;
 
+pub use inflate::MAX_INFLATED;
+pub use split::MAX_RECORD;
 pub use path::{parse_key, DayPlan, TrailKey, MAX_DELIVERY_LAG};
 
 /// What to read from the trail.
@@ -80,6 +83,8 @@ pub struct FileScan {
     /// Why the file could not be read (whole): corrupt gzip, bad JSON, I/O.
     /// Records read before the fault are kept.
     pub error: Option<String>,
+    /// SHA-256 of the decompressed text, when asked for and read whole.
+    pub sha256: Option<[u8; 32]>,
 }
 
 impl FileScan {
@@ -94,6 +99,7 @@ impl FileScan {
             malformed: 0,
             malformed_event_ids: Vec::new(),
             error: None,
+            sha256: None,
         }
     }
 

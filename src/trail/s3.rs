@@ -268,10 +268,13 @@ pub(super) async fn read(
                 let task = tokio::task::spawn_blocking(move || {
                     let _permit = permit;
                     let mut buf = take_buffer(&buffers);
-                    let scan = select::scan_bytes(
+                    let size = body.len() as u64;
+                    let scan = select::scan_stream(
                         &name2,
                         Some(key2),
-                        &body,
+                        &body[..],
+                        size,
+                        false,
                         &query,
                         &mut buf,
                         &select::real_parse,
