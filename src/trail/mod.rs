@@ -19,6 +19,7 @@ use serde::Serialize;
 use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow, DEFAULT_EVENT_NAMES};
 use crate::retry::CallSlots;
 
+pub mod digest;
 pub mod gen;
 mod inflate;
 mod local;
