@@ -387,6 +387,7 @@ async fn scan_trail(
         regions: (!regions.is_empty()).then(|| regions.iter().cloned().collect()),
         window: cfg.scan.window,
         event_names: cfg.scan.event_names.clone(),
+        now: Utc::now(),
     };
     let (source, result) = match &cfg.scan.source {
         Source::Dir(root) => {
