@@ -401,9 +401,19 @@ async fn scan_trail(
         }
         Source::S3 { bucket, prefix } => {
             let s3 = clients.s3();
-            let read =
-                crate::trail::read_s3(&s3, bucket, prefix, &query, &slots, cfg.scan.retry_deadline)
-                    .await?;
+            let (window, deadline) = (cfg.scan.window, cfg.scan.retry_deadline);
+            let (clients_ref, slots_ref) = (&clients, &slots);
+            // Digest signatures: the keys CloudTrail lists in the trail's home region.
+            let keys = move |region: String| -> futures::future::BoxFuture<'_, crate::trail::digest::Keys> {
+                Box::pin(async move {
+                    let ct = clients_ref.cloudtrail(&region);
+                    crate::trail::list_public_keys(&ct, &region, window, slots_ref, deadline).await
+                })
+            };
+            let read = crate::trail::read_s3_with_keys(
+                &s3, bucket, prefix, &query, &slots, deadline, &keys,
+            )
+            .await?;
             (format!("s3://{bucket}/{prefix}"), read)
         }
         Source::LookupEvents => unreachable!("handled by run_scan"),
@@ -453,6 +463,18 @@ async fn scan_trail(
             ));
             continue;
         }
+        // Suspended and closed accounts are skipped as in a live scan: their
+        // missing files are expected, not a failure of the scan.
+        if matches!(
+            account.state.as_str(),
+            "SUSPENDED" | "CLOSED" | "PENDING_CLOSURE"
+        ) {
+            skipped.push(skipped_report(
+                &account,
+                format!("account state is {}", account.state),
+            ));
+            continue;
+        }
         let parts = result.coverage.partitions.get(&id);
         let mut regions_cov: BTreeMap<String, RegionCoverage> = parts
             .map(|p| {
@@ -461,12 +483,14 @@ async fn scan_trail(
                     .collect()
             })
             .unwrap_or_default();
-        // Requested regions without a file are quiet, not failed (CloudTrail writes
-        // no file for a region without activity); the run's `trail` lists the days.
+        // A requested region without a single file is a gap: an organization
+        // trail delivers every few minutes wherever anything happens.
         for r in &regions {
-            regions_cov
-                .entry(r.clone())
-                .or_insert_with(|| RegionCoverage::new(RegionStatus::Ok));
+            regions_cov.entry(r.clone()).or_insert_with(|| {
+                let mut c = RegionCoverage::new(RegionStatus::Failed);
+                c.error = Some("no trail file for this region in the window".into());
+                c
+            });
         }
         let mut coverage = AccountCoverage::from_regions(regions_cov);
         if let Some(err) = result.coverage.failed_accounts.get(&id) {

@@ -4,13 +4,22 @@
 //! real binary. Every damage must be named and make the run incomplete; an
 //! intact tree must validate with every file checked.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use std::time::Duration;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use ssm_session_audit::model::TimeWindow;
+use ssm_session_audit::retry::CallSlots;
+use ssm_session_audit::simulator::{SimConfig, Simulator};
+use ssm_session_audit::trail::digest::Keys;
 use ssm_session_audit::trail::gen::{generate, FileRef, GenManifest, GenSpec, Tamper};
-use ssm_session_audit::trail::{read_dir, DayPlan, TrailQuery, TrailResult};
+use ssm_session_audit::trail::{
+    list_public_keys, read_dir, read_s3_with_keys, DayPlan, TrailQuery, TrailResult,
+};
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -153,9 +162,18 @@ fn deleted_altered_and_added_files_and_a_broken_chain_are_named() {
     assert!(i.missing_digests[0].contains("20250218T080000Z"));
     assert_eq!(i.digests_broken, 1, "{i:#?}");
     assert!(i.broken_digests[0].contains("20250219T040000Z"));
-    for (a, reg) in [(A1, "eu-west-1"), (A1, "us-east-1"), (A2, "eu-west-1"), (A2, "us-east-1")] {
+    for (a, reg) in [
+        (A1, "eu-west-1"),
+        (A1, "us-east-1"),
+        (A2, "eu-west-1"),
+        (A2, "us-east-1"),
+    ] {
         let rc = p(a, reg).to_region_coverage();
-        assert_eq!(rc.status, ssm_session_audit::model::RegionStatus::Failed, "{a} {reg}");
+        assert_eq!(
+            rc.status,
+            ssm_session_audit::model::RegionStatus::Failed,
+            "{a} {reg}"
+        );
         assert!(rc.error.unwrap().contains("integrity:"));
     }
     assert_eq!(c.integrity.files_missing, 1);
@@ -187,7 +205,11 @@ fn a_day_without_any_file_is_a_gap_that_fails_the_partition() {
     });
     q.now = t("2025-02-20T23:00:00Z");
     let r = read_dir(dir.path(), &q, 2).unwrap();
-    assert!(r.coverage.missing_days.is_empty(), "{:?}", r.coverage.missing_days);
+    assert!(
+        r.coverage.missing_days.is_empty(),
+        "{:?}",
+        r.coverage.missing_days
+    );
 }
 
 fn write_bomb(path: &Path, gib: u64) {
@@ -201,8 +223,11 @@ fn write_bomb(path: &Path, gib: u64) {
     };
     let member = gz(&vec![b' '; 64 << 20]);
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    std::io::Write::write_all(&mut f, &gz(br#"{"Records":[{"eventSource":"ssm.amazonaws.com"}"#))
-        .unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        &gz(br#"{"Records":[{"eventSource":"ssm.amazonaws.com"}"#),
+    )
+    .unwrap();
     for _ in 0..gib * 16 {
         std::io::Write::write_all(&mut f, &member).unwrap();
     }
@@ -230,15 +255,22 @@ fn a_gzip_bomb_and_a_giant_record_fail_their_file_with_bounded_memory() {
         .join("AWSLogs/o-a1b2c3d4e5")
         .join(A1)
         .join("CloudTrail/us-east-1/2025/02/19");
-    let bomb = day_dir.join(format!("{A1}_CloudTrail_us-east-1_20250219T0333Z_BOMB.json.gz"));
+    let bomb = day_dir.join(format!(
+        "{A1}_CloudTrail_us-east-1_20250219T0333Z_BOMB.json.gz"
+    ));
     write_bomb(&bomb, 4);
     let size = std::fs::metadata(&bomb).unwrap().len();
     assert!(size < 8 << 20, "a small object: {size}");
     // A record of 40 MB inside an otherwise good file.
-    let giant = day_dir.join(format!("{A1}_CloudTrail_us-east-1_20250219T0334Z_GIANT.json"));
+    let giant = day_dir.join(format!(
+        "{A1}_CloudTrail_us-east-1_20250219T0334Z_GIANT.json"
+    ));
     std::fs::write(
         &giant,
-        format!(r#"{{"Records":[{{"eventSource":"x","pad":"{}"}}]}}"#, "a".repeat(40 << 20)),
+        format!(
+            r#"{{"Records":[{{"eventSource":"x","pad":"{}"}}]}}"#,
+            "a".repeat(40 << 20)
+        ),
     )
     .unwrap();
     let before = peak_rss_mb();
@@ -250,19 +282,259 @@ fn a_gzip_bomb_and_a_giant_record_fail_their_file_with_bounded_memory() {
         .coverage
         .bad_files
         .iter()
-        .map(|b| (b.path.rsplit('/').next().unwrap().to_string(), b.error.clone()))
+        .map(|b| {
+            (
+                b.path.rsplit('/').next().unwrap().to_string(),
+                b.error.clone(),
+            )
+        })
         .collect();
     assert_eq!(bad.len(), 2, "{bad:?}");
-    assert!(bad[0].0.contains("BOMB") && bad[0].1.contains("inflates past the limit"), "{bad:?}");
-    assert!(bad[1].0.contains("GIANT") && bad[1].1.contains("larger than the 16 MiB"), "{bad:?}");
+    assert!(
+        bad[0].0.contains("BOMB") && bad[0].1.contains("inflates past the limit"),
+        "{bad:?}"
+    );
+    assert!(
+        bad[1].0.contains("GIANT") && bad[1].1.contains("larger than the 16 MiB"),
+        "{bad:?}"
+    );
     // The bomb was inflated up to the cap (1 GiB), streaming: the process grew
     // by the giant file's window, never by a file's inflated size.
     let bomb_scan_bytes = r.coverage.bytes_uncompressed;
     assert!(bomb_scan_bytes > 1 << 30, "{bomb_scan_bytes}");
-    assert!(after.saturating_sub(before) < 300, "{before} MB -> {after} MB");
+    assert!(
+        after.saturating_sub(before) < 300,
+        "{before} MB -> {after} MB"
+    );
     assert_eq!(
-        r.coverage.partitions[A1]["us-east-1"].to_region_coverage().status,
+        r.coverage.partitions[A1]["us-east-1"]
+            .to_region_coverage()
+            .status,
         ssm_session_audit::model::RegionStatus::Failed
     );
 }
 
+// ---------------------------------------------------------------- the simulator's S3
+
+fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let creds = aws_sdk_s3::config::Credentials::new("AKIATEST", "test", None, None, "test");
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+fn cloudtrail_client(endpoint: &str) -> aws_sdk_cloudtrail::Client {
+    let creds =
+        aws_sdk_cloudtrail::config::Credentials::new("AKIATEST", "test", None, None, "test");
+    let conf = aws_sdk_cloudtrail::config::Builder::new()
+        .behavior_version(aws_sdk_cloudtrail::config::BehaviorVersion::latest())
+        .region(aws_sdk_cloudtrail::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_cloudtrail::Client::from_conf(conf)
+}
+
+/// The tree served by the simulator's S3 (bucket `trail`), read with the real SDK.
+async fn via_sim_s3(
+    root: &Path,
+    q: &TrailQuery,
+) -> (TrailResult, ssm_session_audit::simulator::SimStats) {
+    let sim = Simulator::start(SimConfig {
+        trail_root: Some(root.to_path_buf()),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let s3 = s3_client(&sim.endpoint());
+    let ct = cloudtrail_client(&sim.endpoint());
+    let keys = match list_public_keys(
+        &ct,
+        "us-east-1",
+        q.window,
+        &CallSlots::new(2),
+        Duration::from_secs(5),
+    )
+    .await
+    {
+        Keys::Known(k) => k,
+        Keys::Unchecked(why) => panic!("ListPublicKeys: {why}"),
+    };
+    let r = read_s3_with_keys(
+        &s3,
+        "trail",
+        "",
+        q,
+        &CallSlots::new(8),
+        Duration::from_secs(30),
+        &|_region: String| {
+            let keys = keys.clone();
+            Box::pin(async move { Keys::Known(keys) })
+        },
+    )
+    .await
+    .unwrap();
+    let stats = sim.stats();
+    sim.shutdown().await;
+    (r, stats)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_checks_signatures_and_finds_the_same_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = query();
+    // Intact: every file validated, every digest's signature checked.
+    let m = generate(dir.path(), &spec()).unwrap();
+    let (r, stats) = via_sim_s3(dir.path(), &q).await;
+    assert_eq!(ids(&r), m.expected(&q));
+    let i = &r.coverage.integrity;
+    assert_eq!(i.files_validated as usize, files_read(&m, &q), "{i:#?}");
+    assert_eq!(i.signatures_checked, i.digests_read);
+    assert_eq!(i.signatures_unchecked, 0);
+    assert!(i.digests_read > 4 * 48, "{i:#?}");
+    assert_eq!(
+        i.files_missing + i.files_altered + i.files_unlisted + i.digests_broken,
+        0
+    );
+    // Calls follow the objects: a few listings per partition, one GET per object.
+    let lists = stats.calls.get("ListObjectsV2").copied().unwrap_or(0);
+    assert!(lists <= 4 * 4 + 2, "{lists} listings: {:?}", stats.calls);
+    assert_eq!(
+        stats.calls.get("GetObject").copied().unwrap_or(0),
+        (i.digests_read + r.coverage.files_read)
+    );
+
+    // Damaged, including a digest whose signature no longer verifies.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec();
+    let alt = file(A2, "eu-west-1", "2025-02-18", 3);
+    s.tamper = vec![
+        Tamper::AlterLog(alt.clone()),
+        Tamper::BreakChain {
+            account: A1.into(),
+            region: "eu-west-1".into(),
+            day: day("2025-02-18"),
+            hour: 12,
+        },
+    ];
+    let m = generate(dir.path(), &s).unwrap();
+    let (r, _) = via_sim_s3(dir.path(), &q).await;
+    let c = &r.coverage;
+    assert_eq!(
+        c.partitions[A2]["eu-west-1"].integrity.altered,
+        [key_of(&m, &alt)]
+    );
+    let i = &c.partitions[A1]["eu-west-1"].integrity;
+    // The altered digest fails its signature and its successor's hash.
+    assert_eq!(i.digests_broken, 2, "{i:#?}");
+    assert!(i
+        .broken_digests
+        .iter()
+        .any(|b| b.contains("signature verification failed")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reports_integrity_gaps_and_skips_suspended_accounts() {
+    let sim_probe = Simulator::start(SimConfig::default()).await.unwrap();
+    let org: Vec<String> = sim_probe.accounts().iter().map(|a| a.id.clone()).collect();
+    sim_probe.shutdown().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("trail");
+    // Accounts 0..3 have files; 3 is suspended (files or not, it is skipped);
+    // account 4 has none at all; account 1 loses a day and a file.
+    let mut s = spec();
+    s.org_id = None;
+    s.accounts = org[..4].to_vec();
+    s.regions = vec!["us-east-1".into(), "eu-west-1".into()];
+    s.gaps = vec![(org[1].clone(), "eu-west-1".into(), day("2025-02-19"))];
+    s.tamper = vec![Tamper::DeleteLog(file(
+        &org[2],
+        "us-east-1",
+        "2025-02-18",
+        2,
+    ))];
+    let m = generate(&root, &s).unwrap();
+    let sim = Simulator::start(SimConfig {
+        trail_root: Some(root.clone()),
+        faults: ssm_session_audit::simulator::Faults {
+            suspended_accounts: vec![3],
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    for source in [root.to_string_lossy().to_string(), "s3://trail".to_string()] {
+        let out_dir = dir.path().join(format!("report-{}", source.len()));
+        let mut cmd = common::command(&sim.endpoint());
+        cmd.args(["scan", "--source", &source])
+            .args([
+                "--start",
+                "2025-02-18T00:00:00Z",
+                "--end",
+                "2025-02-19T23:59:59Z",
+            ])
+            .args([
+                "--regions",
+                "us-east-1,eu-west-1",
+                "--fail-on",
+                "none",
+                "--quiet",
+                "--output",
+            ])
+            .arg(&out_dir);
+        let out = common::run(cmd).await;
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = common::read_report(&out_dir);
+        let accounts = report["accounts"].as_array().unwrap();
+        let by_id = |id: &str| {
+            accounts
+                .iter()
+                .find(|a| a["account_id"] == id)
+                .unwrap_or_else(|| panic!("{id} in {accounts:?}"))
+        };
+        let status = |id: &str| {
+            by_id(id)["coverage"]["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(status(&org[0]), "complete", "{source}");
+        assert_eq!(status(&org[3]), "skipped", "{source}");
+        assert_eq!(status(&org[4]), "failed", "{source}: no file at all");
+        assert_eq!(status(&org[1]), "partial", "{source}");
+        let reason = by_id(&org[1])["coverage"]["regions"]["eu-west-1"]["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(reason.contains("no trail file on 2025-02-19"), "{reason}");
+        assert_eq!(status(&org[2]), "partial", "{source}");
+        let trail = &report["run"]["trail"];
+        let missing = &trail["partitions"][&org[2]]["us-east-1"]["integrity"]["missing"];
+        let deleted = m.files.iter().find(|f| f.deleted).unwrap();
+        assert_eq!(missing[0], deleted.key.as_str(), "{source}");
+        let sigs = trail["integrity"]["signatures_checked"].as_u64().unwrap();
+        if source.starts_with("s3://") {
+            assert!(sigs > 0);
+        } else {
+            assert_eq!(sigs, 0);
+            let notes = &trail["partitions"][&org[0]]["us-east-1"]["integrity"]["notes"];
+            assert!(notes[0]
+                .as_str()
+                .unwrap()
+                .contains("signatures not checked: local copy"));
+        }
+        assert_eq!(report["run"]["complete"], false);
+    }
+    sim.shutdown().await;
+}

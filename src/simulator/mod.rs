@@ -3,7 +3,8 @@
 //! One in-process server speaks the real wire protocols of Organizations (JSON 1.1),
 //! STS (query/XML) and CloudTrail `LookupEvents` (JSON 1.1), so the real AWS SDK
 //! clients run against it unchanged (endpoint override, static credentials). The
-//! `demo` command, the end-to-end tests and the benchmark all use it.
+//! `demo` command, the end-to-end tests and the benchmark all use it. With
+//! `trail_root` it also serves a trail tree as S3 and CloudTrail `ListPublicKeys`.
 //!
 //! Records are generated deterministically from `(seed, account, region)` on demand,
 //! so even a 10,000-account organization costs only its account list in memory.
@@ -11,9 +12,11 @@
 
 mod data;
 mod org;
+mod public_keys;
 #[cfg(test)]
 mod resolver_tests;
 mod rng;
+mod s3;
 mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +28,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use s3::BUCKET as TRAIL_BUCKET;
 pub use server::SimHandle;
 
 /// A partition (account and region) with many records, to force many pages.
@@ -128,6 +132,9 @@ pub struct SimConfig {
     /// naming an account outside the organization makes the key invalid here.
     /// `None`: every key the simulator did not issue is the management caller's.
     pub identity_resolver: Option<String>,
+    /// A trail tree (as `trail::gen` writes it) served as the S3 bucket `trail`,
+    /// with CloudTrail `ListPublicKeys` giving the generator's key.
+    pub trail_root: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -160,6 +167,7 @@ impl Default for SimConfig {
             faults: Faults::default(),
             account_ids: None,
             identity_resolver: None,
+            trail_root: None,
         }
     }
 }

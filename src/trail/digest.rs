@@ -115,7 +115,11 @@ pub fn string_to_sign(doc: &DigestDoc, text_sha256: &[u8; 32]) -> String {
 
 /// SHA256withRSA verification of `sig_hex` over `message` with a PKCS #1 (or
 /// SubjectPublicKeyInfo) DER public key.
-pub fn verify_signature(public_key_der: &[u8], message: &[u8], sig_hex: &str) -> Result<(), String> {
+pub fn verify_signature(
+    public_key_der: &[u8],
+    message: &[u8],
+    sig_hex: &str,
+) -> Result<(), String> {
     let sig = hex::decode(sig_hex.trim()).map_err(|_| "the signature is not hex".to_string())?;
     aws_lc_rs::signature::UnparsedPublicKey::new(
         &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
@@ -207,7 +211,10 @@ impl Integrity {
     /// Missing, altered or added files, or a broken chain: the files cannot be
     /// trusted to be all there and unaltered.
     pub fn failed(&self) -> bool {
-        self.files_missing + self.files_altered + self.files_unlisted + self.digests_missing
+        self.files_missing
+            + self.files_altered
+            + self.files_unlisted
+            + self.digests_missing
             + self.digests_broken
             > 0
     }
@@ -283,7 +290,10 @@ impl DigestCheck {
 
     fn broken(&mut self, key: &str, why: impl Into<String>) {
         self.out.digests_broken += 1;
-        push_name(&mut self.out.broken_digests, format!("{key}: {}", why.into()));
+        push_name(
+            &mut self.out.broken_digests,
+            format!("{key}: {}", why.into()),
+        );
     }
 
     /// One digest: `key` where it was found, its decompressed text (or why it
@@ -303,7 +313,10 @@ impl DigestCheck {
         if trail_relative(&doc.digest_s3_object) != rel {
             return self.broken(
                 &rel,
-                format!("moved: it says it is {}", trail_relative(&doc.digest_s3_object)),
+                format!(
+                    "moved: it says it is {}",
+                    trail_relative(&doc.digest_s3_object)
+                ),
             );
         }
         let parse = |t: &str| DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc));
@@ -311,10 +324,14 @@ impl DigestCheck {
         else {
             return self.broken(&rel, "unreadable digestStartTime or digestEndTime");
         };
-        match &self.keys {
-            Keys::Unchecked(_) => self.out.signatures_unchecked += 1,
+        let signed = match &self.keys {
+            Keys::Unchecked(_) => {
+                self.out.signatures_unchecked += 1;
+                Ok(())
+            }
             Keys::Known(keys) => {
-                let verdict = match (signature, doc.digest_public_key_fingerprint.as_deref()) {
+                self.out.signatures_checked += 1;
+                match (signature, doc.digest_public_key_fingerprint.as_deref()) {
                     (None, _) => Err("no signature in the object's metadata".to_string()),
                     (_, None) => Err("no digestPublicKeyFingerprint".to_string()),
                     (Some(sig), Some(fp)) => match keys.get(fp) {
@@ -323,14 +340,20 @@ impl DigestCheck {
                             verify_signature(der, string_to_sign(&doc, &sha).as_bytes(), sig)
                         }
                     },
-                };
-                self.out.signatures_checked += 1;
-                if let Err(why) = verdict {
-                    return self.broken(&rel, why);
                 }
             }
-        }
-        for log in &doc.log_files {
+        };
+        // A digest that fails its signature still holds its place in the chain
+        // (its successor's hash is checked against it), but lists nothing: the
+        // files it names are not proven by it.
+        let trusted = match signed {
+            Ok(()) => true,
+            Err(why) => {
+                self.broken(&rel, why);
+                false
+            }
+        };
+        for log in doc.log_files.iter().filter(|_| trusted) {
             self.expected.insert(
                 trail_relative(&log.s3_object).to_string(),
                 Expected {
@@ -338,7 +361,10 @@ impl DigestCheck {
                 },
             );
         }
-        let previous = match (&doc.previous_digest_s3_object, &doc.previous_digest_hash_value) {
+        let previous = match (
+            &doc.previous_digest_s3_object,
+            &doc.previous_digest_hash_value,
+        ) {
             (Some(k), Some(h)) if !k.is_empty() => {
                 Some((trail_relative(k).to_string(), h.to_ascii_lowercase()))
             }
@@ -523,7 +549,11 @@ mod tests {
                 serde_json::json!(sha256_hex(text)),
                 serde_json::json!(sig),
             ),
-            None => (serde_json::Value::Null, serde_json::Value::Null, serde_json::Value::Null),
+            None => (
+                serde_json::Value::Null,
+                serde_json::Value::Null,
+                serde_json::Value::Null,
+            ),
         };
         let v = serde_json::json!({
             "awsAccountId": "111", "digestStartTime": start, "digestEndTime": end,
@@ -541,7 +571,13 @@ mod tests {
     }
 
     fn chain() -> ((Vec<u8>, String), (Vec<u8>, String)) {
-        let a = digest(A, "2025-02-19T00:00:00Z", "2025-02-19T01:00:00Z", None, &[(LOG1, b"one")]);
+        let a = digest(
+            A,
+            "2025-02-19T00:00:00Z",
+            "2025-02-19T01:00:00Z",
+            None,
+            &[(LOG1, b"one")],
+        );
         let b = digest(
             B,
             "2025-02-19T01:00:00Z",
@@ -588,7 +624,10 @@ mod tests {
         c.add_file(&format!("pre/{LOG2}"), None, sha(b"two"));
         let r = c.finish(|_| true, t("2026-01-01T00:00:00Z"));
         assert!(r.checked && !r.failed(), "{r:?}");
-        assert_eq!((r.files_validated, r.signatures_checked, r.digests_read), (2, 2, 2));
+        assert_eq!(
+            (r.files_validated, r.signatures_checked, r.digests_read),
+            (2, 2, 2)
+        );
         assert!(r.notes.is_empty() && r.problem().is_none());
     }
 
@@ -608,14 +647,20 @@ mod tests {
         assert_eq!(r.signatures_unchecked, 2);
         assert_eq!(r.notes, ["signatures not checked: local copy"]);
         assert!(r.failed());
-        assert!(r.problem().unwrap().contains("1 log file(s) missing, 1 altered, 1 in no digest"));
+        assert!(r
+            .problem()
+            .unwrap()
+            .contains("1 log file(s) missing, 1 altered, 1 in no digest"));
 
         // Out of the reader's scope: not missing. Unreadable: unverifiable, not altered.
         let mut c = check(Keys::Unchecked("local copy".into()));
         c.add_digest(A, Ok(&a.0), None);
         c.add_file(LOG1, None, None);
         let r = c.finish(|_| false, t("2026-01-01T00:00:00Z"));
-        assert_eq!((r.files_missing, r.files_unverifiable, r.files_altered), (0, 1, 0));
+        assert_eq!(
+            (r.files_missing, r.files_unverifiable, r.files_altered),
+            (0, 1, 0)
+        );
         assert!(!r.failed());
     }
 
@@ -623,7 +668,10 @@ mod tests {
     fn a_recent_file_waits_for_its_digest_an_old_one_is_unlisted() {
         let (a, _) = chain();
         let late = LOG2.replace("_b.", "_late.");
-        for (now, pending) in [("2025-02-19T02:30:00Z", true), ("2025-02-20T00:00:00Z", false)] {
+        for (now, pending) in [
+            ("2025-02-19T02:30:00Z", true),
+            ("2025-02-20T00:00:00Z", false),
+        ] {
             let mut c = check(Keys::Unchecked("x".into()));
             c.add_digest(A, Ok(&a.0), None);
             c.add_file(LOG1, None, sha(b"one"));
@@ -668,7 +716,12 @@ mod tests {
         let cases: Vec<(&str, Option<&str>, Keys, &str)> = vec![
             (A, Some(&bad_sig), keys(), "signature verification failed"),
             (A, None, keys(), "no signature"),
-            (A, Some(&a.1), Keys::from_list([]), "no public key for fingerprint fp1"),
+            (
+                A,
+                Some(&a.1),
+                Keys::from_list([]),
+                "no public key for fingerprint fp1",
+            ),
             (B, Some(&a.1), keys(), "moved"),
         ];
         for (key, sig, keys, why) in cases {
@@ -682,7 +735,11 @@ mod tests {
         let mut c = check(keys());
         c.add_digest(A, Ok(b"{\"no\":1}"), None);
         c.add_digest(B, Err("corrupt gzip".into()), None);
-        assert_eq!(c.finish(|_| false, t("2026-01-01T00:00:00Z")).digests_broken, 2);
+        assert_eq!(
+            c.finish(|_| false, t("2026-01-01T00:00:00Z"))
+                .digests_broken,
+            2
+        );
     }
 
     #[test]
@@ -691,6 +748,9 @@ mod tests {
         c.add_file(LOG1, None, sha(b"one"));
         let r = c.finish(|_| true, t("2026-01-01T00:00:00Z"));
         assert!(!r.checked && !r.failed());
-        assert_eq!(r.notes, ["integrity not checked: no digest files for this window"]);
+        assert_eq!(
+            r.notes,
+            ["integrity not checked: no digest files for this window"]
+        );
     }
 }

@@ -689,7 +689,11 @@ fn partition(
                 _ => None,
             });
             if spec.digests && !unlisted {
-                listed.push((key.clone(), delivered, super::digest::sha256_hex(text.as_bytes())));
+                listed.push((
+                    key.clone(),
+                    delivered,
+                    super::digest::sha256_hex(text.as_bytes()),
+                ));
             }
             let mut body = body;
             if altered {
@@ -782,7 +786,11 @@ fn write_digests(
         Some(o) => format!("AWSLogs/{o}/{account}/CloudTrail-Digest/{region}"),
         None => format!("AWSLogs/{account}/CloudTrail-Digest/{region}"),
     };
-    let first = spec.first_day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    let first = spec
+        .first_day
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
     let hours = spec.days as i64 * 24;
     let mut written = Vec::new();
     // (key, decompressed text, signature) of the previous digest.
@@ -846,12 +854,18 @@ fn write_digests(
         }
         let (hday, hour) = (start.date_naive(), (h % 24) as u32);
         let is = |t: &Tamper, want_break: bool| match t {
-            Tamper::DeleteDigest { account: a, region: r, day, hour: hh } if !want_break => {
-                a == account && r == region && *day == hday && *hh == hour
-            }
-            Tamper::BreakChain { account: a, region: r, day, hour: hh } if want_break => {
-                a == account && r == region && *day == hday && *hh == hour
-            }
+            Tamper::DeleteDigest {
+                account: a,
+                region: r,
+                day,
+                hour: hh,
+            } if !want_break => a == account && r == region && *day == hday && *hh == hour,
+            Tamper::BreakChain {
+                account: a,
+                region: r,
+                day,
+                hour: hh,
+            } if want_break => a == account && r == region && *day == hday && *hh == hour,
             _ => false,
         };
         let delete = spec.tamper.iter().any(|t| is(t, false));

@@ -5,17 +5,15 @@
 //! files, they are read first and its files are checked against them; a local
 //! copy keeps no S3 metadata, so signatures are not checked here.
 
-use std::fs;
 use std::collections::HashMap;
+use std::fs;
 use std::io::{BufReader, ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
 use super::digest::{is_digest_name, DigestCheck, Keys, MAX_DIGEST_INFLATED};
 use super::inflate;
-use super::path::{
-    day_path, delivered_from_name, is_log_file_name, parse_key, DayPlan, TrailKey,
-};
+use super::path::{day_path, delivered_from_name, is_log_file_name, parse_key, DayPlan, TrailKey};
 use super::{default_threads, select, Acc, FileScan, Listing, TrailError, TrailQuery, TrailResult};
 
 /// Prefix folders above `AWSLogs` are searched this deep.
@@ -286,9 +284,11 @@ impl Walk<'_> {
         for region in regions {
             let check = self.digests(&dir.join("CloudTrail-Digest").join(&region));
             let hash = check.has_digests();
-            let _ = self
-                .out
-                .send(Msg::Start(account.to_string(), region.clone(), Box::new(check)));
+            let _ = self.out.send(Msg::Start(
+                account.to_string(),
+                region.clone(),
+                Box::new(check),
+            ));
             let jobs = self.region(account, &region, &ct.join(&region), hash);
             let _ = self.out.send(Msg::End(account.to_string(), region, jobs));
         }
@@ -320,7 +320,11 @@ impl Walk<'_> {
             for n in names {
                 let path = day_dir.join(&n);
                 let text = read_digest(&path);
-                check.add_digest(&path.to_string_lossy(), text.as_deref().map_err(Clone::clone), None);
+                check.add_digest(
+                    &path.to_string_lossy(),
+                    text.as_deref().map_err(Clone::clone),
+                    None,
+                );
             }
         }
         check

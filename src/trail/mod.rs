@@ -22,6 +22,7 @@ use crate::retry::CallSlots;
 pub mod digest;
 pub mod gen;
 mod inflate;
+mod keys;
 mod local;
 mod path;
 mod s3;
@@ -29,8 +30,10 @@ mod select;
 mod split;
 
 pub use inflate::MAX_INFLATED;
-pub use split::MAX_RECORD;
+pub use keys::list_public_keys;
 pub use path::{parse_key, DayPlan, TrailKey, MAX_DELIVERY_LAG};
+pub use s3::PublicKeys;
+pub use split::MAX_RECORD;
 
 /// What to read from the trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,10 +190,19 @@ impl PartitionCoverage {
             out.push(e.clone());
         }
         if self.bad_files > 0 {
-            out.push(format!("{} trail file(s) could not be read", self.bad_files));
+            out.push(format!(
+                "{} trail file(s) could not be read",
+                self.bad_files
+            ));
         }
         if !self.gaps.is_empty() {
-            let mut days = self.gaps.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+            let mut days = self
+                .gaps
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
             if self.gaps.len() > 10 {
                 days.push_str(", …");
             }
@@ -329,7 +341,26 @@ pub async fn read_s3(
     slots: &CallSlots,
     deadline: Duration,
 ) -> Result<TrailResult, TrailError> {
-    s3::read(client, bucket, prefix, q, slots, deadline).await
+    let unchecked: &s3::PublicKeys<'_> = &|_region| {
+        Box::pin(async {
+            digest::Keys::Unchecked("no CloudTrail client to ask ListPublicKeys".into())
+        })
+    };
+    s3::read(client, bucket, prefix, q, slots, deadline, unchecked).await
+}
+
+/// [`read_s3`], checking the digests' signatures with the keys `public_keys`
+/// returns for a trail's home region (CloudTrail `ListPublicKeys` there).
+pub async fn read_s3_with_keys(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    q: &TrailQuery,
+    slots: &CallSlots,
+    deadline: Duration,
+    public_keys: &PublicKeys<'_>,
+) -> Result<TrailResult, TrailError> {
+    s3::read(client, bucket, prefix, q, slots, deadline, public_keys).await
 }
 
 fn default_threads(threads: usize) -> usize {
@@ -349,7 +380,7 @@ struct Listing {
 }
 
 #[derive(Debug, Default)]
-struct PartListing {
+pub(crate) struct PartListing {
     days_with_files: BTreeSet<NaiveDate>,
     failed_days: BTreeSet<NaiveDate>,
     error: Option<String>,

@@ -397,7 +397,12 @@ mod tests {
     fn records_across_window_edges_come_out_whole() {
         // Records of every size around the window's edge, fed a few bytes a call.
         let recs: Vec<String> = (0..3000)
-            .map(|i| format!(r#"{{"i":{i},"s":"{}\"}}","n":12345}}"#, "x".repeat(i * 7 % 1500)))
+            .map(|i| {
+                format!(
+                    r#"{{"i":{i},"s":"{}\"}}","n":12345}}"#,
+                    "x".repeat(i * 7 % 1500)
+                )
+            })
             .collect();
         let text = format!(r#"{{"Records":[{}],"tail":123}}"#, recs.join(","));
         assert!(text.len() > 2 * WINDOW);
@@ -419,12 +424,18 @@ mod tests {
 
     #[test]
     fn a_giant_record_fails_with_a_bounded_window() {
-        let big = format!(r#"{{"Records":[{{"a":1}},{{"s":"{}"}}]}}"#, "y".repeat(MAX_RECORD + 10));
+        let big = format!(
+            r#"{{"Records":[{{"a":1}},{{"s":"{}"}}]}}"#,
+            "y".repeat(MAX_RECORD + 10)
+        );
         let mut got = 0;
         let mut buf = Vec::new();
         let e = for_each_record(&mut big.as_bytes(), &mut buf, |_| got += 1).unwrap_err();
         assert_eq!(got, 1, "the record before it is kept");
-        assert!(e.to_string().contains("larger than the 16 MiB limit"), "{e}");
+        assert!(
+            e.to_string().contains("larger than the 16 MiB limit"),
+            "{e}"
+        );
         assert!(buf.len() <= MAX_RECORD);
         // So is any other top-level value.
         let big = format!(r#"{{"x":"{}","Records":[]}}"#, "y".repeat(MAX_RECORD + 10));
