@@ -2,15 +2,17 @@
 //! and peak memory, for windows of different lengths over the same tree.
 //!
 //!     cargo run --release --example trail_s3_bench -- [--accounts 1000] [--regions 4]
-//!         [--days 30] [--windows 10,30] [--files-per-day 1] [--dir PATH]
+//!         [--days 30] [--windows 10,30] [--files-per-day 1] [--dir PATH] [--keep-none]
 //!
 //! Generates (once; reused when present) `accounts × regions × days` of trail
 //! layout with `trail::gen` into PATH (default $TMPDIR/ssm-trail-s3-bench-…),
 //! serves it from the simulator's S3 in a child process, and, for each window
 //! (the last N days of the tree), reads it with `trail::read_s3` in a fresh
 //! child process, so each peak RSS (VmHWM) is that read's alone. The
-//! simulator's counters give the ListObjectsV2 and GetObject calls. See
-//! BENCHMARKS.md.
+//! simulator's counters give the ListObjectsV2 and GetObject calls. With
+//! `--keep-none` the query names no call that is in the tree: every object is
+//! still listed, downloaded, inflated and split, but no event is kept, so the
+//! peak is the reader's own, not the size of the result. See BENCHMARKS.md.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -44,7 +46,12 @@ fn main() -> Res<()> {
             .ok_or("--window-days")?
             .parse()?;
         let last: u64 = flag(&args, "--tree-days").ok_or("--tree-days")?.parse()?;
-        return read(&endpoint, days, last);
+        return read(
+            &endpoint,
+            days,
+            last,
+            args.iter().any(|a| a == "--keep-none"),
+        );
     }
     let accounts: u32 = flag(&args, "--accounts").map_or(Ok(1000), |v| v.parse())?;
     let regions: usize = flag(&args, "--regions").map_or(Ok(4), |v| v.parse())?;
@@ -72,15 +79,17 @@ fn main() -> Res<()> {
     BufReader::new(server.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
     let endpoint = line.trim().to_string();
     eprintln!("simulator S3 at {endpoint}");
-    println!("| window (days) | objects read | ListObjectsV2 | GetObject | calls per object | seconds | peak RSS (MB) |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| window (days) | objects read | events kept | ListObjectsV2 | GetObject | calls per object | seconds | peak RSS (MB) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     for w in windows {
         let before = stats(&endpoint)?;
-        let out = Command::new(&exe)
-            .args(["--read", &endpoint, "--window-days", &w.to_string()])
-            .args(["--tree-days", &days.to_string()])
-            .stderr(Stdio::inherit())
-            .output()?;
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--read", &endpoint, "--window-days", &w.to_string()])
+            .args(["--tree-days", &days.to_string()]);
+        if args.iter().any(|a| a == "--keep-none") {
+            cmd.arg("--keep-none");
+        }
+        let out = cmd.stderr(Stdio::inherit()).output()?;
         if !out.status.success() {
             return Err(format!("the read of {w} days failed").into());
         }
@@ -97,7 +106,8 @@ fn main() -> Res<()> {
         let gets = calls(&after, "GetObject") - calls(&before, "GetObject");
         let files = get("files");
         println!(
-            "| {w} | {files} | {lists} | {gets} | {:.3} | {:.1} | {} |",
+            "| {w} | {files} | {} | {lists} | {gets} | {:.3} | {:.1} | {} |",
+            get("events"),
             (lists + gets) as f64 / files.max(1) as f64,
             get("millis") as f64 / 1000.0,
             get("peak_mb"),
@@ -197,7 +207,7 @@ fn peak_mb() -> u64 {
         .map_or(0, |kb| kb / 1024)
 }
 
-fn read(endpoint: &str, window_days: u64, tree_days: u64) -> Res<()> {
+fn read(endpoint: &str, window_days: u64, tree_days: u64, keep_none: bool) -> Res<()> {
     let first: NaiveDate = FIRST_DAY.parse()?;
     let last = first + Days::new(tree_days - 1);
     let start = last + Days::new(1) - Days::new(window_days);
@@ -216,12 +226,16 @@ fn read(endpoint: &str, window_days: u64, tree_days: u64) -> Res<()> {
             .force_path_style(true)
             .build();
         let client = aws_sdk_s3::Client::from_conf(conf);
+        let mut query = TrailQuery::new(window);
+        if keep_none {
+            query.event_names = vec!["NoSuchCall".into()];
+        }
         let t = Instant::now();
         let r = read_s3(
             &client,
             TRAIL_BUCKET,
             "",
-            &TrailQuery::new(window),
+            &query,
             &CallSlots::new(64),
             Duration::from_secs(60),
         )

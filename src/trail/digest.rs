@@ -18,15 +18,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration as TimeDelta, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 /// Names kept per kind of problem in one partition; the counts stay exact.
 const MAX_NAMES: usize = 100;
-/// How long after an hour's end CloudTrail may take to deliver its digest: a
-/// log file newer than the last digest by less than this is "not yet digested".
-pub const DIGEST_LAG: TimeDelta = TimeDelta::hours(2);
 /// Digest files are small (one entry per log file of an hour); a bigger one is refused.
 pub const MAX_DIGEST_INFLATED: u64 = 64 << 20;
 
@@ -184,8 +181,10 @@ pub struct Integrity {
     pub files_unlisted: u64,
     /// Read, but not whole (corrupt gzip, over a limit): the hash could not be computed.
     pub files_unverifiable: u64,
-    /// Delivered after the newest digest, within [`DIGEST_LAG`] of now.
-    pub files_not_yet_digested: u64,
+    /// Delivered after the newest digest read: not yet digested (the last
+    /// hour of a trail), or its digest was deleted; counted and noted, not failed,
+    /// since the two cannot be told apart (`validate-logs` starts from the newest digest too).
+    pub files_after_last_digest: u64,
     pub digests_missing: u64,
     /// Unreadable, moved, badly signed, or not the digest its successor hashed.
     pub digests_broken: u64,
@@ -398,9 +397,8 @@ impl DigestCheck {
     }
 
     /// The verdict. `in_scope(key)`: would the reader have read this listed
-    /// file (its account, region, day and minute are wanted)? `now` decides
-    /// what is too recent to have a digest yet.
-    pub fn finish(mut self, in_scope: impl Fn(&str) -> bool, now: DateTime<Utc>) -> Integrity {
+    /// file (its account, region, day and minute are wanted)?
+    pub fn finish(mut self, in_scope: impl Fn(&str) -> bool) -> Integrity {
         let mut out = std::mem::take(&mut self.out);
         if out.digests_read == 0 {
             out.notes
@@ -455,14 +453,14 @@ impl DigestCheck {
         for m in missing {
             push_name(&mut out.missing, m);
         }
-        // Files no digest lists: added, unless newer than the newest digest
-        // and too recent for one, or older than the first digest read.
+        // Files no digest lists: added, unless delivered after the newest
+        // digest or before the first one read.
         let newest = self.seen.iter().map(|s| s.end).max();
         let oldest = self.seen.iter().map(|s| s.start).min();
         self.unmatched.sort();
         for (key, delivered) in self.unmatched {
             let pending = match (delivered, newest) {
-                (Some(t), Some(n)) => t >= n && now - t < DIGEST_LAG,
+                (Some(t), Some(n)) => t >= n,
                 _ => false,
             };
             let before = match (delivered, oldest) {
@@ -470,7 +468,7 @@ impl DigestCheck {
                 _ => false,
             };
             if pending {
-                out.files_not_yet_digested += 1;
+                out.files_after_last_digest += 1;
             } else if before {
                 out.notes.push(format!(
                     "{key}: delivered before the first digest read, not checked"
@@ -479,6 +477,12 @@ impl DigestCheck {
                 out.files_unlisted += 1;
                 push_name(&mut out.unlisted, key);
             }
+        }
+        if out.files_after_last_digest > 0 {
+            out.notes.push(format!(
+                "{} file(s) delivered after the last digest read: not checked",
+                out.files_after_last_digest
+            ));
         }
         out.broken_digests.sort();
         out.missing_digests.sort();
@@ -622,7 +626,7 @@ mod tests {
         c.add_digest(&format!("/local/copy/{B}"), Ok(&b.0), Some(&b.1));
         c.add_file(LOG1, None, sha(b"one"));
         c.add_file(&format!("pre/{LOG2}"), None, sha(b"two"));
-        let r = c.finish(|_| true, t("2026-01-01T00:00:00Z"));
+        let r = c.finish(|_| true);
         assert!(r.checked && !r.failed(), "{r:?}");
         assert_eq!(
             (r.files_validated, r.signatures_checked, r.digests_read),
@@ -640,7 +644,7 @@ mod tests {
         c.add_file(LOG2, None, sha(b"TWO"));
         let extra = LOG2.replace("_b.", "_c.");
         c.add_file(&extra, Some(t("2025-02-19T01:05:00Z")), sha(b"x"));
-        let r = c.finish(|_| true, t("2026-01-01T00:00:00Z"));
+        let r = c.finish(|_| true);
         assert_eq!(r.missing, [LOG1]);
         assert_eq!(r.altered, [LOG2]);
         assert_eq!(r.unlisted, [extra]);
@@ -656,7 +660,7 @@ mod tests {
         let mut c = check(Keys::Unchecked("local copy".into()));
         c.add_digest(A, Ok(&a.0), None);
         c.add_file(LOG1, None, None);
-        let r = c.finish(|_| false, t("2026-01-01T00:00:00Z"));
+        let r = c.finish(|_| false);
         assert_eq!(
             (r.files_missing, r.files_unverifiable, r.files_altered),
             (0, 1, 0)
@@ -665,20 +669,22 @@ mod tests {
     }
 
     #[test]
-    fn a_recent_file_waits_for_its_digest_an_old_one_is_unlisted() {
-        let (a, _) = chain();
+    fn a_file_after_the_last_digest_is_noted_one_inside_is_unlisted() {
+        let (a, b) = chain();
         let late = LOG2.replace("_b.", "_late.");
-        for (now, pending) in [
-            ("2025-02-19T02:30:00Z", true),
-            ("2025-02-20T00:00:00Z", false),
-        ] {
+        for (with_b, after) in [(false, true), (true, false)] {
             let mut c = check(Keys::Unchecked("x".into()));
             c.add_digest(A, Ok(&a.0), None);
+            if with_b {
+                c.add_digest(B, Ok(&b.0), None);
+                c.add_file(LOG2, None, sha(b"two"));
+            }
             c.add_file(LOG1, None, sha(b"one"));
             c.add_file(&late, Some(t("2025-02-19T01:10:00Z")), sha(b"z"));
-            let r = c.finish(|_| true, t(now));
-            assert_eq!(r.files_not_yet_digested, u64::from(pending));
-            assert_eq!(r.files_unlisted, u64::from(!pending));
+            let r = c.finish(|_| true);
+            assert_eq!(r.files_after_last_digest, u64::from(after));
+            assert_eq!(r.files_unlisted, u64::from(!after));
+            assert_eq!(r.failed(), !after);
         }
     }
 
@@ -688,13 +694,13 @@ mod tests {
         // Deleted: B names A, which was listed but is not there.
         let mut c = check(Keys::Unchecked("x".into()));
         c.add_digest(B, Ok(&b.0), None);
-        let r = c.finish(|_| false, t("2026-01-01T00:00:00Z"));
+        let r = c.finish(|_| false);
         assert_eq!(r.digests_missing, 1);
         assert!(r.missing_digests[0].starts_with(A));
         // Before the listed range: not looked for.
         let mut c = DigestCheck::new(Keys::Unchecked("x".into()), t("2025-02-19T01:30:00Z"));
         c.add_digest(B, Ok(&b.0), None);
-        assert!(!c.finish(|_| false, t("2026-01-01T00:00:00Z")).failed());
+        assert!(!c.finish(|_| false).failed());
         // Altered: A's text is not what B hashed (a local copy: no signature to catch it).
         let mut a2 = a.0.clone();
         let at = a2.iter().position(|c| *c == b'1').unwrap();
@@ -702,7 +708,7 @@ mod tests {
         let mut c = check(Keys::Unchecked("x".into()));
         c.add_digest(A, Ok(&a2), None);
         c.add_digest(B, Ok(&b.0), None);
-        let r = c.finish(|_| false, t("2026-01-01T00:00:00Z"));
+        let r = c.finish(|_| false);
         assert_eq!(r.digests_broken, 1, "{r:?}");
         assert!(r.broken_digests[0].contains("previousDigestHashValue"));
     }
@@ -727,7 +733,7 @@ mod tests {
         for (key, sig, keys, why) in cases {
             let mut c = check(keys);
             c.add_digest(key, Ok(&a.0), sig);
-            let r = c.finish(|_| false, t("2026-01-01T00:00:00Z"));
+            let r = c.finish(|_| false);
             assert_eq!(r.digests_broken, 1, "{why}");
             assert!(r.broken_digests[0].contains(why), "{:?}", r.broken_digests);
         }
@@ -735,18 +741,14 @@ mod tests {
         let mut c = check(keys());
         c.add_digest(A, Ok(b"{\"no\":1}"), None);
         c.add_digest(B, Err("corrupt gzip".into()), None);
-        assert_eq!(
-            c.finish(|_| false, t("2026-01-01T00:00:00Z"))
-                .digests_broken,
-            2
-        );
+        assert_eq!(c.finish(|_| false).digests_broken, 2);
     }
 
     #[test]
     fn without_digests_nothing_is_claimed() {
         let mut c = check(keys());
         c.add_file(LOG1, None, sha(b"one"));
-        let r = c.finish(|_| true, t("2026-01-01T00:00:00Z"));
+        let r = c.finish(|_| true);
         assert!(!r.checked && !r.failed());
         assert_eq!(
             r.notes,

@@ -134,7 +134,7 @@ fn fold(rx: mpsc::Receiver<Msg>, q: &TrailQuery, plan: &DayPlan) -> Acc {
     let mut acc = Acc::default();
     let mut open: HashMap<(String, String), Open> = HashMap::new();
     let close = |acc: &mut Acc, part: (String, String), o: Open| {
-        let verdict = o.check.finish(in_scope(q, plan, &part.0, &part.1), q.now);
+        let verdict = o.check.finish(in_scope(q, plan, &part.0, &part.1));
         acc.integrity.insert(part, verdict);
     };
     for msg in rx {

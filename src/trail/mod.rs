@@ -46,8 +46,7 @@ pub struct TrailQuery {
     pub window: TimeWindow,
     /// `eventName`s of `ssm.amazonaws.com` records to keep.
     pub event_names: Vec<String>,
-    /// When the read runs: a window day that has barely begun (or not yet) is
-    /// no gap, and a file too recent for a digest is not unlisted.
+    /// When the read runs: a window day that has barely begun (or not yet) is no gap.
     pub now: DateTime<Utc>,
 }
 
@@ -267,7 +266,7 @@ pub struct IntegrityTotals {
     pub files_altered: u64,
     pub files_unlisted: u64,
     pub files_unverifiable: u64,
-    pub files_not_yet_digested: u64,
+    pub files_after_last_digest: u64,
     pub digests_missing: u64,
     pub digests_broken: u64,
     pub signatures_checked: u64,
@@ -287,7 +286,7 @@ impl IntegrityTotals {
         self.files_altered += i.files_altered;
         self.files_unlisted += i.files_unlisted;
         self.files_unverifiable += i.files_unverifiable;
-        self.files_not_yet_digested += i.files_not_yet_digested;
+        self.files_after_last_digest += i.files_after_last_digest;
         self.digests_missing += i.digests_missing;
         self.digests_broken += i.digests_broken;
         self.signatures_checked += i.signatures_checked;

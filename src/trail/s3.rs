@@ -417,7 +417,7 @@ impl Ctx<'_, '_> {
             listing.error.get_or_insert(f);
             listing.failed_days.extend(self.plan.days.iter().copied());
         }
-        let verdict = check.finish(in_scope(self.q, self.plan, &account, &region), self.q.now);
+        let verdict = check.finish(in_scope(self.q, self.plan, &account, &region));
         acc.integrity
             .insert((account.clone(), region.clone()), verdict);
         (acc, account, region, listing)
