@@ -135,6 +135,9 @@ pub struct SimConfig {
     /// A trail tree (as `trail::gen` writes it) served as the S3 bucket `trail`,
     /// with CloudTrail `ListPublicKeys` giving the generator's key.
     pub trail_root: Option<std::path::PathBuf>,
+    /// Cut every whole-object GET of a trail log file half-way (Range GETs are
+    /// served whole): a reader that does not resume fails every file.
+    pub trail_cut_bodies: bool,
 }
 
 impl Default for SimConfig {
@@ -168,6 +171,7 @@ impl Default for SimConfig {
             account_ids: None,
             identity_resolver: None,
             trail_root: None,
+            trail_cut_bodies: false,
         }
     }
 }

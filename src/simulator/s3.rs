@@ -4,6 +4,7 @@
 //! `start-after`, `continuation-token`, `max-keys`), GetObject (with `Range`)
 //! and HeadObject. A digest's `<key>.sig` sidecar is not an object: it is that
 //! object's `x-amz-meta-signature` (with `x-amz-meta-signature-algorithm`).
+//! With `trail_cut_bodies`, every whole GET of a log file is cut half-way.
 //!
 //! The key index (sorted names only) is built once at start; bodies are read
 //! from disk per request. Requests are not authenticated beyond being signed.
@@ -12,7 +13,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -30,11 +32,14 @@ pub struct Bucket {
     root: PathBuf,
     /// Sorted, `/`-separated, relative to `root`; sidecars excluded.
     keys: Vec<String>,
+    /// Cut every whole-object GET of a log file half-way (a Range GET is
+    /// served whole), so a reader must resume.
+    cut_bodies: bool,
 }
 
 impl Bucket {
     /// Index every file under `root`.
-    pub fn open(root: &Path) -> io::Result<Bucket> {
+    pub fn open(root: &Path, cut_bodies: bool) -> io::Result<Bucket> {
         let mut keys = Vec::new();
         let mut stack = vec![root.to_path_buf()];
         while let Some(dir) = stack.pop() {
@@ -55,6 +60,7 @@ impl Bucket {
         Ok(Bucket {
             root: root.to_path_buf(),
             keys,
+            cut_bodies,
         })
     }
 }
@@ -304,8 +310,31 @@ fn object(
         }
         None => (200, 0, total),
     };
+    let cut = bucket.cut_bodies && range.is_none() && key.contains("/CloudTrail/") && total > 1;
     let body = if head {
         full(Bytes::new())
+    } else if cut {
+        // Half the body, then (once it is on the wire) the connection fails,
+        // Content-Length promising the rest.
+        let half = Bytes::from(data).slice(..total / 2);
+        let frames = futures::stream::unfold(0u8, move |step| {
+            let half = half.clone();
+            async move {
+                match step {
+                    0 => Some((Ok(Frame::data(half)), 1)),
+                    1 => {
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        let cut = io::Error::new(
+                            io::ErrorKind::ConnectionReset,
+                            "simulated cut-off body",
+                        );
+                        Some((Err(cut), 2))
+                    }
+                    _ => None,
+                }
+            }
+        });
+        StreamBody::new(frames).boxed()
     } else {
         full(Bytes::from(data).slice(from..to))
     };

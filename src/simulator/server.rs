@@ -242,7 +242,7 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
     let addr = listener.local_addr()?;
     let seed_mix = mix(world.cfg.seed ^ 0x5EED);
     let s3 = match &world.cfg.trail_root {
-        Some(root) => Some(super::s3::Bucket::open(root)?),
+        Some(root) => Some(super::s3::Bucket::open(root, world.cfg.trail_cut_bodies)?),
         None => None,
     };
     let state = Arc::new(State {
