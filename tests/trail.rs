@@ -684,8 +684,8 @@ async fn s3_digests_validate_through_moto() {
             let p = &r.coverage.partitions[&spec.accounts[0]]["us-east-1"].integrity;
             let deleted = m.files.iter().find(|f| f.deleted).unwrap();
             let altered = m.files.iter().find(|f| f.altered).unwrap();
-            assert_eq!(p.missing, [deleted.key.clone()]);
-            assert_eq!(p.altered, [altered.key.clone()]);
+            assert_eq!(p.missing, std::slice::from_ref(&deleted.key));
+            assert_eq!(p.altered, std::slice::from_ref(&altered.key));
         } else {
             assert_eq!(i.files_validated, r.coverage.files_read);
             assert_eq!(i.files_missing + i.files_altered + i.files_unlisted, 0);

@@ -64,6 +64,9 @@ struct Ctx<'a, 'k> {
     keys: tokio::sync::Mutex<HashMap<String, Keys>>,
 }
 
+/// A digest object's decompressed text (or why not) and its signature metadata.
+type Fetched = (Result<Vec<u8>, String>, Option<String>);
+
 /// One ListObjectsV2 walk of a prefix, every page: folders (with a delimiter) and keys.
 #[derive(Default)]
 struct Listed {
@@ -184,7 +187,7 @@ impl Ctx<'_, '_> {
     }
 
     /// A digest object: its decompressed text and `x-amz-meta-signature`.
-    async fn digest(&self, key: &str) -> (Result<Vec<u8>, String>, Option<String>) {
+    async fn digest(&self, key: &str) -> Fetched {
         let _dl = self.downloads.acquire().await;
         let out = match call_with_retry(Some(self.slots), self.deadline, || {
             self.client.get_object().bucket(self.bucket).key(key).send()
@@ -354,15 +357,14 @@ impl Ctx<'_, '_> {
         };
         let mut check = DigestCheck::new(sig_keys, from);
         digest_keys.sort_by_key(|k| end_from_name(k));
-        let fetched: Vec<(String, (Result<Vec<u8>, String>, Option<String>))> =
-            stream::iter(digest_keys)
-                .map(|k| async move {
-                    let d = self.digest(&k).await;
-                    (k, d)
-                })
-                .buffered(8)
-                .collect()
-                .await;
+        let fetched: Vec<(String, Fetched)> = stream::iter(digest_keys)
+            .map(|k| async move {
+                let d = self.digest(&k).await;
+                (k, d)
+            })
+            .buffered(8)
+            .collect()
+            .await;
         for (k, (text, sig)) in fetched {
             let name = format!("s3://{}/{k}", self.bucket);
             check.add_digest(&name, text.as_deref().map_err(Clone::clone), sig.as_deref());

@@ -449,7 +449,7 @@ mod tests {
             s.push('"');
             s.push_str("\\\"");
             assert_eq!(find_quote_or_backslash(s.as_bytes(), 0), Some(n));
-            let t = "\\".repeat(1) + &"b".repeat(n);
+            let t = "\\".to_string() + &"b".repeat(n);
             assert_eq!(find_quote_or_backslash(t.as_bytes(), 1), None);
         }
         // A byte just above '"' next to a real hit must not be flagged first.
