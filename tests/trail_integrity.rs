@@ -312,6 +312,23 @@ fn a_gzip_bomb_and_a_giant_record_fail_their_file_with_bounded_memory() {
             .status,
         ssm_session_audit::model::RegionStatus::Failed
     );
+
+    // The same bucket over S3: the body streams into the same capped inflate.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let before = peak_rss_mb();
+    let (s3, _) = rt.block_on(via_sim_s3(dir.path(), &q));
+    let after = peak_rss_mb();
+    assert_eq!(ids(&s3), m.expected(&q));
+    let names: Vec<&str> = s3
+        .coverage
+        .bad_files
+        .iter()
+        .map(|b| b.path.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{:?}", s3.coverage.bad_files);
+    assert!(names[0].contains("BOMB") && names[1].contains("GIANT"));
+    assert!(s3.coverage.bad_files[0].error.contains("inflates past the limit"));
+    assert!(after.saturating_sub(before) < 300, "{before} MB -> {after} MB");
 }
 
 // ---------------------------------------------------------------- the simulator's S3
