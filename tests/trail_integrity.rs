@@ -327,8 +327,13 @@ fn a_gzip_bomb_and_a_giant_record_fail_their_file_with_bounded_memory() {
         .collect();
     assert_eq!(names.len(), 2, "{:?}", s3.coverage.bad_files);
     assert!(names[0].contains("BOMB") && names[1].contains("GIANT"));
-    assert!(s3.coverage.bad_files[0].error.contains("inflates past the limit"));
-    assert!(after.saturating_sub(before) < 300, "{before} MB -> {after} MB");
+    assert!(s3.coverage.bad_files[0]
+        .error
+        .contains("inflates past the limit"));
+    assert!(
+        after.saturating_sub(before) < 300,
+        "{before} MB -> {after} MB"
+    );
 }
 
 // ---------------------------------------------------------------- the simulator's S3
@@ -579,5 +584,50 @@ async fn a_body_cut_off_mid_stream_is_resumed_with_a_range_request() {
     assert_eq!(
         stats.calls.get("GetObject").copied().unwrap_or(0),
         c.integrity.digests_read + 2 * c.files_read
+    );
+}
+
+/// Digests copied without their metadata (no `.sig` sidecar: no
+/// `x-amz-meta-signature`): all of a partition's unsigned is a copy, checked
+/// like a local one and said so; one unsigned among signed ones is broken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digests_without_signature_metadata_over_s3() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = spec();
+    s.accounts.truncate(1);
+    s.regions.truncate(1);
+    let m = generate(dir.path(), &s).unwrap();
+    let sig = |k: &str| {
+        dir.path().join(format!(
+            "{k}{}",
+            ssm_session_audit::trail::gen::SIGNATURE_SUFFIX
+        ))
+    };
+    // One sidecar gone: that digest is broken, its files unproven.
+    std::fs::remove_file(sig(&m.digests[30])).unwrap();
+    let q = query();
+    let (r, _) = via_sim_s3(dir.path(), &q).await;
+    let i = &r.coverage.integrity;
+    assert_eq!(i.digests_broken, 1, "{i:#?}");
+    let p = &r.coverage.partitions[A1][&s.regions[0]].integrity;
+    assert!(p.broken_digests[0].contains("no signature in the object's metadata"));
+    // Every sidecar gone: signatures not checked, everything else is.
+    for d in &m.digests {
+        let _ = std::fs::remove_file(sig(d));
+    }
+    let (r, _) = via_sim_s3(dir.path(), &q).await;
+    let i = &r.coverage.integrity;
+    assert_eq!(
+        i.digests_broken + i.files_unlisted + i.files_missing,
+        0,
+        "{i:#?}"
+    );
+    assert_eq!(i.files_validated, r.coverage.files_read);
+    assert_eq!(i.signatures_checked, 0);
+    let p = &r.coverage.partitions[A1][&s.regions[0]].integrity;
+    assert!(
+        p.notes[0].contains("no digest object carries x-amz-meta-signature"),
+        "{:?}",
+        p.notes
     );
 }
