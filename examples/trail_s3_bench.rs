@@ -3,6 +3,7 @@
 //!
 //!     cargo run --release --example trail_s3_bench -- [--accounts 1000] [--regions 4]
 //!         [--days 30] [--windows 10,30] [--files-per-day 1] [--dir PATH] [--keep-none]
+//!         [--digests]
 //!
 //! Generates (once; reused when present) `accounts × regions × days` of trail
 //! layout with `trail::gen` into PATH (default $TMPDIR/ssm-trail-s3-bench-…),
@@ -12,7 +13,9 @@
 //! simulator's counters give the ListObjectsV2 and GetObject calls. With
 //! `--keep-none` the query names no call that is in the tree: every object is
 //! still listed, downloaded, inflated and split, but no event is kept, so the
-//! peak is the reader's own, not the size of the result. See BENCHMARKS.md.
+//! peak is the reader's own, not the size of the result. With `--digests` the
+//! tree has hourly signed digests and the read checks every file, chain link
+//! and signature (with the generator's key). See BENCHMARKS.md.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,11 +23,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate};
+use futures::future::BoxFuture;
 use ssm_session_audit::model::TimeWindow;
 use ssm_session_audit::retry::CallSlots;
 use ssm_session_audit::simulator::{SimConfig, Simulator, TRAIL_BUCKET};
-use ssm_session_audit::trail::gen::{generate, GenSpec};
-use ssm_session_audit::trail::{read_s3, TrailQuery};
+use ssm_session_audit::trail::digest::{Keys, PublicKey};
+use ssm_session_audit::trail::gen::{digest_public_key, generate, GenSpec};
+use ssm_session_audit::trail::{read_s3_with_keys, TrailQuery};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -57,6 +62,7 @@ fn main() -> Res<()> {
     let regions: usize = flag(&args, "--regions").map_or(Ok(4), |v| v.parse())?;
     let days: u32 = flag(&args, "--days").map_or(Ok(30), |v| v.parse())?;
     let per_day: u32 = flag(&args, "--files-per-day").map_or(Ok(1), |v| v.parse())?;
+    let digests = args.iter().any(|a| a == "--digests");
     let windows: Vec<u64> = flag(&args, "--windows")
         .unwrap_or_else(|| "10,30".into())
         .split(',')
@@ -64,10 +70,11 @@ fn main() -> Res<()> {
         .collect::<Result<_, _>>()?;
     let dir = flag(&args, "--dir").map(PathBuf::from).unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
-            "ssm-trail-s3-bench-{accounts}x{regions}x{days}x{per_day}"
+            "ssm-trail-s3-bench-{accounts}x{regions}x{days}x{per_day}{}",
+            if digests { "-digests" } else { "" }
         ))
     });
-    ensure_tree(&dir, accounts, regions, days, per_day)?;
+    ensure_tree(&dir, accounts, regions, days, per_day, digests)?;
 
     let exe = std::env::current_exe()?;
     let mut server = Command::new(&exe)
@@ -79,8 +86,8 @@ fn main() -> Res<()> {
     BufReader::new(server.stdout.take().ok_or("no stdout")?).read_line(&mut line)?;
     let endpoint = line.trim().to_string();
     eprintln!("simulator S3 at {endpoint}");
-    println!("| window (days) | objects read | events kept | ListObjectsV2 | GetObject | calls per object | seconds | peak RSS (MB) |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| window (days) | log files read | events kept | digests read | files validated | ListObjectsV2 | GetObject | calls per object | seconds | peak RSS (MB) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for w in windows {
         let before = stats(&endpoint)?;
         let mut cmd = Command::new(&exe);
@@ -106,9 +113,11 @@ fn main() -> Res<()> {
         let gets = calls(&after, "GetObject") - calls(&before, "GetObject");
         let files = get("files");
         println!(
-            "| {w} | {files} | {} | {lists} | {gets} | {:.3} | {:.1} | {} |",
+            "| {w} | {files} | {} | {} | {} | {lists} | {gets} | {:.3} | {:.1} | {} |",
             get("events"),
-            (lists + gets) as f64 / files.max(1) as f64,
+            get("digests"),
+            get("validated"),
+            (lists + gets) as f64 / (files + get("digests")).max(1) as f64,
             get("millis") as f64 / 1000.0,
             get("peak_mb"),
         );
@@ -118,7 +127,14 @@ fn main() -> Res<()> {
     Ok(())
 }
 
-fn ensure_tree(dir: &Path, accounts: u32, regions: usize, days: u32, per_day: u32) -> Res<()> {
+fn ensure_tree(
+    dir: &Path,
+    accounts: u32,
+    regions: usize,
+    days: u32,
+    per_day: u32,
+    digests: bool,
+) -> Res<()> {
     let done = dir.join("bench-done.txt");
     if done.exists() {
         return Ok(());
@@ -146,7 +162,7 @@ fn ensure_tree(dir: &Path, accounts: u32, regions: usize, days: u32, per_day: u3
         gaps: Vec::new(),
         level: 6,
         seed: 13,
-        digests: false,
+        digests,
         tamper: Vec::new(),
     };
     eprintln!(
@@ -231,17 +247,35 @@ fn read(endpoint: &str, window_days: u64, tree_days: u64, keep_none: bool) -> Re
             query.event_names = vec!["NoSuchCall".into()];
         }
         let t = Instant::now();
-        let r = read_s3(
+        let (fingerprint, der) = digest_public_key();
+        let keys = move |_region: String| -> BoxFuture<'static, Keys> {
+            let k = Keys::from_list([PublicKey {
+                fingerprint: fingerprint.clone(),
+                der: der.clone(),
+            }]);
+            Box::pin(async move { k })
+        };
+        let r = read_s3_with_keys(
             &client,
             TRAIL_BUCKET,
             "",
             &query,
             &CallSlots::new(64),
             Duration::from_secs(60),
+            &keys,
         )
         .await?;
         let c = &r.coverage;
-        if !c.bad_files.is_empty() || !c.failed_accounts.is_empty() {
+        let i = &c.integrity;
+        if !c.bad_files.is_empty()
+            || !c.failed_accounts.is_empty()
+            || i.files_missing
+                + i.files_altered
+                + i.files_unlisted
+                + i.digests_broken
+                + i.digests_missing
+                > 0
+        {
             return Err(format!(
                 "{} bad files, {} failed accounts",
                 c.bad_files.len(),
@@ -250,9 +284,11 @@ fn read(endpoint: &str, window_days: u64, tree_days: u64, keep_none: bool) -> Re
             .into());
         }
         println!(
-            "files={} events={} partitions={} millis={} peak_mb={}",
+            "files={} events={} digests={} validated={} partitions={} millis={} peak_mb={}",
             c.files_read,
             r.events.len(),
+            i.digests_read,
+            i.files_validated,
             c.partitions.values().map(|r| r.len()).sum::<usize>(),
             t.elapsed().as_millis(),
             peak_mb()
