@@ -561,30 +561,27 @@ mod tests {
         // Too short to ride out a throttle: some ListAccounts page fails for good.
         cfg.scan.retry_deadline = Duration::ZERO;
         let (mut first_page, mut midway) = (0, 0);
+        let listing_failed = |r: &Report| {
+            r.run
+                .incomplete_reasons
+                .iter()
+                .any(|m| m.contains("account listing failed after"))
+        };
         for _ in 0..12 {
             let (_tx, cancel) = watch::channel(false);
             match run_scan(&cfg, &sdk, Arc::new(NoProgress), cancel).await {
                 // Nothing was listed: nothing can be scanned.
                 Err(ScanError::Discovery(_)) => first_page += 1,
                 Err(e) => panic!("unexpected error {e}"),
-                Ok(r) if r.accounts.len() == 6 && r.run.complete => {}
+                // (Runs back to back drain the simulator's rate buckets, so some
+                // partitions may fail their lookups: only the listing is checked.)
+                Ok(r) if !listing_failed(&r) => assert_eq!(r.accounts.len(), 6),
                 // Part-way: what was listed is kept, and the run says the rest was not read.
                 Ok(r) => {
                     midway += 1;
                     assert!(!r.run.complete);
-                    assert!(
-                        r.accounts.len() < 6 && !r.accounts.is_empty(),
-                        "{:?}",
-                        r.accounts
-                    );
-                    assert!(
-                        r.run
-                            .incomplete_reasons
-                            .iter()
-                            .any(|m| m.contains("account listing failed after")),
-                        "{:?}",
-                        r.run.incomplete_reasons
-                    );
+                    // (A failure on an empty last page leaves every account listed.)
+                    assert!(!r.accounts.is_empty(), "{:?}", r.accounts);
                 }
             }
         }

@@ -20,4 +20,5 @@ mod security_hub;
 mod simulator;
 mod templates;
 mod trail;
+mod trail_integrity;
 mod trail_scan;

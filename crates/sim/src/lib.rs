@@ -3,7 +3,8 @@
 //! One in-process server speaks the real wire protocols of Organizations (JSON 1.1),
 //! STS (query/XML) and CloudTrail `LookupEvents` (JSON 1.1), so the real AWS SDK
 //! clients run against it unchanged (endpoint override, static credentials). The
-//! `demo` command, the end-to-end tests and the benchmark all use it.
+//! `demo` command, the end-to-end tests and the benchmark all use it. With
+//! `trail_root` it also serves a trail tree as S3 and CloudTrail `ListPublicKeys`.
 //!
 //! Records are generated deterministically from `(seed, account, region)` on demand,
 //! so even a 10,000-account organization costs only its account list in memory.
@@ -38,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 pub use data::HOSTILE_AGENT;
 pub use server::SimHandle;
+pub use server::TRAIL_BUCKET;
 
 /// A partition (account and region) with many records, to force many pages.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,6 +142,12 @@ pub struct SimConfig {
     /// naming an account outside the organization makes the key invalid here.
     /// `None`: every key the simulator did not issue is the management caller's.
     pub identity_resolver: Option<String>,
+    /// A trail tree (as `trail::gen` writes it) served as the S3 bucket `trail`,
+    /// with CloudTrail `ListPublicKeys` giving the generator's key.
+    pub trail_root: Option<std::path::PathBuf>,
+    /// Cut every whole-object GET of a trail log file half-way (Range GETs are
+    /// served whole): a reader that does not resume fails every file.
+    pub trail_cut_bodies: bool,
 }
 
 impl Default for SimConfig {
@@ -172,6 +180,8 @@ impl Default for SimConfig {
             faults: Faults::default(),
             account_ids: None,
             identity_resolver: None,
+            trail_root: None,
+            trail_cut_bodies: false,
         }
     }
 }

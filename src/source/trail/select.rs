@@ -1,13 +1,18 @@
 //! One trail file's bytes → the session events it holds, with counts.
-//! I/O-free: the local and S3 readers and the tests all come through here.
+//! The local and S3 readers stream into it; the tests pass bytes.
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use std::io::{self, BufRead, Read};
+
+use sha2::{Digest as _, Sha256};
+
+use super::inflate;
 use super::path::{parse_key, TrailKey};
-use super::split::{for_each_record, gunzip, is_gzip};
+use super::split::{for_each_record, SplitFail};
 use super::{FileScan, TrailQuery};
 use crate::model::SessionEvent;
 
@@ -43,8 +48,7 @@ pub(crate) fn real_parse(
     crate::event::parse_record(record, account, region).map_err(|e| e.to_string())
 }
 
-/// Scan one file. `buf` is the caller's inflate buffer, kept between files so a
-/// worker holds one file's worth of memory, not one per file.
+/// Scan one file's bytes (tests and [`super::scan_file_bytes`]).
 pub(crate) fn scan_bytes(
     path: &str,
     key: Option<TrailKey>,
@@ -53,40 +57,86 @@ pub(crate) fn scan_bytes(
     buf: &mut Vec<u8>,
     parse: ParseFn<'_>,
 ) -> FileScan {
+    let size = bytes.len() as u64;
+    scan_stream(path, key, bytes, size, false, q, buf, parse)
+}
+
+/// Scan one file as it streams from `src` (`size` bytes stored): inflate,
+/// split and select without holding the file. `buf` is the caller's window,
+/// kept between files. With `hash`, the SHA-256 of the decompressed text (what
+/// a digest lists) comes back in [`FileScan::sha256`] when the whole text was read.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scan_stream(
+    path: &str,
+    key: Option<TrailKey>,
+    src: impl BufRead,
+    size: u64,
+    hash: bool,
+    q: &TrailQuery,
+    buf: &mut Vec<u8>,
+    parse: ParseFn<'_>,
+) -> FileScan {
     let key = key.or_else(|| parse_key(path));
     let mut scan = FileScan::new(path, key);
-    scan.bytes_compressed = bytes.len() as u64;
-    let data: &[u8] = if is_gzip(bytes) {
-        buf.clear();
-        if let Err(e) = gunzip(bytes, buf) {
-            scan.error = Some(e);
-        }
-        buf
-    } else {
-        bytes
+    scan.bytes_compressed = size;
+    let mut text = inflate::open(src, inflate::MAX_INFLATED);
+    let mut hashed = Hashed {
+        inner: &mut text,
+        sha: hash.then(Sha256::new),
     };
-    scan.bytes_uncompressed = data.len() as u64;
-    // JSON is UTF-8; one check for the whole file, record by record only if it fails.
-    let text = std::str::from_utf8(data).ok();
-    let split = for_each_record(data, |a, b| {
-        scan.records += 1;
-        match text {
-            Some(t) => select_record(&t[a..b], q, parse, &mut scan),
-            None => match std::str::from_utf8(&data[a..b]) {
-                Ok(raw) => select_record(raw, q, parse, &mut scan),
-                Err(_) => {
-                    if contains_bytes(&data[a..b], SSM_SOURCE.as_bytes()) {
-                        scan.malformed(event_id_of(&String::from_utf8_lossy(&data[a..b])));
-                    }
+    let mut records = 0u64;
+    let mut found = FileScan::new(path, None);
+    found.key = scan.key.clone();
+    let split = for_each_record(&mut hashed, buf, |rec| {
+        records += 1;
+        match std::str::from_utf8(rec) {
+            Ok(raw) => select_record(raw, q, parse, &mut found),
+            Err(_) => {
+                if contains_bytes(rec, SSM_SOURCE.as_bytes()) {
+                    found.malformed(event_id_of(&String::from_utf8_lossy(rec)));
                 }
-            },
+            }
         }
     });
-    if let Err(e) = split {
-        // A gzip error is the cause; the JSON cut short after it is its symptom.
-        scan.error.get_or_insert_with(|| e.to_string());
-    }
+    let complete = match split {
+        Ok(()) => true,
+        Err(SplitFail::Read(e)) => {
+            scan.error = Some(e.to_string());
+            false
+        }
+        Err(SplitFail::Json(e)) => {
+            scan.error = Some(e.to_string());
+            // Not a trail file's JSON, but it may still be the file the digest
+            // lists: read the rest (bounded by the inflate cap) to hash it.
+            hashed.sha.is_some() && io::copy(&mut hashed, &mut io::sink()).is_ok()
+        }
+    };
+    scan.sha256 = match (complete, hashed.sha.take()) {
+        (true, Some(h)) => Some(h.finalize().into()),
+        _ => None,
+    };
+    scan.bytes_uncompressed = text.produced();
+    scan.records = records;
+    scan.events = found.events;
+    scan.malformed = found.malformed;
+    scan.malformed_event_ids = found.malformed_event_ids;
     scan
+}
+
+/// Hashes what passes through, when asked to.
+struct Hashed<'a, R> {
+    inner: &'a mut R,
+    sha: Option<Sha256>,
+}
+
+impl<R: Read> Read for Hashed<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        if let Some(h) = &mut self.sha {
+            h.update(&out[..n]);
+        }
+        Ok(n)
+    }
 }
 
 fn select_record(raw: &str, q: &TrailQuery, parse: ParseFn<'_>, scan: &mut FileScan) {
