@@ -69,7 +69,9 @@ async fn hostile_records_are_counted_and_reach_no_terminal_or_spreadsheet_raw() 
         sim.config().window_end,
         &SESSION_NAMES,
     );
-    assert_eq!(truth.malformed.len(), 2, "the simulator plants two");
+    // Two that are not JSON; one without userIdentity, one with a pipeline's
+    // time format, one with wrong types.
+    assert_eq!(truth.malformed.len(), 5, "the simulator plants five");
     let t = tempdir();
     // Every event is unapproved, so hostile principals and agents reach the
     // findings, the summary and -vv debug logs.
@@ -85,7 +87,7 @@ async fn hostile_records_are_counted_and_reach_no_terminal_or_spreadsheet_raw() 
     assert_eq!(report["run"]["complete"], true);
 
     // Counted in coverage, by id, in the partition they came from.
-    assert_eq!(report["run"]["stats"]["malformed"], 2);
+    assert_eq!(report["run"]["stats"]["malformed"], 5);
     let mut listed: Vec<String> = Vec::new();
     for a in report["accounts"].as_array().unwrap() {
         for r in a["coverage"]["regions"].as_object().unwrap().values() {
@@ -97,10 +99,30 @@ async fn hostile_records_are_counted_and_reach_no_terminal_or_spreadsheet_raw() 
     }
     listed.sort();
     assert_eq!(listed, ids(&truth.malformed));
-    // Everything else, the record without userIdentity included, is there once.
+    // Every record is there once, those read partially included, and only
+    // those are marked so.
     assert_matches_ground_truth(&sim, &report);
     let events = report["events"].as_array().unwrap();
+    for e in events {
+        let id = e["event_id"].as_str().unwrap();
+        let partial = e["parse_error"].as_str();
+        assert_eq!(partial.is_some(), truth.malformed.contains(id), "{e:.300}");
+        if let Some(why) = partial {
+            assert!(
+                !why.is_empty() && !why.chars().any(char::is_control),
+                "{why:?}"
+            );
+            // LookupEvents' own fields always give the call and its time.
+            assert_eq!(e["event_name"], "StartSession");
+            assert!(e["event_time"].is_string());
+        }
+    }
     assert!(events.iter().any(|e| e["principal_type"] == "Unknown"));
+    // What parsed of a record with a pipeline's time format is kept.
+    assert!(events.iter().any(|e| e["parse_error"]
+        .as_str()
+        .is_some_and(|w| w.contains("eventTime"))
+        && e["user_name"] == "odd.shape@example.com"));
     let huge = events
         .iter()
         .filter_map(|e| e["user_agent"].as_str())
