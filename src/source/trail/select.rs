@@ -32,7 +32,9 @@ struct Head<'a> {
     aws_region: Option<Cow<'a, str>>,
 }
 
-/// The parser of one record: `crate::event::parse_record`, or a stand-in in tests.
+/// The parser of one record: `crate::event::parse_record_lenient`, or a stand-in
+/// in tests. An event it returns with `parse_error` set is kept and counted as
+/// malformed.
 pub(crate) type ParseFn<'p> = &'p dyn Fn(&str, &str, &str) -> Result<SessionEvent, String>;
 
 pub(crate) fn real_parse(
@@ -40,7 +42,7 @@ pub(crate) fn real_parse(
     account: &str,
     region: &str,
 ) -> Result<SessionEvent, String> {
-    crate::event::parse_record(record, account, region).map_err(|e| e.to_string())
+    crate::event::parse_record_lenient(record, account, region).map_err(|e| e.to_string())
 }
 
 /// Scan one file. `buf` is the caller's inflate buffer, kept between files so a
@@ -148,7 +150,13 @@ fn select_record(raw: &str, q: &TrailQuery, parse: ParseFn<'_>, scan: &mut FileS
         },
     );
     match parse(raw, account_arg, region_arg) {
-        Ok(ev) if in_window(ev.event_time) => scan.events.push(ev),
+        Ok(ev) if in_window(ev.event_time) => {
+            // Read partially: kept with what parsed, and counted.
+            if !ev.is_whole() {
+                scan.malformed(Some(clean_id(&ev.event_id)));
+            }
+            scan.events.push(ev)
+        }
         Ok(_) => {}
         Err(_) => scan.malformed(id),
     }
@@ -244,6 +252,7 @@ mod tests {
             document_name: None,
             error_code: None,
             error_message: None,
+            ..SessionEvent::default()
         })
     }
 
