@@ -292,10 +292,13 @@ pub fn take_page(
                     cov.duplicates += 1;
                     continue;
                 }
+                // (Listed already only if an unreadable copy came first.)
                 if let Some(why) = &ev.parse_error {
-                    tracing::debug!(account = account_id, region, event_id = ?ev.event_id, error = %why, "CloudTrail record read partially");
-                    cov.malformed += 1;
-                    cov.malformed_event_ids.push(ev.event_id.clone());
+                    if !cov.malformed_event_ids.contains(&ev.event_id) {
+                        tracing::debug!(account = account_id, region, event_id = ?ev.event_id, error = %why, "CloudTrail record read partially");
+                        cov.malformed += 1;
+                        cov.malformed_event_ids.push(ev.event_id.clone());
+                    }
                 }
                 events.push(ev);
                 kept += 1;

@@ -477,5 +477,58 @@ mod real_parser_tests {
         assert_eq!(s.events[0].account_id, "111122223333");
         assert_eq!(s.events[1].region, "us-east-1");
         assert_eq!(s.events[1].document_name.as_deref(), Some("SSM-sudo"));
+        assert!(s.events.iter().all(SessionEvent::is_whole));
+    }
+
+    #[test]
+    fn a_record_not_read_in_full_is_kept_and_counted() {
+        let q = TrailQuery::new(TimeWindow {
+            start: "2025-02-19T00:00:00Z".parse().unwrap(),
+            end: "2025-02-20T00:00:00Z".parse().unwrap(),
+        });
+        let record = |id: &str, extra: &str| {
+            format!(
+                r#"{{"eventVersion":"1.10","eventTime":"2025-02-19T10:00:00Z","eventSource":"ssm.amazonaws.com","eventName":"StartSession","awsRegion":"eu-west-1","eventID":"{id}","recipientAccountId":"111122223333"{extra}}}"#
+            )
+        };
+        let text = format!(
+            r#"{{"Records":[{},{},{}]}}"#,
+            record("no-identity", ""),
+            record(
+                "wrong-types",
+                r#","userIdentity":{"type":"IAMUser"},"sourceIPAddress":7"#
+            ),
+            record(
+                "whole",
+                r#","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u"}"#
+            ),
+        );
+        let s = scan_bytes(
+            "f.json",
+            None,
+            text.as_bytes(),
+            &q,
+            &mut Vec::new(),
+            &real_parse,
+        );
+        let ids: Vec<_> = s.events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids, ["no-identity", "wrong-types", "whole"]);
+        assert_eq!(s.malformed, 2);
+        assert_eq!(s.malformed_event_ids, ["no-identity", "wrong-types"]);
+        assert!(s.events[2].is_whole());
+        // No time to keep it by: counted and dropped (a file has no outer fields).
+        let bad = format!(
+            r#"{{"Records":[{}]}}"#,
+            record("t", "").replace("2025-02-19T10:00:00Z", "2025-02-19 10:00:00 UTC")
+        );
+        let s = scan_bytes(
+            "f.json",
+            None,
+            bad.as_bytes(),
+            &q,
+            &mut Vec::new(),
+            &real_parse,
+        );
+        assert_eq!((s.events.len(), s.malformed), (0, 1));
     }
 }
