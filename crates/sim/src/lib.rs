@@ -123,6 +123,12 @@ pub struct SimConfig {
     pub plant_anomalies: bool,
     /// Malformed and attacker-shaped records (see [`GroundTruth::malformed`]).
     pub hostile_records: bool,
+    /// The shapes that fool naive rules, each with what a rule must (not) say
+    /// about it in [`GroundTruth::cases`]: failures that are not denials, a role
+    /// whose session names rotate, console IAM users, StartSessions without a
+    /// session id, resumes from the IPv4-mapped form of the start IP, denials
+    /// whose target and document are only in `errorMessage`.
+    pub rule_cases: bool,
     /// Mean number of ordinary sessions per active partition.
     pub sessions_per_partition: usize,
     /// Only the first N regions carry ordinary activity (`None`: all). The demo keeps
@@ -173,6 +179,7 @@ impl Default for SimConfig {
             include_status_field: false,
             plant_anomalies: false,
             hostile_records: false,
+            rule_cases: false,
             sessions_per_partition: 4,
             active_regions: None,
             heavy_partitions: Vec::new(),
@@ -348,9 +355,30 @@ pub struct GroundTruth {
     /// account id → region → event ids; every account and configured region is
     /// present, unreachable ones included (empty when there is no activity).
     pub events: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
-    /// Ids whose `CloudTrailEvent` is not a parseable JSON record. A record without
-    /// `userIdentity` is valid JSON and is not in this set.
+    /// Ids of records that cannot be read in full: a `CloudTrailEvent` that is not
+    /// JSON, or one without `userIdentity`, with an `eventTime` that is not a time,
+    /// or with fields of the wrong type. A scan keeps each of them with what it
+    /// could read (LookupEvents' own fields at least) and counts it as malformed.
     pub malformed: BTreeSet<String>,
+    /// What the rules must, or must not, say about planted records
+    /// ([`SimConfig::rule_cases`]); only cases whose records all lie in the window.
+    #[serde(default)]
+    pub cases: Vec<PlantedCase>,
+}
+
+/// One planted case of [`SimConfig::rule_cases`]: a flag and the records it is
+/// about. The flag is its report name (`denied-attempts`), since the simulator
+/// shares no type with the product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlantedCase {
+    /// A short name for messages (`rotating-session-names`).
+    pub name: String,
+    pub flag: String,
+    pub account_id: String,
+    /// `true`: one finding of `flag` lists exactly these event ids. `false`: no
+    /// finding of `flag` lists any of them.
+    pub fires: bool,
+    pub event_ids: BTreeSet<String>,
 }
 
 impl GroundTruth {
