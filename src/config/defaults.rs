@@ -30,3 +30,5 @@ pub const LOOKUP_EVENTS_HISTORY_DAYS: i64 = 90;
 
 pub(super) const MAX_CONCURRENCY: usize = 1000;
 pub(super) const MAX_LOOKUP_RATE: f64 = 100.0;
+/// One call every 100 s: slower would outlast any retry deadline.
+pub(super) const MIN_LOOKUP_RATE: f64 = 0.01;

@@ -61,7 +61,10 @@ fn defaults_match_product() {
     assert_eq!(bh.start, NaiveTime::from_hms_opt(8, 0, 0).unwrap());
     assert_eq!(bh.end, NaiveTime::from_hms_opt(19, 0, 0).unwrap());
     assert_eq!(c.report.output, PathBuf::from("reports"));
-    assert_eq!(c.report.formats, vec![Format::Json, Format::Csv]);
+    assert_eq!(
+        c.report.formats,
+        vec![Format::Json, Format::Csv, Format::Html]
+    );
     assert_eq!(c.report.fail_on, Some(Severity::High));
     assert_eq!(c.baseline, None);
     assert_eq!(c.config_file, None);
@@ -134,8 +137,11 @@ fn example_file_sets_every_key_to_its_default() {
         output,
         formats,
         fail_on,
+        security_hub,
+        security_hub_region: _,
     } = &fc.report;
     assert!(output.is_some() && formats.is_some() && fail_on.is_some());
+    assert!(security_hub.is_some());
 
     let FileAthena {
         table,
@@ -397,7 +403,7 @@ fn lists_accept_commas_and_drop_duplicates() {
         ])),
         accounts: Some(strings(&["111111111111, 222222222222"])),
         ou: Some(strings(&["ou-ab12-cdefgh34", "r-ab12"])),
-        formats: Some(strings(&["csv,json,csv"])),
+        formats: Some(strings(&["csv,json,csv", "OCSF,html"])),
         ..FlagValues::default()
     };
     let c = resolve(&flags, None, now()).unwrap();
@@ -413,7 +419,10 @@ fn lists_accept_commas_and_drop_duplicates() {
         c.accounts.organizational_units,
         strings(&["ou-ab12-cdefgh34", "r-ab12"])
     );
-    assert_eq!(c.report.formats, vec![Format::Json, Format::Csv]);
+    assert_eq!(
+        c.report.formats,
+        vec![Format::Json, Format::Csv, Format::Html, Format::Ocsf]
+    );
 }
 
 #[test]

@@ -314,7 +314,7 @@ impl World {
                 return;
             };
             pos = a + 1;
-            self.cases.insert(case, (a, 0));
+            self.case_at.insert(case, (a, 0));
             let mut rng = Rng::from_parts(&[seed, a as u64, ci as u64, 0x55A1]);
             let mut s = SessionPlan {
                 rng: Rng::from_parts(&[seed, a as u64, ci as u64, 0x55A2]),
@@ -404,7 +404,7 @@ impl World {
             self.planted.entry((a, 0)).or_default().extend(s.events);
         }
         // The unusual-region session ran where preferences were never saved.
-        if let Some(&(a, ri)) = self.cases.get("unusual-region") {
+        if let Some(&(a, ri)) = self.case_at.get("unusual-region") {
             self.ssm
                 .preferences
                 .insert((a, ri), SimPreferences::NeverSaved);
@@ -524,10 +524,10 @@ mod tests {
     #[test]
     fn preferences_and_documents() {
         let w = demo();
-        let (a, ri) = w.cases["unusual-region"];
+        let (a, ri) = w.case_at["unusual-region"];
         assert_eq!(w.preferences(a, ri), SimPreferences::NeverSaved);
         assert_eq!(w.document(a, ri, PREFERENCES), None);
-        let (j, _) = w.cases["jit"];
+        let (j, _) = w.case_at["jit"];
         let content = w.document(j, 0, PREFERENCES).unwrap();
         let v: Value = serde_json::from_str(&content).unwrap();
         assert_eq!(v["inputs"]["s3BucketName"], "");
@@ -540,7 +540,7 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("session-transcripts-"));
-        let (c, _) = w.cases["custom-doc"];
+        let (c, _) = w.case_at["custom-doc"];
         assert!(logs_nowhere(&w.document(c, 0, QUIET_DOCUMENT).unwrap()));
         assert_eq!(w.document(1, 0, QUIET_DOCUMENT), None, "only where planted");
         assert!(w.document(1, 0, "AWS-StartInteractiveCommand").is_some());
@@ -555,7 +555,7 @@ mod tests {
             "history-only",
             "cloudtrail-only",
         ] {
-            assert_ne!(w.cases[case].0, 6, "{case}");
+            assert_ne!(w.case_at[case].0, 6, "{case}");
         }
     }
 }

@@ -31,6 +31,10 @@ use crate::rng::{base32_u64, hash, hash_str, mix, uuid_from, Rng};
 use crate::{GroundTruth, IssuedSecret, LookupPaging, SimAccount, SimStats};
 
 mod cloudtrail;
+mod public_keys;
+mod s3;
+
+pub use self::s3::BUCKET as TRAIL_BUCKET;
 mod organizations;
 mod ssm;
 mod sts;
@@ -48,7 +52,7 @@ const SHARDS: usize = 64;
 const MAX_BODY: usize = 1 << 20;
 
 /// Operations counted in the stats.
-const OPS: [&str; 11] = [
+const OPS: [&str; 15] = [
     "ListAccounts",
     "DescribeOrganization",
     "ListRoots",
@@ -59,6 +63,10 @@ const OPS: [&str; 11] = [
     "LookupEvents",
     "DescribeSessions",
     "GetDocument",
+    "ListPublicKeys",
+    "ListObjectsV2",
+    "GetObject",
+    "HeadObject",
     "Unknown",
 ];
 
@@ -126,6 +134,8 @@ struct State {
     /// Every credential set handed out, for [`SimHandle::issued_secrets`].
     issued: Mutex<Vec<IssuedSecret>>,
     seed_mix: u64,
+    /// S3 over `SimConfig::trail_root`, when set.
+    s3: Option<self::s3::Bucket>,
 }
 
 /// Who signed a request.
@@ -251,6 +261,10 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let seed_mix = mix(world.cfg.seed ^ 0x5EED);
+    let s3 = match &world.cfg.trail_root {
+        Some(root) => Some(self::s3::Bucket::open(root, world.cfg.trail_cut_bodies)?),
+        None => None,
+    };
     let state = Arc::new(State {
         world,
         creds: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
@@ -263,6 +277,7 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
         cred_serial: AtomicU64::new(0),
         issued: Mutex::new(Vec::new()),
         seed_mix,
+        s3,
     });
     let (stop, mut stopped) = watch::channel(false);
     let st = state.clone();
@@ -589,6 +604,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     if req.method() == Method::GET && req.uri().path().starts_with("/_sim/") {
         return Ok(with_request_id(sim_api(&state, &req).await, &request_id));
     }
+    if let Some(bucket) = state.s3.as_ref().filter(|_| self::s3::is_s3(&req)) {
+        let (op, resp) = self::s3::handle(bucket, &req, &request_id);
+        state.count_op(op);
+        return Ok(with_request_id(resp, &request_id));
+    }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
@@ -789,6 +809,10 @@ fn json_call(
             ssm_call(state, op, &caller, &auth, &params, serial),
             Duration::ZERO,
         ),
+        "ListPublicKeys" => (
+            Reply::Json(self::public_keys::list_public_keys(&params)),
+            Duration::ZERO,
+        ),
         "ListAccounts"
         | "DescribeOrganization"
         | "ListRoots"
@@ -906,8 +930,8 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_reject_other_params() {
-        let t = lookup_token(99, 1234);
-        assert_eq!(parse_lookup_token(&t, 99), Some(1234));
+        let t = lookup_token(99, 1234, 7);
+        assert_eq!(parse_lookup_token(&t, 99), Some((1234, 7)));
         assert_eq!(parse_lookup_token(&t, 98), None);
         assert_eq!(parse_lookup_token("garbage", 99), None);
         let o = org_token(5, 40, 3);

@@ -209,10 +209,10 @@ fn describe_sessions(
         hash_str(&key_text),
         0x55D,
     ]);
-    let mut from = 0usize;
+    let (mut from, mut page_no) = (0usize, 0u64);
     if let Some(t) = p.get("NextToken").and_then(Value::as_str) {
         match parse_lookup_token(t, check) {
-            Some(i) => from = i,
+            Some((i, n)) => (from, page_no) = (i, n),
             None => return json_error(400, "InvalidNextToken", "The specified token isn't valid."),
         }
     }
@@ -225,7 +225,7 @@ fn describe_sessions(
             .get("NextToken")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .unwrap_or_else(|| lookup_token(check, 0));
+            .unwrap_or_else(|| lookup_token(check, 0, 0));
         return Reply::Json(json!({ "Sessions": [], "NextToken": again }).to_string());
     }
     let sessions: Vec<Hist> = world
@@ -259,7 +259,7 @@ fn describe_sessions(
         .collect();
     let mut out = json!({ "Sessions": page });
     if from + max < sessions.len() {
-        out["NextToken"] = json!(lookup_token(check, from + max));
+        out["NextToken"] = json!(lookup_token(check, from + max, page_no + 1));
     }
     Reply::Json(out.to_string())
 }
