@@ -2,15 +2,17 @@
 //! organization. Discovery, credentials, then `DescribeSessions State=Active`
 //! (every page) in every account and region at once; no CloudTrail.
 //!
-//! Coverage follows the scan's rules: an account or region that could not be
-//! read is listed with the reason and makes the listing incomplete. An empty
-//! list is "nobody is connected" only where every account and region was read.
+//! Coverage follows the scan's rules: the regions an account has enabled are
+//! asked (`crate::regions`), never guessed from an error; an account or region
+//! that could not be read is listed with the reason and makes the listing
+//! incomplete. An empty list is "nobody is connected" only where every account
+//! and region was read.
 //! Renderers ([`write_table`], [`write_csv`], [`write_json`]) are pure and
 //! write to any `io::Write`.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
 use chrono::{DateTime, Utc};
@@ -21,12 +23,12 @@ use tokio::task::JoinSet;
 use super::read::{read_active, SsmPartition, SsmRun};
 use crate::call::{call_with_retry, cancelled, CallFailure, CallSlots, ClientSettings, ErrorClass};
 use crate::config::{Config, RegionSelection};
-use crate::model::{Account, AccountStatus, ReadStatus, RegionStatus, SessionRecord};
+use crate::model::{Account, AccountStatus, RegionStatus, SessionRecord};
 use crate::progress::NoProgress;
+use crate::regions::{AccountRegions, Ec2Regions, Enablement, RegionAsker};
 use crate::report::{neutralize_csv_cell, sanitize_terminal};
 use crate::scan::ScanError;
 use crate::source::lookup::credentials::{AccountCredentials, RoleRequest};
-use crate::source::lookup::ALL_REGIONS;
 
 /// Schema id of the JSON output.
 pub const ACTIVE_SCHEMA: &str = "ssm-session-audit/active/v1";
@@ -123,10 +125,9 @@ pub async fn list_active(
         .map_err(ScanError::NoCredentials)?;
     let caller_account = me.account().unwrap_or_default().to_string();
     let caller_arn = me.arn().map(str::to_string).filter(|a| !a.is_empty());
-    let regions: Vec<String> = match &cfg.scan.regions {
-        RegionSelection::List(r) => r.clone(),
-        RegionSelection::All => ALL_REGIONS.iter().map(|s| s.to_string()).collect(),
-    };
+    let partition = crate::ids::partition_of_arn(caller_arn.as_deref().unwrap_or(""))
+        .unwrap_or("aws")
+        .to_string();
     let run = Arc::new(Shared {
         run: SsmRun {
             slots: slots.clone(),
@@ -136,10 +137,12 @@ pub async fn list_active(
             tunnel_documents: Vec::new(),
             progress: Arc::new(NoProgress),
         },
-        clients: regions.iter().map(|r| clients.ssm(r)).collect(),
-        regions: regions.clone(),
+        ssm: Mutex::new(HashMap::new()),
+        account_api: clients.account(),
+        clients: clients.clone(),
         sts: sts.clone(),
         caller_account,
+        partition,
         cfg: cfg.clone(),
     });
 
@@ -223,6 +226,14 @@ pub async fn list_active(
     }
     accounts.sort_by(|a, b| a.account_id.cmp(&b.account_id));
     sort_sessions(&mut sessions);
+    // The regions asked for, or (`--regions all`) every region an account has enabled.
+    let regions: Vec<String> = match &cfg.scan.regions {
+        RegionSelection::List(r) => r.clone(),
+        RegionSelection::All => {
+            let all: BTreeSet<&String> = accounts.iter().flat_map(|a| a.regions.keys()).collect();
+            all.into_iter().cloned().collect()
+        }
+    };
     let complete = !interrupted
         && accounts
             .iter()
@@ -262,11 +273,32 @@ pub fn sort_sessions(sessions: &mut [SessionRecord]) {
 
 struct Shared {
     run: SsmRun,
-    clients: Vec<aws_sdk_ssm::Client>,
-    regions: Vec<String>,
+    /// One client per region, built when first read, shared by every account.
+    ssm: Mutex<HashMap<String, aws_sdk_ssm::Client>>,
+    account_api: aws_sdk_account::Client,
+    clients: ClientSettings,
     sts: aws_sdk_sts::Client,
     caller_account: String,
+    /// The caller's partition (`aws`, `aws-us-gov`, `aws-cn`), for role ARNs.
+    partition: String,
     cfg: Config,
+}
+
+impl Shared {
+    fn ssm(&self, region: &str) -> aws_sdk_ssm::Client {
+        let mut m = self.ssm.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(region.to_string())
+            .or_insert_with(|| self.clients.ssm(region))
+            .clone()
+    }
+
+    /// The regions known before asking an account: the list, or none for `all`.
+    fn requested(&self) -> Vec<String> {
+        match &self.cfg.scan.regions {
+            RegionSelection::List(r) => r.clone(),
+            RegionSelection::All => Vec::new(),
+        }
+    }
 }
 
 fn skipped(a: &Account, reason: String) -> ActiveAccount {
@@ -283,10 +315,11 @@ fn skipped(a: &Account, reason: String) -> ActiveAccount {
 async fn one_account(shared: Arc<Shared>, account: Account) -> (ActiveAccount, Vec<SessionRecord>) {
     let cfg = &shared.cfg;
     let role_arn = format!(
-        "arn:aws:iam::{}:role/{}",
-        account.id, cfg.accounts.role_name
+        "arn:{}:iam::{}:role/{}",
+        shared.partition, account.id, cfg.accounts.role_name
     );
-    let credentials = if account.id == shared.caller_account {
+    let is_caller = account.id == shared.caller_account;
+    let credentials = if is_caller {
         AccountCredentials::caller()
     } else {
         AccountCredentials::assumed(
@@ -319,9 +352,9 @@ async fn one_account(shared: Arc<Shared>, account: Account) -> (ActiveAccount, V
     };
     if let Err(f) = fresh {
         let reason = format!("AssumeRole {role_arn} failed: {f}");
-        for r in &shared.regions {
+        for r in shared.requested() {
             out.regions.insert(
-                r.clone(),
+                r,
                 ActiveRegion {
                     status: RegionStatus::Failed,
                     error: Some(reason.clone()),
@@ -334,24 +367,62 @@ async fn one_account(shared: Arc<Shared>, account: Account) -> (ActiveAccount, V
         out.reason = Some(reason);
         return (out, Vec::new());
     }
-    let reads = shared
-        .regions
-        .iter()
-        .zip(&shared.clients)
-        .map(|(region, client)| {
-            let (run, credentials, account_id) = (&shared.run, &credentials, &account.id);
-            async move {
-                let p = SsmPartition {
-                    account_id,
+    // Which regions the account has enabled: asked, never guessed from an error.
+    let asker = RegionAsker {
+        account: &shared.account_api,
+        ec2: Ec2Regions {
+            sdk: shared.clients.sdk(),
+            region: shared.clients.home_region().to_string(),
+            call_timeout: cfg.scan.call_timeout,
+        },
+        slots: &shared.run.slots,
+        deadline: shared.run.retry_deadline,
+    };
+    let known = tokio::select! {
+        k = asker.regions(&cfg.scan.regions, &account.id, is_caller, credentials.provider()) => k,
+        _ = cancelled(&shared.run.cancel) => AccountRegions {
+            regions: shared
+                .requested()
+                .into_iter()
+                .map(|r| (r, Enablement::Unknown("interrupted before the account's regions were known".into())))
+                .collect(),
+            incomplete: None,
+        },
+    };
+    let mut to_read = Vec::new();
+    for (region, state) in known.regions {
+        match state {
+            Enablement::NotEnabled => {
+                out.regions.insert(
                     region,
-                    client,
-                    credentials,
-                };
-                (region.clone(), read_active(run, &p).await)
+                    ActiveRegion {
+                        status: RegionStatus::NotEnabled,
+                        error: Some("the account has not enabled this region (account:ListRegions / ec2:DescribeRegions): it can hold no session".into()),
+                        sessions: 0,
+                        pages: 0,
+                    },
+                );
             }
-        });
+            state => {
+                let client = shared.ssm(&region);
+                to_read.push((region, state, client));
+            }
+        }
+    }
+    let reads = to_read.iter().map(|(region, state, client)| {
+        let (run, credentials, account_id) = (&shared.run, &credentials, &account.id);
+        async move {
+            let p = SsmPartition {
+                account_id,
+                region,
+                client,
+                credentials,
+            };
+            (region.clone(), state, read_active(run, &p).await)
+        }
+    });
     let mut found = Vec::new();
-    for (region, result) in futures::future::join_all(reads).await {
+    for (region, state, result) in futures::future::join_all(reads).await {
         let r = match result {
             Ok((list, pages)) => {
                 let n = list.len() as u64;
@@ -363,30 +434,22 @@ async fn one_account(shared: Arc<Shared>, account: Account) -> (ActiveAccount, V
                     pages,
                 }
             }
-            Err((ReadStatus::NotEnabled, error)) => ActiveRegion {
-                status: RegionStatus::NotEnabled,
-                error: Some(error),
-                sessions: 0,
-                pages: 0,
-            },
-            Err((_, error)) => ActiveRegion {
+            // A region the account has enabled (or that could not be told)
+            // refusing the credentials is failed, never "holds nothing"; where
+            // the regions could not be asked, say which permission would tell.
+            Err((status, error)) => ActiveRegion {
                 status: RegionStatus::Failed,
-                error: Some(error),
+                error: Some(match (state, status) {
+                    (Enablement::Unknown(why), crate::model::ReadStatus::NotEnabled) => {
+                        format!("{error}; {why}")
+                    }
+                    _ => error,
+                }),
                 sessions: 0,
                 pages: 0,
             },
         };
         out.regions.insert(region, r);
-    }
-    // "Not enabled" everywhere is the credentials refused, as in the scan.
-    if out
-        .regions
-        .values()
-        .all(|r| r.status == RegionStatus::NotEnabled)
-    {
-        for r in out.regions.values_mut() {
-            r.status = RegionStatus::Failed;
-        }
     }
     let failed = out
         .regions
@@ -408,6 +471,15 @@ async fn one_account(shared: Arc<Shared>, account: Account) -> (ActiveAccount, V
             "{failed} of {} regions not read",
             out.regions.len()
         ));
+    }
+    if let Some(why) = known.incomplete {
+        if out.status == AccountStatus::Complete {
+            out.status = AccountStatus::Partial;
+        }
+        out.reason = Some(match out.reason.take() {
+            Some(r) => format!("{r}; {why}"),
+            None => why,
+        });
     }
     (out, found)
 }

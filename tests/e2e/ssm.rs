@@ -484,6 +484,54 @@ async fn a_broken_session_listing_fails_the_posture_never_the_cloudtrail_scan() 
     }
 }
 
+/// `active` asks which regions an account has, as the scan does: a region the
+/// account has not enabled is `not-enabled` without a DescribeSessions call
+/// there, and the listing is still complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_asks_which_regions_an_account_has_enabled() {
+    let mut cfg = org();
+    cfg.faults.disabled_regions = vec![(9, "ap-east-1".into())];
+    let sim = Simulator::start(cfg).await.unwrap();
+    let accounts = sim.accounts();
+    let truth = sim.ssm_truth();
+    let skip = accounts[6].id.clone();
+    let out = run(active_command(
+        &sim,
+        &["--exclude-accounts", &skip, "--format", "json"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["complete"], true);
+    let want: BTreeSet<(String, String, String)> = truth
+        .active()
+        .into_iter()
+        .filter(|(a, _, _)| *a != skip)
+        .collect();
+    assert_eq!(listed(&v), want);
+    let nine = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["account_id"] == accounts[9].id)
+        .unwrap();
+    assert_eq!(nine["status"], "complete", "{nine}");
+    let r = &nine["regions"]["ap-east-1"];
+    assert_eq!(r["status"], "not-enabled", "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("has not enabled"),
+        "{r}"
+    );
+    assert_eq!(nine["regions"]["us-east-1"]["status"], "ok");
+    let stats = sim.stats();
+    assert!(stats.calls["ListRegions"] >= 9, "{:?}", stats.calls);
+    assert_eq!(
+        stats.unrecognized_client, 0,
+        "no call went to the region it lacks"
+    );
+    sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_answers_for_a_thousand_accounts_in_seconds() {
     let cfg = SimConfig {
