@@ -16,7 +16,7 @@ use crate::call::{call_with_retry, CallFailure, CallSlots, ClientSettings};
 use crate::config::{Config, RegionSelection};
 use crate::model::{
     Account, AccountCoverage, AccountReport, AccountStatus, Finding, Report, RunInfo, RunStats,
-    SessionEvent, REPORT_SCHEMA,
+    RunWindow, SessionEvent, REPORT_SCHEMA,
 };
 use crate::progress::{Progress, ProgressEvent};
 use crate::rules::Baseline;
@@ -44,6 +44,8 @@ pub enum ScanError {
     Source(#[from] SourceError),
     #[error("account discovery stopped unexpectedly")]
     DiscoveryStopped,
+    #[error("--since last: the window was not set from the last run (chain::continue_from) before the scan")]
+    NotContinued,
 }
 
 /// Run the whole `scan` against whatever endpoints `sdk` points at, from the
@@ -55,6 +57,9 @@ pub async fn run_scan(
     cancel: watch::Receiver<bool>,
 ) -> Result<Report, ScanError> {
     let started_at = Utc::now();
+    if cfg.scan.since_last && cfg.scan.plan.previous.is_none() {
+        return Err(ScanError::NotContinued);
+    }
     let baseline = load_baseline(cfg)?;
     let policy = cfg.scan.source.discovery();
     let deadline = match policy {
@@ -153,7 +158,7 @@ pub async fn run_scan(
     drop(feed_tx);
 
     // Interrupted: list no further; the source stops on its own.
-    let output = {
+    let mut output = {
         let read = crate::source::read(&ctx, feed);
         tokio::pin!(read);
         let mut stopped = false;
@@ -172,12 +177,13 @@ pub async fn run_scan(
 
     // A listing that failed part-way leaves accounts nobody knows of: no report
     // could say what it did not cover, so the run stops (as if it had failed first).
+    let mut whole_listing = true;
     if let Some(d) = discovery {
         match d.await {
             Ok(Ok(())) => {}
             Ok(Err(_)) if policy == Discovery::BestEffort => {}
             Ok(Err(e)) => return Err(e.into()),
-            Err(e) if e.is_cancelled() => {}
+            Err(e) if e.is_cancelled() => whole_listing = false,
             Err(e) => {
                 tracing::error!(error = %e, "account discovery stopped unexpectedly");
                 return Err(ScanError::DiscoveryStopped);
@@ -213,6 +219,8 @@ pub async fn run_scan(
     }
 
     let interrupted = ctx.cancelled();
+    // `--since last`: each partition's own window, and nothing an earlier report holds.
+    let already_reported = crate::chain::keep_new(&cfg.scan, &mut output.accounts);
     let mut report = build_report(ReportParts {
         cfg,
         started_at,
@@ -224,6 +232,8 @@ pub async fn run_scan(
         skipped,
         baseline: baseline.as_ref(),
         interrupted,
+        whole_listing: whole_listing && !interrupted,
+        already_reported,
     });
     output.details.apply(&mut report.run);
     Ok(report)
@@ -275,6 +285,9 @@ struct ReportParts<'a> {
     skipped: Vec<AccountReport>,
     baseline: Option<&'a Baseline>,
     interrupted: bool,
+    /// Every account of the scope reached the source (for the continuation).
+    whole_listing: bool,
+    already_reported: u64,
 }
 
 /// Sessions, findings, per-account lines and the run header, sorted so the same
@@ -311,9 +324,33 @@ fn build_report(p: ReportParts<'_>) -> Report {
         ))
     });
     stats.events = events.len() as u64;
-    let sessions = crate::session::build_sessions(&events);
-    let findings: Vec<Finding> =
-        crate::rules::evaluate(&events, &sessions, &p.cfg.rules, p.baseline);
+    stats.already_reported = p.already_reported;
+    // `--since last`: this run's calls join the sessions the last run left open;
+    // what only the carried calls show was in the last report already.
+    let context = crate::chain::joined(&p.cfg.scan.plan, &events);
+    let (sessions, findings, all_sessions) = if context.is_empty() {
+        let sessions = crate::session::build_sessions(&events);
+        let findings: Vec<Finding> =
+            crate::rules::evaluate(&events, &sessions, &p.cfg.rules, p.baseline);
+        (sessions, findings, None)
+    } else {
+        let mut all = events.clone();
+        all.extend(context.iter().cloned());
+        all.sort_by(|a, b| (a.event_time, &a.event_id).cmp(&(b.event_time, &b.event_id)));
+        let all_sessions = crate::session::build_sessions(&all);
+        let all_findings = crate::rules::evaluate(&all, &all_sessions, &p.cfg.rules, p.baseline);
+        let own: BTreeSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+        let sessions: Vec<_> = all_sessions
+            .iter()
+            .filter(|s| s.event_ids.iter().any(|id| own.contains(id.as_str())))
+            .cloned()
+            .collect();
+        let findings: Vec<Finding> = all_findings
+            .into_iter()
+            .filter(|f| f.event_ids.iter().any(|id| own.contains(id.as_str())))
+            .collect();
+        (sessions, findings, Some(all_sessions))
+    };
 
     // One pass over events and sessions, not one per account.
     let mut per_account: BTreeMap<&str, (u64, u64, BTreeSet<&str>)> = BTreeMap::new();
@@ -351,13 +388,39 @@ fn build_report(p: ReportParts<'_>) -> Report {
         });
     let mut event_names = p.cfg.scan.event_names.clone();
     event_names.sort();
+    let scan = &p.cfg.scan;
+    let continuation = crate::chain::next(
+        scan,
+        &accounts,
+        &events,
+        &context,
+        all_sessions.as_deref().unwrap_or(&sessions),
+        p.whole_listing,
+    );
+    let previous = scan.plan.previous.clone().map(|mut prev| {
+        prev.already_reported = p.already_reported;
+        let joined: BTreeSet<&str> = sessions
+            .iter()
+            .flat_map(|s| s.event_ids.iter().map(String::as_str))
+            .collect();
+        prev.joined_events = context
+            .iter()
+            .filter(|e| joined.contains(e.event_id.as_str()))
+            .count() as u64;
+        prev
+    });
     Report {
         schema: REPORT_SCHEMA.to_string(),
         run: RunInfo {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: p.started_at,
             finished_at: Utc::now(),
-            window: p.cfg.scan.window,
+            window: RunWindow {
+                start: scan.window.start,
+                end: scan.window.end,
+                settled_until: scan.settled_until,
+                partition_starts: scan.plan.partition_starts.clone(),
+            },
             regions: p.regions,
             event_names,
             source: p.source,
@@ -369,6 +432,8 @@ fn build_report(p: ReportParts<'_>) -> Report {
             stats,
             trail: None,
             athena: None,
+            previous,
+            continuation: Some(continuation),
         },
         accounts,
         findings,

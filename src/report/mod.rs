@@ -3,12 +3,16 @@
 //!
 //! Every file format sits behind [`ReportWriter`], which writes to any
 //! `io::Write`; [`write_report_dir`] is the one place that turns writers into
-//! files (atomically, checksums last). Writers keep the order of the `Report`:
+//! files (atomically, checksums last), and the S3 writer uploads those same
+//! staged files ([`s3`]); [`Evidence`] is either. Writers keep the order of the `Report`:
 //! the caller sorts it, so the same input gives the same bytes.
 
 mod config;
 mod csv;
 mod json;
+pub mod last;
+mod output;
+pub mod s3;
 mod sanitize;
 mod summary;
 mod write;
@@ -18,7 +22,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-pub use self::config::{Format, ReportConfig};
+pub use self::config::{Format, OutputLocation, ReportConfig};
+pub use self::output::{Evidence, Written};
 use crate::model::Report;
 
 pub use self::csv::{AccountsCsv, EventsCsv, FindingsCsv, SessionsCsv};
@@ -27,7 +32,7 @@ pub use self::sanitize::{
     escape_terminal, neutralize_csv_cell, sanitize_terminal, MAX_TERMINAL_FIELD,
 };
 pub use self::summary::{write_summary, SUMMARY_MAX_ROWS};
-pub use self::write::{check_output_dir, write_report_dir, write_with, SUMS_FILE};
+pub use self::write::{abandon_staging, check_output_dir, write_report_dir, write_with, SUMS_FILE};
 
 /// One output file of the report.
 pub trait ReportWriter {
@@ -92,6 +97,14 @@ pub enum ReportError {
         #[source]
         source: io::Error,
     },
+    #[error("S3 {operation} {location} failed: {failure}")]
+    S3 {
+        operation: &'static str,
+        location: String,
+        failure: String,
+    },
+    #[error("the last run in {location} cannot be continued: {problem}")]
+    LastRun { location: String, problem: String },
 }
 
 /// Times in every report file: RFC 3339, UTC, with `Z`.

@@ -16,7 +16,7 @@ use crate::call::{
     backoff, cancelled, classify, CallFailure, CallSlots, ErrorClass, Pace, Priority,
 };
 use crate::event::parse_record;
-use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
+use crate::model::{PartitionMap, RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
 use crate::progress::{Progress, ProgressEvent};
 
 /// CloudTrail's largest page.
@@ -28,7 +28,10 @@ const SSM_SOURCE: &str = "ssm.amazonaws.com";
 #[derive(Debug, Clone)]
 pub struct LookupSettings {
     pub event_names: Vec<String>,
+    /// `[start, end)`; a partition named in `starts` starts there instead.
     pub window: TimeWindow,
+    /// `--since last`: partitions that start elsewhere than `window.start`.
+    pub starts: Arc<PartitionMap<chrono::DateTime<chrono::Utc>>>,
     /// Calls per second for this partition.
     pub rate: f64,
     /// A page still failing this long after its first attempt fails the partition.
@@ -94,7 +97,13 @@ pub async fn read_partition(run: &LookupRun, p: Partition<'_>) -> PartitionResul
             .credentials_provider(p)
             .identity_cache(aws_sdk_cloudtrail::config::IdentityCache::no_cache())
     });
-    let start = to_smithy(settings.window.start);
+    let start = settings
+        .starts
+        .get(account_id)
+        .and_then(|r| r.get(region))
+        .copied()
+        .unwrap_or(settings.window.start);
+    let start = to_smithy(start);
     let end = to_smithy(settings.window.end);
 
     let outcome = 'names: {
@@ -206,8 +215,11 @@ pub async fn read_partition(run: &LookupRun, p: Partition<'_>) -> PartitionResul
                     cov.retries += 1;
                 };
                 cov.pages += 1;
+                // EndTime is inclusive; the window is not: an event at exactly
+                // the end belongs to the next window.
+                let page = in_window(out.events(), &settings.window);
                 let kept = take_page(
-                    out.events(),
+                    &page,
                     account_id,
                     region,
                     &mut seen,
@@ -293,6 +305,21 @@ pub fn take_page(
         }
     }
     kept
+}
+
+/// The page without the records at or after the window's end (by LookupEvents'
+/// own `EventTime`, which `EndTime` compares); borrowed when there are none.
+fn in_window<'a>(
+    page: &'a [aws_sdk_cloudtrail::types::Event],
+    window: &TimeWindow,
+) -> std::borrow::Cow<'a, [aws_sdk_cloudtrail::types::Event]> {
+    let end = to_smithy(window.end);
+    let late = |e: &aws_sdk_cloudtrail::types::Event| e.event_time().is_some_and(|t| *t >= end);
+    if page.iter().any(late) {
+        page.iter().filter(|e| !late(e)).cloned().collect()
+    } else {
+        std::borrow::Cow::Borrowed(page)
+    }
 }
 
 fn to_smithy(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
