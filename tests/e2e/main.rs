@@ -16,6 +16,7 @@ mod interrupt;
 mod moto;
 mod scan;
 mod secrets;
+mod since_last;
 mod simulator;
 mod templates;
 mod trail;
