@@ -14,7 +14,11 @@
 //!
 //! Calls: ListObjectsV2 (s3:ListBucket), PutObject, CreateMultipartUpload,
 //! UploadPart, CompleteMultipartUpload (s3:PutObject, plus s3:PutObjectRetention
-//! with a retention), AbortMultipartUpload, GetObject. Nothing is ever deleted.
+//! with a retention), AbortMultipartUpload, GetObject and HeadObject
+//! (s3:GetObject); with a retention also GetObjectLockConfiguration
+//! (s3:GetBucketObjectLockConfiguration, before the scan) and, for a multipart
+//! object that did not take the retention of its CreateMultipartUpload (some
+//! S3 stand-ins), PutObjectRetention. Nothing is ever deleted.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -22,7 +26,8 @@ use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockMode,
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectLockEnabled, ObjectLockMode,
+    ObjectLockRetention, ObjectLockRetentionMode,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -40,6 +45,8 @@ pub const PART_SIZE: usize = 8 * 1024 * 1024;
 pub const LATEST: &str = "latest.json";
 /// Schema of `latest.json`.
 pub const LATEST_SCHEMA: &str = "ssm-session-audit/latest/v1";
+/// Staging folders of uploads, in the temporary folder: this, the pid, the run.
+const UPLOAD_PREFIX: &str = ".ssm-session-audit-upload-";
 /// One call may be retried for this long.
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -145,6 +152,32 @@ impl S3Evidence {
                 break;
             }
         }
+        // Retention on a bucket without Object Lock fails every upload: say so now.
+        if ev.retain_until.is_some() {
+            let lock = call_with_retry(Some(&ev.slots), DEADLINE, || {
+                ev.client
+                    .get_object_lock_configuration()
+                    .bucket(&ev.bucket)
+                    .send()
+            })
+            .await;
+            let enabled = match lock {
+                Ok(l) => {
+                    l.object_lock_configuration()
+                        .and_then(|c| c.object_lock_enabled())
+                        == Some(&ObjectLockEnabled::Enabled)
+                }
+                Err(f) if f.code == "ObjectLockConfigurationNotFoundError" => false,
+                Err(f) => return Err(failure("GetObjectLockConfiguration", ev.url(""), f)),
+            };
+            if !enabled {
+                return Err(ReportError::S3 {
+                    operation: "GetObjectLockConfiguration",
+                    location: ev.url(""),
+                    failure: "the bucket does not have Object Lock enabled; --object-lock-days needs a bucket created with Object Lock".into(),
+                });
+            }
+        }
         let probe = ev.run_key("report.json");
         let created = call_with_retry(Some(&ev.slots), DEADLINE, || {
             ev.lock(
@@ -217,11 +250,9 @@ impl S3Evidence {
         report: &Report,
         writers: &[Box<dyn ReportWriter>],
     ) -> Result<Vec<String>, ReportError> {
-        let dir = std::env::temp_dir().join(format!(
-            ".ssm-session-audit-upload-{}-{}",
-            std::process::id(),
-            self.run
-        ));
+        let tmp = std::env::temp_dir();
+        super::write::remove_stale_staging(&tmp, UPLOAD_PREFIX);
+        let dir = tmp.join(format!("{UPLOAD_PREFIX}{}-{}", std::process::id(), self.run));
         let staging = Staging::create(dir.clone()).map_err(|source| ReportError::CreateDir {
             dir: dir.clone(),
             source,
@@ -301,6 +332,7 @@ impl S3Evidence {
                     .bucket(&self.bucket)
                     .key(key)
                     .content_type(content_type)
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
                     .checksum_sha256(&checksum)
                     .body(ByteStream::from(body.clone())),
             )
@@ -350,7 +382,7 @@ impl S3Evidence {
                 })
                 .await;
                 match done {
-                    Ok(_) => Ok(()),
+                    Ok(_) => self.ensure_retention(key).await,
                     Err(f) => {
                         self.abort(key, &upload_id).await;
                         Err(failure("CompleteMultipartUpload", self.url(key), f))
@@ -362,6 +394,42 @@ impl S3Evidence {
                 Err(e)
             }
         }
+    }
+
+    /// A multipart object takes the retention of its CreateMultipartUpload; where
+    /// it did not (moto does not carry it over), it is set on the object.
+    async fn ensure_retention(&self, key: &str) -> Result<(), ReportError> {
+        let Some(until) = self.retain_until else {
+            return Ok(());
+        };
+        let head = call_with_retry(Some(&self.slots), DEADLINE, || {
+            self.client.head_object().bucket(&self.bucket).key(key).send()
+        })
+        .await
+        .map_err(|f| failure("HeadObject", self.url(key), f))?;
+        let held = head.object_lock_mode() == Some(&ObjectLockMode::Compliance)
+            && head
+                .object_lock_retain_until_date()
+                .is_some_and(|t| t.secs() >= until.timestamp());
+        if held {
+            return Ok(());
+        }
+        call_with_retry(Some(&self.slots), DEADLINE, || {
+            self.client
+                .put_object_retention()
+                .bucket(&self.bucket)
+                .key(key)
+                .retention(
+                    ObjectLockRetention::builder()
+                        .mode(ObjectLockRetentionMode::Compliance)
+                        .retain_until_date(smithy_time(until))
+                        .build(),
+                )
+                .send()
+        })
+        .await
+        .map_err(|f| failure("PutObjectRetention", self.url(key), f))?;
+        Ok(())
     }
 
     async fn send_parts(
@@ -393,6 +461,7 @@ impl S3Evidence {
                     .key(key)
                     .upload_id(upload_id)
                     .part_number(number)
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
                     .checksum_sha256(&checksum)
                     .body(ByteStream::from(part.clone()))
                     .send()

@@ -87,16 +87,17 @@ fn staging_name() -> String {
 }
 
 /// Removes staging folders that runs killed outright (SIGKILL, power loss)
-/// left in `dir`: those of processes that no longer exist.
-fn remove_stale_staging(dir: &Path) {
+/// left in `dir`: those named `<prefix><pid>…` of processes that no longer exist.
+pub(crate) fn remove_stale_staging(dir: &Path, prefix: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(STAGING_PREFIX)) else {
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
             continue;
         };
+        let pid = rest.split('-').next().unwrap_or("");
         let alive = pid.parse::<u32>().map_or(true, |pid| {
             pid == std::process::id() || !cfg!(target_os = "linux") || Path::new("/proc").join(pid.to_string()).exists()
         });
@@ -129,7 +130,7 @@ pub fn check_output_dir(dir: &Path) -> Result<(), ReportError> {
         dir: dir.to_path_buf(),
         source,
     })?;
-    remove_stale_staging(dir);
+    remove_stale_staging(dir, STAGING_PREFIX);
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod common;
 mod athena;
 mod cli;
 mod config_errors;
+mod evidence;
 mod faults;
 mod hostile;
 mod interrupt;
