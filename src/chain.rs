@@ -22,8 +22,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::ScanConfig;
 use crate::model::{
-    AccountReport, Continuation, PartitionMap, PreviousRun, RegionStatus, ReportedEvent, RunInfo,
-    Session, SessionEvent, TimeWindow,
+    AccountReport, Continuation, Finding, PartitionMap, PreviousRun, RegionStatus, ReportedEvent,
+    RunInfo, Session, SessionEvent, TimeWindow,
 };
 use crate::source::AccountResult;
 
@@ -114,7 +114,8 @@ pub fn continue_from(
     if let Some(oldest) = oldest {
         let too_old = std::iter::once(("every partition".to_string(), c.start))
             .chain(partition_starts.iter().flat_map(|(a, r)| {
-                r.iter().map(move |(region, t)| (format!("{a}/{region}"), *t))
+                r.iter()
+                    .map(move |(region, t)| (format!("{a}/{region}"), *t))
             }))
             .find(|(_, t)| *t < oldest);
         if let Some((partition, start)) = too_old {
@@ -214,6 +215,97 @@ pub fn joined(plan: &Plan, events: &[SessionEvent]) -> Vec<SessionEvent> {
         .collect()
 }
 
+/// A run's sessions and findings, its calls joined to the open sessions of
+/// the run it continues.
+pub struct Joined {
+    /// The carried calls this run does not hold itself.
+    pub context: Vec<SessionEvent>,
+    /// Sessions with at least one call of this run.
+    pub sessions: Vec<Session>,
+    /// Every session, the carried-only ones included (`None`: `sessions`).
+    all_sessions: Option<Vec<Session>>,
+    /// Findings citing at least one call of this run (what only the carried
+    /// calls prove is in the earlier report).
+    pub findings: Vec<Finding>,
+}
+
+/// Builds the sessions of `events` plus the carried calls and evaluates the
+/// rules (`evaluate`) over both; without carried calls, just over `events`.
+pub fn sessions_and_findings(
+    plan: &Plan,
+    events: &[SessionEvent],
+    evaluate: impl Fn(&[SessionEvent], &[Session]) -> Vec<Finding>,
+) -> Joined {
+    let context = joined(plan, events);
+    if context.is_empty() {
+        let sessions = crate::session::build_sessions(events);
+        let findings = evaluate(events, &sessions);
+        return Joined {
+            context,
+            all_sessions: None,
+            sessions,
+            findings,
+        };
+    }
+    let mut all = events.to_vec();
+    all.extend(context.iter().cloned());
+    all.sort_by(|a, b| (a.event_time, &a.event_id).cmp(&(b.event_time, &b.event_id)));
+    let all_sessions = crate::session::build_sessions(&all);
+    let own: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let mine = |ids: &[String]| ids.iter().any(|id| own.contains(id.as_str()));
+    let findings = evaluate(&all, &all_sessions)
+        .into_iter()
+        .filter(|f| mine(&f.event_ids))
+        .collect();
+    let sessions = all_sessions
+        .iter()
+        .filter(|s| mine(&s.event_ids))
+        .cloned()
+        .collect();
+    Joined {
+        context,
+        sessions,
+        all_sessions: Some(all_sessions),
+        findings,
+    }
+}
+
+impl Joined {
+    /// The continuation for the run after this one (see [`next`]).
+    pub fn continuation(
+        &self,
+        scan: &ScanConfig,
+        accounts: &[AccountReport],
+        events: &[SessionEvent],
+        whole_listing: bool,
+    ) -> Continuation {
+        let all = self.all_sessions.as_deref().unwrap_or(&self.sessions);
+        next(scan, accounts, events, &self.context, all, whole_listing)
+    }
+
+    /// The report's sessions and findings.
+    pub fn into_parts(self) -> (Vec<Session>, Vec<Finding>) {
+        (self.sessions, self.findings)
+    }
+
+    /// `run.previous`, with what was left out and what was joined.
+    pub fn previous(&self, scan: &ScanConfig, already_reported: u64) -> Option<PreviousRun> {
+        let mut prev = scan.plan.previous.clone()?;
+        prev.already_reported = already_reported;
+        let in_sessions: HashSet<&str> = self
+            .sessions
+            .iter()
+            .flat_map(|s| s.event_ids.iter().map(String::as_str))
+            .collect();
+        prev.joined_events = self
+            .context
+            .iter()
+            .filter(|e| in_sessions.contains(e.event_id.as_str()))
+            .count() as u64;
+        Some(prev)
+    }
+}
+
 /// What the run after this one needs. `accounts` are this run's lines (their
 /// coverage says which partitions were read to the end), `events` its own
 /// calls, `context` the carried calls it joined them to, `sessions` every
@@ -302,12 +394,7 @@ pub fn next(
         .collect();
     let mut open_sessions: Vec<SessionEvent> = Vec::new();
     for s in sessions.iter().filter(|s| s.end_time.is_none()) {
-        let last = s
-            .resumes
-            .iter()
-            .map(|r| r.time)
-            .chain(s.start_time)
-            .max();
+        let last = s.resumes.iter().map(|r| r.time).chain(s.start_time).max();
         if last.is_none_or(|t| t < horizon) {
             continue;
         }
@@ -346,7 +433,9 @@ pub fn next(
                     .into_iter()
                     .map(|(r, set)| {
                         let mut v: Vec<ReportedEvent> = set.into_iter().collect();
-                        v.sort_by(|x, y| (x.event_time, &x.event_id).cmp(&(y.event_time, &y.event_id)));
+                        v.sort_by(|x, y| {
+                            (x.event_time, &x.event_id).cmp(&(y.event_time, &y.event_id))
+                        });
                         (r, v)
                     })
                     .collect();

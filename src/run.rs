@@ -178,7 +178,9 @@ pub(crate) async fn run_and_report(
     // of large parts get more time than one LookupEvents call.
     let evidence_clients = ssm_session_audit::call::ClientSettings::new(
         sdk,
-        cfg.scan.call_timeout.max(std::time::Duration::from_secs(120)),
+        cfg.scan
+            .call_timeout
+            .max(std::time::Duration::from_secs(120)),
     );
     let output = report::escape_terminal(&cfg.report.output.to_string());
     let evidence = report::Evidence::open(&cfg.report, &evidence_clients, cfg.scan.resolved_at)
@@ -198,8 +200,12 @@ pub(crate) async fn run_and_report(
         let oldest = (cfg.scan.source == config::Source::LookupEvents).then(|| {
             cfg.scan.resolved_at - chrono::TimeDelta::days(config::LOOKUP_EVENTS_HISTORY_DAYS)
         });
-        ssm_session_audit::chain::continue_from(&mut cfg.scan, &last, oldest)
-            .map_err(|e| UsageError(anyhow::anyhow!("--since last: {}", report::escape_terminal(&e.to_string()))))?;
+        ssm_session_audit::chain::continue_from(&mut cfg.scan, &last, oldest).map_err(|e| {
+            UsageError(anyhow::anyhow!(
+                "--since last: {}",
+                report::escape_terminal(&e.to_string())
+            ))
+        })?;
     }
     let cfg = &cfg;
 

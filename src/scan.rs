@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, watch};
 use crate::call::{call_with_retry, CallFailure, CallSlots, ClientSettings};
 use crate::config::{Config, RegionSelection};
 use crate::model::{
-    Account, AccountCoverage, AccountReport, AccountStatus, Finding, Report, RunInfo, RunStats,
-    RunWindow, SessionEvent, REPORT_SCHEMA,
+    Account, AccountCoverage, AccountReport, AccountStatus, Report, RunInfo, RunStats, RunWindow,
+    SessionEvent, REPORT_SCHEMA,
 };
 use crate::progress::{Progress, ProgressEvent};
 use crate::rules::Baseline;
@@ -325,32 +325,10 @@ fn build_report(p: ReportParts<'_>) -> Report {
     });
     stats.events = events.len() as u64;
     stats.already_reported = p.already_reported;
-    // `--since last`: this run's calls join the sessions the last run left open;
-    // what only the carried calls show was in the last report already.
-    let context = crate::chain::joined(&p.cfg.scan.plan, &events);
-    let (sessions, findings, all_sessions) = if context.is_empty() {
-        let sessions = crate::session::build_sessions(&events);
-        let findings: Vec<Finding> =
-            crate::rules::evaluate(&events, &sessions, &p.cfg.rules, p.baseline);
-        (sessions, findings, None)
-    } else {
-        let mut all = events.clone();
-        all.extend(context.iter().cloned());
-        all.sort_by(|a, b| (a.event_time, &a.event_id).cmp(&(b.event_time, &b.event_id)));
-        let all_sessions = crate::session::build_sessions(&all);
-        let all_findings = crate::rules::evaluate(&all, &all_sessions, &p.cfg.rules, p.baseline);
-        let own: BTreeSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
-        let sessions: Vec<_> = all_sessions
-            .iter()
-            .filter(|s| s.event_ids.iter().any(|id| own.contains(id.as_str())))
-            .cloned()
-            .collect();
-        let findings: Vec<Finding> = all_findings
-            .into_iter()
-            .filter(|f| f.event_ids.iter().any(|id| own.contains(id.as_str())))
-            .collect();
-        (sessions, findings, Some(all_sessions))
-    };
+    // `--since last`: this run's calls join the sessions the last run left open.
+    let joined = crate::chain::sessions_and_findings(&p.cfg.scan.plan, &events, |all, sessions| {
+        crate::rules::evaluate(all, sessions, &p.cfg.rules, p.baseline)
+    });
 
     // One pass over events and sessions, not one per account.
     let mut per_account: BTreeMap<&str, (u64, u64, BTreeSet<&str>)> = BTreeMap::new();
@@ -359,13 +337,13 @@ fn build_report(p: ReportParts<'_>) -> Report {
         entry.0 += 1;
         entry.2.insert(e.principal());
     }
-    for s in &sessions {
+    for s in &joined.sessions {
         per_account.entry(s.account_id.as_str()).or_default().1 += 1;
     }
     for (account, coverage) in coverage_of {
         let (n_events, n_sessions, principals) =
             per_account.remove(account.id.as_str()).unwrap_or_default();
-        let (flags, max_severity) = crate::rules::summarize(&findings, &account.id);
+        let (flags, max_severity) = crate::rules::summarize(&joined.findings, &account.id);
         accounts.push(AccountReport {
             account_id: account.id.clone(),
             account_name: account.name.clone(),
@@ -389,26 +367,9 @@ fn build_report(p: ReportParts<'_>) -> Report {
     let mut event_names = p.cfg.scan.event_names.clone();
     event_names.sort();
     let scan = &p.cfg.scan;
-    let continuation = crate::chain::next(
-        scan,
-        &accounts,
-        &events,
-        &context,
-        all_sessions.as_deref().unwrap_or(&sessions),
-        p.whole_listing,
-    );
-    let previous = scan.plan.previous.clone().map(|mut prev| {
-        prev.already_reported = p.already_reported;
-        let joined: BTreeSet<&str> = sessions
-            .iter()
-            .flat_map(|s| s.event_ids.iter().map(String::as_str))
-            .collect();
-        prev.joined_events = context
-            .iter()
-            .filter(|e| joined.contains(e.event_id.as_str()))
-            .count() as u64;
-        prev
-    });
+    let continuation = joined.continuation(scan, &accounts, &events, p.whole_listing);
+    let previous = joined.previous(scan, p.already_reported);
+    let (sessions, findings) = joined.into_parts();
     Report {
         schema: REPORT_SCHEMA.to_string(),
         run: RunInfo {

@@ -1,8 +1,6 @@
 use super::*;
 use crate::config::{resolve, FlagValues};
-use crate::model::{
-    Account, AccountCoverage, RegionCoverage, RunStats, RunWindow, REPORT_SCHEMA,
-};
+use crate::model::{Account, AccountCoverage, RegionCoverage, RunStats, RunWindow, REPORT_SCHEMA};
 use std::collections::BTreeSet;
 
 const A: &str = "111111111111";
@@ -163,7 +161,8 @@ fn run(
         continuation: Some(continuation),
     };
     // Through JSON, as the next run reads it.
-    let text = serde_json::to_string(&serde_json::json!({"schema": REPORT_SCHEMA, "run": info})).unwrap();
+    let text =
+        serde_json::to_string(&serde_json::json!({"schema": REPORT_SCHEMA, "run": info})).unwrap();
     let run = crate::report::last::read_header(text.as_bytes()).unwrap();
     assert_eq!(run, info);
     (
@@ -207,17 +206,26 @@ fn three_runs_hold_every_call_exactly_once() {
     ];
     let (r1, e1, _) = run(None, at(0), n1, &calls, &[]);
     assert_eq!(r1.run.window.settled_until, at(45));
-    assert!(!ids(&e1).contains(&"on-end-1".to_string()), "the end is the next window's");
+    assert!(
+        !ids(&e1).contains(&"on-end-1".to_string()),
+        "the end is the next window's"
+    );
     assert!(ids(&e1).contains(&"on-settled-1".to_string()));
     let c1 = r1.run.continuation.as_ref().unwrap();
     assert_eq!(c1.start, at(45));
-    let tail: Vec<&str> = c1.reported[A][REGION].iter().map(|e| e.event_id.as_str()).collect();
+    let tail: Vec<&str> = c1.reported[A][REGION]
+        .iter()
+        .map(|e| e.event_id.as_str())
+        .collect();
     assert_eq!(tail, ["on-settled-1", "before-end-1"]);
 
     let (r2, e2, _) = run(Some(&r1), at(0), n2, &calls, &[]);
     assert_eq!(r2.run.window.start, at(45));
     assert_eq!(r2.run.previous.as_ref().unwrap().location, r1.location);
-    assert_eq!(r2.run.stats.already_reported, 2, "the tail read again is left out");
+    assert_eq!(
+        r2.run.stats.already_reported, 2,
+        "the tail read again is left out"
+    );
     let (_, e3, _) = run(Some(&r2), at(0), n3, &calls, &[]);
 
     let mut all: Vec<String> = [e1, e2, e3].iter().flat_map(|e| ids(e)).collect();
@@ -231,7 +239,10 @@ fn three_runs_hold_every_call_exactly_once() {
         .map(|c| c.id.clone())
         .collect();
     assert_eq!(all.into_iter().collect::<BTreeSet<_>>(), want);
-    assert!(!want.contains("on-end-3"), "beyond the last end: the next run's");
+    assert!(
+        !want.contains("on-end-3"),
+        "beyond the last end: the next run's"
+    );
 }
 
 /// A partition that fails is read again by the next run from its own start;
@@ -249,7 +260,11 @@ fn a_failed_partition_is_read_again_from_its_start() {
     assert_eq!(ids(&e1), ["a1", "b-newest"]);
     let c1 = r1.run.continuation.as_ref().unwrap();
     assert_eq!(c1.start, at(45));
-    assert_eq!(c1.partition_starts[B][REGION], at(0), "B again from run 1's start");
+    assert_eq!(
+        c1.partition_starts[B][REGION],
+        at(0),
+        "B again from run 1's start"
+    );
     assert!(!c1.partition_starts.contains_key(A));
 
     // Run 2 fails B again: its start stays, and both runs' reads are carried.
@@ -277,7 +292,12 @@ fn sessions_open_at_the_end_of_a_run_are_joined_in_the_next() {
     let mut end = call(A, "s-end", at(100), at(100));
     end.name = "TerminateSession";
     end.session = Some("alice-0a1b");
-    let mut stale = call(A, "stale-start", t("2026-11-29T00:00:00Z"), t("2026-11-29T00:00:00Z"));
+    let mut stale = call(
+        A,
+        "stale-start",
+        t("2026-11-29T00:00:00Z"),
+        t("2026-11-29T00:00:00Z"),
+    );
     stale.session = Some("bob-ffff");
     let calls = vec![stale, start, resume, end];
     let (r1, _, _) = run(None, t("2026-11-28T00:00:00Z"), at(60), &calls, &[]);
@@ -290,13 +310,29 @@ fn sessions_open_at_the_end_of_a_run_are_joined_in_the_next() {
         .iter()
         .map(|e| e.event_id.as_str())
         .collect();
-    assert_eq!(open, ["s-start"], "a session idle for more than a day is not carried");
+    assert_eq!(
+        open,
+        ["s-start"],
+        "a session idle for more than a day is not carried"
+    );
 
     let (r2, e2, s2) = run(Some(&r1), at(0), at(90), &calls, &[]);
     assert_eq!(ids(&e2), ["s-resume"]);
     let s = s2.iter().find(|s| s.session_id == "alice-0a1b").unwrap();
-    assert_eq!(s.start_event_id.as_deref(), Some("s-start"), "joined to run 1's Start");
-    let open: Vec<&str> = r2.run.continuation.as_ref().unwrap().open_sessions.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(
+        s.start_event_id.as_deref(),
+        Some("s-start"),
+        "joined to run 1's Start"
+    );
+    let open: Vec<&str> = r2
+        .run
+        .continuation
+        .as_ref()
+        .unwrap()
+        .open_sessions
+        .iter()
+        .map(|e| e.event_id.as_str())
+        .collect();
     assert_eq!(open, ["s-start", "s-resume"]);
 
     let (r3, e3, s3) = run(Some(&r2), at(0), at(130), &calls, &[]);
@@ -304,7 +340,10 @@ fn sessions_open_at_the_end_of_a_run_are_joined_in_the_next() {
     let s = s3.iter().find(|s| s.session_id == "alice-0a1b").unwrap();
     assert_eq!(s.event_ids.len(), 3);
     assert!(s.end_time.is_some() && s.start_time.is_some());
-    assert!(r3.run.continuation.unwrap().open_sessions.is_empty(), "ended: nothing to carry");
+    assert!(
+        r3.run.continuation.unwrap().open_sessions.is_empty(),
+        "ended: nothing to carry"
+    );
 }
 
 #[test]
@@ -322,7 +361,10 @@ fn a_chain_refuses_what_it_cannot_continue() {
     .unwrap();
     let e = continue_from(&mut cfg.scan, &r1, None).unwrap_err();
     assert!(matches!(e, ChainError::NothingNew { .. }), "{e}");
-    assert!(e.to_string().contains("settled until 2026-12-01T00:45:00Z"), "{e}");
+    assert!(
+        e.to_string().contains("settled until 2026-12-01T00:45:00Z"),
+        "{e}"
+    );
 
     let mut cfg = resolve(
         &FlagValues {
@@ -338,7 +380,10 @@ fn a_chain_refuses_what_it_cannot_continue() {
 
     r1.run.continuation = None;
     let e = continue_from(&mut cfg.scan, &r1, None).unwrap_err();
-    assert!(e.to_string().contains("--since DURATION or --start TIME"), "{e}");
+    assert!(
+        e.to_string().contains("--since DURATION or --start TIME"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -352,8 +397,10 @@ fn an_interrupted_run_keeps_the_start_of_what_it_never_reached() {
         at(60),
     )
     .unwrap();
-    cfg.scan.plan.partition_starts =
-        BTreeMap::from([(B.to_string(), BTreeMap::from([(REGION.to_string(), at(-30))]))]);
+    cfg.scan.plan.partition_starts = BTreeMap::from([(
+        B.to_string(),
+        BTreeMap::from([(REGION.to_string(), at(-30))]),
+    )]);
     let ok = AccountReport {
         account_id: A.into(),
         account_name: String::new(),

@@ -938,7 +938,9 @@ pub(super) fn parse_output(path: &Path, origin: &Origin) -> Result<OutputLocatio
     let prefix = prefix.trim_matches('/');
     // Keys are the prefix, a run's folder and a file name: keep them plain.
     if prefix.chars().any(|c| c.is_control() || c == '\\')
-        || prefix.split('/').any(|part| part.is_empty() || part == "." || part == "..")
+        || prefix
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
             && !prefix.is_empty()
         || prefix.len() > 512
     {

@@ -58,7 +58,10 @@ fn defaults_match_product() {
     );
     assert_eq!(bh.start, NaiveTime::from_hms_opt(8, 0, 0).unwrap());
     assert_eq!(bh.end, NaiveTime::from_hms_opt(19, 0, 0).unwrap());
-    assert_eq!(c.report.output, OutputLocation::Dir(PathBuf::from("reports")));
+    assert_eq!(
+        c.report.output,
+        OutputLocation::Dir(PathBuf::from("reports"))
+    );
     assert_eq!(c.report.object_lock_days, None);
     assert_eq!(c.scan.settle, Duration::from_secs(900));
     assert_eq!(c.scan.settled_until, now() - TimeDelta::minutes(15));
@@ -138,7 +141,10 @@ fn example_file_sets_every_key_to_its_default() {
         object_lock_days,
     } = &fc.report;
     assert!(output.is_some() && formats.is_some() && fail_on.is_some());
-    assert!(object_lock_days.is_none(), "no default: shown commented out");
+    assert!(
+        object_lock_days.is_none(),
+        "no default: shown commented out"
+    );
 
     let FileAthena {
         table,
@@ -186,7 +192,10 @@ fn flag_wins_over_file_wins_over_default() {
     assert_eq!(c.accounts.external_id.as_deref(), Some("file-id"));
     assert_eq!(c.report.fail_on, Some(Severity::Low));
     assert_eq!(c.report.formats, vec![Format::Csv]);
-    assert_eq!(c.report.output, OutputLocation::Dir(PathBuf::from("from-file")));
+    assert_eq!(
+        c.report.output,
+        OutputLocation::Dir(PathBuf::from("from-file"))
+    );
     // Untouched keys keep their defaults.
     assert_eq!(c.rules, defaults().rules);
     assert_eq!(c.config_file, Some(PathBuf::from("audit.toml")));
@@ -214,7 +223,10 @@ fn flag_wins_over_file_wins_over_default() {
     );
     assert_eq!(c.report.fail_on, None);
     assert_eq!(c.report.formats, vec![Format::Json, Format::Csv]);
-    assert_eq!(c.report.output, OutputLocation::Dir(PathBuf::from("from-flag")));
+    assert_eq!(
+        c.report.output,
+        OutputLocation::Dir(PathBuf::from("from-flag"))
+    );
 }
 
 #[test]
@@ -533,9 +545,14 @@ fn an_end_in_the_future_is_refused_and_a_recent_one_is_not_settled() {
         ..FlagValues::default()
     });
     assert!(e.starts_with("--end: invalid value"), "{e}");
-    assert!(e.contains("in the future (now is 2025-03-01T12:00:00Z)"), "{e}");
+    assert!(
+        e.contains("in the future (now is 2025-03-01T12:00:00Z)"),
+        "{e}"
+    );
     let fc = file("[scan]\nstart = \"2025-03-01T00:00:00Z\"\nend = \"2025-03-02T00:00:00Z\"\n");
-    let e = resolve(&FlagValues::default(), Some(&fc), now()).unwrap_err().to_string();
+    let e = resolve(&FlagValues::default(), Some(&fc), now())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("scan.end in config file audit.toml"), "{e}");
 
     // Ending now is fine; the last 15 minutes are not settled.
@@ -578,7 +595,9 @@ fn an_end_in_the_future_is_refused_and_a_recent_one_is_not_settled() {
     let c = resolve(&FlagValues::default(), Some(&fc), now()).unwrap();
     assert_eq!(c.scan.settled_until, now());
     let fc = file("[scan]\nsettle = \"soon\"\n");
-    let e = resolve(&FlagValues::default(), Some(&fc), now()).unwrap_err().to_string();
+    let e = resolve(&FlagValues::default(), Some(&fc), now())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("scan.settle"), "{e}");
 }
 
@@ -596,7 +615,12 @@ fn since_last_is_a_chain_and_needs_json() {
     assert!(c.scan.since_last);
     assert_eq!(c.scan.window.end, now());
     let fc = file("[scan]\nsince = \"LAST\"\n");
-    assert!(resolve(&FlagValues::default(), Some(&fc), now()).unwrap().scan.since_last);
+    assert!(
+        resolve(&FlagValues::default(), Some(&fc), now())
+            .unwrap()
+            .scan
+            .since_last
+    );
     let e = err(FlagValues {
         since: Some("last".into()),
         formats: Some(vec!["csv".into()]),
@@ -630,7 +654,10 @@ fn output_is_a_folder_or_an_s3_prefix_and_only_s3_is_locked() {
             prefix: "audit/runs".into()
         }
     );
-    assert_eq!(c.report.output.to_string(), "s3://evidence-bucket/audit/runs");
+    assert_eq!(
+        c.report.output.to_string(),
+        "s3://evidence-bucket/audit/runs"
+    );
     assert_eq!(c.report.object_lock_days, Some(400));
     let c = resolve(
         &FlagValues {
@@ -658,6 +685,8 @@ fn output_is_a_folder_or_an_s3_prefix_and_only_s3_is_locked() {
         assert!(e.contains(want), "{output}: {e}");
     }
     let fc = file("[report]\noutput = \"s3://bucket/p\"\nobject_lock_days = 36501\n");
-    let e = resolve(&FlagValues::default(), Some(&fc), now()).unwrap_err().to_string();
+    let e = resolve(&FlagValues::default(), Some(&fc), now())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("report.object_lock_days"), "{e}");
 }

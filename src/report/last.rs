@@ -52,7 +52,8 @@ pub fn last_run_in_dir(dir: &Path) -> Result<Option<LastRun>, ReportError> {
         }
         Err(e) => return Err(problem(format!("cannot read its SHA256SUMS ({e})"))),
     };
-    let sums = parse_sums(&sums).ok_or_else(|| problem("its SHA256SUMS is not sha256sum text".into()))?;
+    let sums =
+        parse_sums(&sums).ok_or_else(|| problem("its SHA256SUMS is not sha256sum text".into()))?;
     let Some((_, want)) = sums.iter().find(|(n, _)| n == "report.json") else {
         return Err(problem("its last run wrote no report.json (its --format had no json), and --since last reads where it ended from there".into()));
     };
@@ -71,7 +72,9 @@ pub fn last_run_in_dir(dir: &Path) -> Result<Option<LastRun>, ReportError> {
         hasher.update(&buf[..n]);
     }
     if hex::encode(hasher.finalize()) != *want {
-        return Err(problem("its report.json does not match its SHA256SUMS".into()));
+        return Err(problem(
+            "its report.json does not match its SHA256SUMS".into(),
+        ));
     }
     let file = std::fs::File::open(dir.join("report.json"))
         .map_err(|e| problem(format!("cannot open its report.json ({e})")))?;
@@ -87,7 +90,10 @@ mod tests {
     #[test]
     fn a_folder_gives_back_the_run_it_holds() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(last_run_in_dir(dir.path()).unwrap().is_none(), "an empty folder holds no run");
+        assert!(
+            last_run_in_dir(dir.path()).unwrap().is_none(),
+            "an empty folder holds no run"
+        );
         let report = fixture::report();
         write_report_dir(&report, dir.path(), &[Format::Json, Format::Csv]).unwrap();
         let last = last_run_in_dir(dir.path()).unwrap().unwrap();
@@ -100,7 +106,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_report_dir(&fixture::report(), dir.path(), &[Format::Json]).unwrap();
         let json = dir.path().join("report.json");
-        let text = std::fs::read_to_string(&json).unwrap().replacen("0.1.0", "0.1.1", 1);
+        let text = std::fs::read_to_string(&json)
+            .unwrap()
+            .replacen("0.1.0", "0.1.1", 1);
         std::fs::write(&json, text).unwrap();
         let e = last_run_in_dir(dir.path()).unwrap_err().to_string();
         assert!(e.contains("does not match its SHA256SUMS"), "{e}");

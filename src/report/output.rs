@@ -38,8 +38,14 @@ impl Evidence {
                 Ok(Evidence::Dir(dir.clone()))
             }
             OutputLocation::S3 { bucket, prefix } => Ok(Evidence::S3(Box::new(
-                S3Evidence::open(clients.s3(), bucket, prefix, cfg.object_lock_days, run_start)
-                    .await?,
+                S3Evidence::open(
+                    clients.s3(),
+                    bucket,
+                    prefix,
+                    cfg.object_lock_days,
+                    run_start,
+                )
+                .await?,
             ))),
         }
     }

@@ -252,7 +252,11 @@ impl S3Evidence {
     ) -> Result<Vec<String>, ReportError> {
         let tmp = std::env::temp_dir();
         super::write::remove_stale_staging(&tmp, UPLOAD_PREFIX);
-        let dir = tmp.join(format!("{UPLOAD_PREFIX}{}-{}", std::process::id(), self.run));
+        let dir = tmp.join(format!(
+            "{UPLOAD_PREFIX}{}-{}",
+            std::process::id(),
+            self.run
+        ));
         let staging = Staging::create(dir.clone()).map_err(|source| ReportError::CreateDir {
             dir: dir.clone(),
             source,
@@ -344,7 +348,12 @@ impl S3Evidence {
     }
 
     /// A multipart upload read from the file a part at a time.
-    async fn put_parts(&self, key: &str, path: &Path, content_type: &str) -> Result<(), ReportError> {
+    async fn put_parts(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), ReportError> {
         let created = call_with_retry(Some(&self.slots), DEADLINE, || {
             self.lock(
                 self.client
@@ -403,7 +412,11 @@ impl S3Evidence {
             return Ok(());
         };
         let head = call_with_retry(Some(&self.slots), DEADLINE, || {
-            self.client.head_object().bucket(&self.bucket).key(key).send()
+            self.client
+                .head_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
         })
         .await
         .map_err(|f| failure("HeadObject", self.url(key), f))?;
@@ -561,7 +574,11 @@ impl S3Evidence {
     /// GetObject of a small object; `None` when there is no such key.
     async fn get_small(&self, key: &str) -> Result<Option<bytes::Bytes>, ReportError> {
         let got = call_with_retry(Some(&self.slots), DEADLINE, || {
-            self.client.get_object().bucket(&self.bucket).key(key).send()
+            self.client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
         })
         .await;
         let out = match got {
@@ -588,7 +605,11 @@ impl S3Evidence {
         want_sha256: &str,
     ) -> Result<crate::model::RunInfo, String> {
         let got = call_with_retry(Some(&self.slots), DEADLINE, || {
-            self.client.get_object().bucket(&self.bucket).key(key).send()
+            self.client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
         })
         .await
         .map_err(|f: CallFailure| {
@@ -669,7 +690,13 @@ mod tests {
             parse_run_folder("2026-12-01T06-00-00Z-3").map(|p| p.1),
             Some(3)
         );
-        for bad in ["latest.json", "2026-12-01", "2026-12-01T06-00-00Z-", "2026-13-01T06-00-00Z", "x026-12-01T06-00-00Z"] {
+        for bad in [
+            "latest.json",
+            "2026-12-01",
+            "2026-12-01T06-00-00Z-",
+            "2026-13-01T06-00-00Z",
+            "x026-12-01T06-00-00Z",
+        ] {
             assert_eq!(parse_run_folder(bad), None, "{bad}");
         }
         let mut names = vec![

@@ -398,7 +398,10 @@ mod tests {
     fn a_recent_end_says_what_is_not_settled_and_what_continues() {
         let mut report = fixture::report();
         let text = render(&report, false);
-        assert!(!text.contains("settled until"), "a settled window says nothing: {text}");
+        assert!(
+            !text.contains("settled until"),
+            "a settled window says nothing: {text}"
+        );
         report.run.window.settled_until = fixture::t("2025-03-01T11:45:00Z");
         report.run.window.partition_starts = BTreeMap::from([(
             "111111111111".to_string(),
@@ -418,9 +421,18 @@ mod tests {
         });
         let text = render(&report, false);
         assert!(text.contains("settled until 2025-03-01T11:45:00Z: CloudTrail may still deliver events of the last 15 min"), "{text}");
-        assert!(text.contains("Re-read:   1 partition(s) from before 2025-02-22T12:00:00Z"), "{text}");
-        assert!(text.contains("Continues: s3://evidence/runs/2025-02-22T12-00-00Z/"), "{text}");
-        assert!(text.contains("incomplete); 2 event(s) read again were in it already, 1 call(s)"), "{text}");
+        assert!(
+            text.contains("Re-read:   1 partition(s) from before 2025-02-22T12:00:00Z"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Continues: s3://evidence/runs/2025-02-22T12-00-00Z/"),
+            "{text}"
+        );
+        assert!(
+            text.contains("incomplete); 2 event(s) read again were in it already, 1 call(s)"),
+            "{text}"
+        );
         assert!(!text.contains('\x1b'), "{text:?}");
     }
 

@@ -99,7 +99,9 @@ pub(crate) fn remove_stale_staging(dir: &Path, prefix: &str) {
         };
         let pid = rest.split('-').next().unwrap_or("");
         let alive = pid.parse::<u32>().map_or(true, |pid| {
-            pid == std::process::id() || !cfg!(target_os = "linux") || Path::new("/proc").join(pid.to_string()).exists()
+            pid == std::process::id()
+                || !cfg!(target_os = "linux")
+                || Path::new("/proc").join(pid.to_string()).exists()
         });
         if !alive {
             let _ = fs::remove_dir_all(entry.path());
@@ -203,13 +205,16 @@ pub fn write_with(
         source,
     })?;
     let staging_dir = dir.join(staging_name());
-    let staging = Staging::create(staging_dir.clone()).map_err(|source| ReportError::CreateDir {
-        dir: staging_dir,
-        source,
-    })?;
+    let staging =
+        Staging::create(staging_dir.clone()).map_err(|source| ReportError::CreateDir {
+            dir: staging_dir,
+            source,
+        })?;
     let staged = stage_files(report, staging.path(), writers)?;
     let sums = sums_text(staged.iter().map(|s| (s.name, s.sha256.as_str())));
-    let sums_staged = stage(staging.path(), SUMS_FILE, |out| out.write_all(sums.as_bytes()))?;
+    let sums_staged = stage(staging.path(), SUMS_FILE, |out| {
+        out.write_all(sums.as_bytes())
+    })?;
 
     // From here the folder's files change.
     let _commit = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
@@ -274,7 +279,8 @@ pub(crate) fn parse_sums(text: &str) -> Option<Vec<(String, String)>> {
     text.lines()
         .map(|line| {
             let (hex, name) = line.split_once("  ")?;
-            let ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && !name.is_empty();
+            let ok =
+                hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && !name.is_empty();
             ok.then(|| (name.to_string(), hex.to_ascii_lowercase()))
         })
         .collect()
@@ -443,12 +449,8 @@ mod tests {
                 "final name exists early"
             );
             assert!(!self.dir.join(SUMS_FILE).exists(), "old sums still present");
-            self.saw_temp.set(
-                self.dir
-                    .join(staging_name())
-                    .join("report.json")
-                    .exists(),
-            );
+            self.saw_temp
+                .set(self.dir.join(staging_name()).join("report.json").exists());
             crate::report::JsonReport.write(report, out)
         }
     }
@@ -487,7 +489,10 @@ mod tests {
         };
         let report = fixture::report();
         let staging = Staging::create(dir.path().join(staging_name())).unwrap();
-        let s = stage(staging.path(), "report.json", |out| watcher.write(&report, out)).unwrap();
+        let s = stage(staging.path(), "report.json", |out| {
+            watcher.write(&report, out)
+        })
+        .unwrap();
         assert!(
             watcher.saw_temp.get(),
             "the writer writes to the staged file"
@@ -552,7 +557,13 @@ mod tests {
 
     #[test]
     fn sums_parse_back() {
-        let text = sums_text([("b.csv", "ab".repeat(32).as_str()), ("a.json", "CD".repeat(32).as_str())].into_iter());
+        let text = sums_text(
+            [
+                ("b.csv", "ab".repeat(32).as_str()),
+                ("a.json", "CD".repeat(32).as_str()),
+            ]
+            .into_iter(),
+        );
         let parsed = parse_sums(&text).unwrap();
         assert_eq!(parsed[0], ("a.json".to_string(), "cd".repeat(32)));
         assert_eq!(parsed.len(), 2);

@@ -211,7 +211,10 @@ async fn a_second_signal_quits_at_once_without_a_whole_looking_report() {
             .expect("the run ends")
             .unwrap();
         let code = out.status.code();
-        assert!(matches!(code, Some(3) | Some(130)), "gap {gap_ms} ms: exit {code:?}");
+        assert!(
+            matches!(code, Some(3) | Some(130)),
+            "gap {gap_ms} ms: exit {code:?}"
+        );
         assert_no_whole_looking_report(&out_dir(&t), code);
     }
     sim.shutdown().await;

@@ -16,7 +16,12 @@ impl World {
                 continue;
             };
             let t = c.time.timestamp();
-            let mut rng = Rng::from_parts(&[self.cfg.seed, c.account_index as u64, hash_str(&c.event_id), 0xCA11]);
+            let mut rng = Rng::from_parts(&[
+                self.cfg.seed,
+                c.account_index as u64,
+                hash_str(&c.event_id),
+                0xCA11,
+            ]);
             let user = "pat.planted@example.com";
             let identity = self.sso_identity(&mut rng, c.account_index, user, "SSMOperator", t);
             let target = format!("i-0{}", rng.hex(16));

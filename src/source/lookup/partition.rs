@@ -218,14 +218,7 @@ pub async fn read_partition(run: &LookupRun, p: Partition<'_>) -> PartitionResul
                 // EndTime is inclusive; the window is not: an event at exactly
                 // the end belongs to the next window.
                 let page = in_window(out.events(), &settings.window);
-                let kept = take_page(
-                    &page,
-                    account_id,
-                    region,
-                    &mut seen,
-                    &mut events,
-                    &mut cov,
-                );
+                let kept = take_page(&page, account_id, region, &mut seen, &mut events, &mut cov);
                 progress.on(ProgressEvent::Page { events: kept });
                 match out.next_token() {
                     Some(t) if !t.is_empty() => {

@@ -370,7 +370,12 @@ impl SimHandle {
 
     /// Makes LookupEvents in one partition fail (or, with `None`, work again),
     /// from the next call on.
-    pub fn fail_partition(&self, account_index: usize, region: &str, fault: Option<PartitionFault>) {
+    pub fn fail_partition(
+        &self,
+        account_index: usize,
+        region: &str,
+        fault: Option<PartitionFault>,
+    ) {
         let mut f = self.state.failing.lock().unwrap_or_else(|e| e.into_inner());
         match fault {
             Some(x) => f.insert((account_index, region.to_string()), x),
