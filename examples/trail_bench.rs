@@ -111,6 +111,8 @@ fn ensure_tree(dir: &Path, gb: f64) -> Res<TreeInfo> {
         corrupt_files: 0,
         malformed_records: 0,
         gaps: Vec::new(),
+        digests: false,
+        tamper: Vec::new(),
         level: 6,
         seed: 2025,
     };

@@ -83,7 +83,7 @@ pub struct ScanArgs {
     /// LookupEvents calls per second per account and region (AWS allows 2).
     #[arg(long, value_name = "PER_SECOND")]
     pub lookup_rate: Option<f64>,
-    /// Report formats, comma-separated: json, csv.
+    /// Report formats, comma-separated: json, csv, html, ocsf (default json,csv,html).
     #[arg(long, value_name = "FORMATS", value_delimiter = ',')]
     pub format: Option<Vec<String>>,
     /// Where the report files go: a folder (it holds this run's files only), or
@@ -106,6 +106,12 @@ pub struct ScanArgs {
     /// Athena source: refuse a scan whose estimated bytes are above this (e.g. 10GB).
     #[arg(long, value_name = "SIZE")]
     pub max_scan: Option<String>,
+    /// Import the findings into AWS Security Hub (ASFF BatchImportFindings) from the caller's account.
+    #[arg(long)]
+    pub security_hub: bool,
+    /// The Security Hub region (default: the SDK's region, e.g. AWS_REGION).
+    #[arg(long, value_name = "REGION")]
+    pub security_hub_region: Option<String>,
     #[command(flatten)]
     pub output_opts: OutputOpts,
 }
@@ -142,6 +148,8 @@ impl ScanArgs {
             fail_on: self.fail_on.clone(),
             source: self.source.clone(),
             max_scan: self.max_scan.clone(),
+            security_hub: self.security_hub.then_some(true),
+            security_hub_region: self.security_hub_region.clone(),
         }
     }
 }

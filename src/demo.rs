@@ -44,6 +44,8 @@ pub async fn demo(args: DemoArgs) -> Result<i32, UsageError> {
     let flags = FlagValues {
         config: Some(config_path),
         output: Some(args.output.clone()),
+        // The demo shows every output, OCSF included.
+        formats: Some(vec!["json,csv,html,ocsf".to_string()]),
         baseline: Some(baseline_path),
         ..FlagValues::default()
     };

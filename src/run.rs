@@ -145,6 +145,7 @@ fn guard_endpoints() -> Result<(), UsageError> {
         "AWS_ENDPOINT_URL_CLOUDTRAIL",
         "AWS_ENDPOINT_URL_ATHENA",
         "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_SECURITYHUB",
     ] {
         if let Ok(url) = std::env::var(var) {
             let local = url.starts_with("http://127.")
@@ -208,6 +209,8 @@ pub(crate) async fn run_and_report(
         })?;
     }
     let cfg = &cfg;
+    // So is a Security Hub import with no region to import into.
+    let hub_region = ssm_session_audit::report::security_hub::region(cfg, sdk)?;
 
     let terminal = terminal::wanted(opts.quiet).then(TerminalProgress::start);
     let sink: Arc<dyn Progress> = match &terminal {
@@ -227,11 +230,11 @@ pub(crate) async fn run_and_report(
             tokio::time::sleep(STOP_GRACE).await;
         } => None,
     };
-    signals.abort();
     if let Some(t) = &terminal {
         t.finish();
     }
     let Some(result) = result else {
+        signals.abort();
         eprintln!(
             "interrupted: the scan did not stop within {} s; no report was written",
             STOP_GRACE.as_secs()
@@ -239,7 +242,17 @@ pub(crate) async fn run_and_report(
         return Ok(exit::INCOMPLETE);
     };
     // No credentials, no account list, an unreadable baseline: nothing was scanned.
-    let report: Report = result.map_err(|e| UsageError(anyhow::Error::new(e)))?;
+    let mut report: Report = result.map_err(|e| {
+        signals.abort();
+        UsageError(anyhow::Error::new(e))
+    })?;
+    // Before the files are written, so the report records the import (and a
+    // failed import makes the run incomplete, in the files and the exit status).
+    // Signals still stop it: the first ends the import, the second the process.
+    if let Some(region) = &hub_region {
+        ssm_session_audit::report::security_hub::apply(&mut report, cfg, sdk, region, &stop).await;
+    }
+    signals.abort();
     let written = evidence
         .write(&report, &cfg.report.formats)
         .await
@@ -254,10 +267,13 @@ pub(crate) async fn run_and_report(
         }) {
             println!("{}", details.summary_line());
         }
+        let page = written.page.as_ref();
         println!(
-            "\nreport: {} ({} files){}",
+            "\nreport: {} ({} files){}{}",
             report::escape_terminal(&written.location),
             written.files,
+            page.map(|p| format!("\nopen in a browser: {}", p.display()))
+                .unwrap_or_default(),
             note.map(|n| format!("\n{n}")).unwrap_or_default()
         );
     }

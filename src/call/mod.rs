@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod classify;
 pub mod clients;
 pub mod pace;
+pub mod paging;
 pub mod retry;
 pub mod slots;
 
@@ -15,5 +16,6 @@ pub use cancel::cancelled;
 pub use classify::{classify, classify_service, short, CallFailure, ErrorClass};
 pub use clients::ClientSettings;
 pub use pace::Pace;
+pub use paging::{PagingError, Tokens};
 pub use retry::{backoff, call_with_retry};
 pub use slots::{CallSlots, Priority, SlotPermit};

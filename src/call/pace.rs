@@ -7,8 +7,8 @@ use tokio::time::Instant;
 
 use super::retry::backoff;
 
-/// Spaces one partition's calls `1/rate` apart. A partition has one call in
-/// flight at a time, so the spacing is measured from each actual send.
+/// Spaces one partition's calls `1/rate` apart. Several chains of calls may
+/// share one partition's pace: each claims its own turn with [`Pace::reserve`].
 ///
 /// The spacing adapts: a throttle widens it (a server may count "2 per second"
 /// by a stricter window than a token bucket, and latency jitter moves arrival
@@ -21,7 +21,10 @@ pub struct Pace {
 
 impl Pace {
     pub fn new(rate: f64) -> Self {
-        let base = Duration::from_secs_f64(1.0 / rate);
+        // The config refuses rates that make no sense; whatever comes, never panic.
+        let base = Duration::try_from_secs_f64(1.0 / rate)
+            .unwrap_or(Duration::from_secs(100))
+            .min(Duration::from_secs(100));
         Pace {
             base,
             interval: base,
@@ -31,6 +34,15 @@ impl Pace {
 
     pub fn interval(&self) -> Duration {
         self.interval
+    }
+
+    /// Claim the next turn: the instant this call may be sent, one interval
+    /// after the turn claimed before it. The caller sleeps until then, holding
+    /// no call slot.
+    pub fn reserve(&mut self) -> Instant {
+        let at = self.next.max(Instant::now());
+        self.next = at + self.interval;
+        at
     }
 
     /// Wait for this partition's next turn (holding no call slot).
@@ -66,6 +78,19 @@ impl Pace {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_turns_are_one_interval_apart() {
+        let mut p = Pace::new(2.0);
+        let t0 = p.reserve();
+        let t1 = p.reserve();
+        let t2 = p.reserve();
+        assert_eq!(t1 - t0, Duration::from_millis(500));
+        assert_eq!(t2 - t1, Duration::from_millis(500));
+        // Idle for a while: the next turn is now, not in the past.
+        std::thread::sleep(Duration::from_millis(1200));
+        assert!(p.reserve() >= Instant::now() - Duration::from_millis(50));
+    }
 
     #[test]
     fn pace_widens_on_throttles_and_returns_to_the_rate() {

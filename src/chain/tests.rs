@@ -150,6 +150,7 @@ fn run(
         caller_arn: None,
         config_digest: String::new(),
         complete,
+        incomplete_reasons: Vec::new(),
         interrupted: false,
         stats: RunStats {
             already_reported: already,
@@ -157,6 +158,7 @@ fn run(
         },
         trail: None,
         athena: None,
+        security_hub: None,
         previous: scan.plan.previous.clone(),
         continuation: Some(continuation),
     };

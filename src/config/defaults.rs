@@ -36,3 +36,5 @@ pub(super) const MAX_OBJECT_LOCK_DAYS: i64 = 36_500;
 
 pub(super) const MAX_CONCURRENCY: usize = 1000;
 pub(super) const MAX_LOOKUP_RATE: f64 = 100.0;
+/// One call every 100 s: slower would outlast any retry deadline.
+pub(super) const MIN_LOOKUP_RATE: f64 = 0.01;

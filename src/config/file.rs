@@ -82,6 +82,8 @@ pub struct FileReport {
     pub formats: Option<Vec<String>>,
     pub fail_on: Option<String>,
     pub object_lock_days: Option<i64>,
+    pub security_hub: Option<bool>,
+    pub security_hub_region: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -45,7 +45,7 @@ pub use self::file::{
 pub use self::resolve::{resolve, settled_point};
 pub use self::values::parse_duration;
 pub use crate::ids::{is_account_id, is_ou_id, is_region_name};
-pub use crate::report::{Format, OutputLocation, ReportConfig};
+pub use crate::report::{Format, OutputLocation, ReportConfig, SecurityHubConfig, DEFAULT_FORMATS};
 pub use crate::rules::{BusinessHours, RuleConfig};
 pub use crate::source::Source;
 
@@ -140,6 +140,9 @@ pub struct FlagValues {
     pub source: Option<String>,
     /// `--max-scan`: refuse an Athena scan estimated above this (e.g. `10GB`).
     pub max_scan: Option<String>,
+    /// `Some(true)` when `--security-hub` was given.
+    pub security_hub: Option<bool>,
+    pub security_hub_region: Option<String>,
 }
 
 impl ScanConfig {

@@ -251,12 +251,12 @@ pub(super) fn resolve_scan(
         "scan.lookup_rate",
     );
     // Written this way so NaN is refused too.
-    if !(lookup_rate > 0.0 && lookup_rate <= MAX_LOOKUP_RATE) {
+    if !(lookup_rate >= MIN_LOOKUP_RATE && lookup_rate <= MAX_LOOKUP_RATE) {
         return Err(invalid(
             &origin,
             lookup_rate,
             format!(
-                "LookupEvents calls per second per account and region must be above 0 and at most {MAX_LOOKUP_RATE}"
+                "LookupEvents calls per second per account and region must be at least {MIN_LOOKUP_RATE} and at most {MAX_LOOKUP_RATE}"
             ),
             "CloudTrail allows 2 per second; use 2.0",
         ));
@@ -807,7 +807,7 @@ pub(super) fn resolve_report(
                     &origin,
                     "",
                     "no report format",
-                    "give json, csv or json,csv",
+                    "give json, csv, html, ocsf, or a list such as json,csv,html",
                 ));
             }
             let mut out = Vec::new();
@@ -815,12 +815,14 @@ pub(super) fn resolve_report(
                 let format = match f.to_ascii_lowercase().as_str() {
                     "json" => Format::Json,
                     "csv" => Format::Csv,
+                    "html" => Format::Html,
+                    "ocsf" => Format::Ocsf,
                     _ => {
                         return Err(invalid(
                             &origin.item(i),
                             &f,
                             "not a report format",
-                            "use json, csv, or both",
+                            "use json, csv, html or ocsf (comma-separated for several)",
                         ))
                     }
                 };
@@ -831,7 +833,7 @@ pub(super) fn resolve_report(
             out.sort();
             out
         }
-        None => vec![Format::Json, Format::Csv],
+        None => DEFAULT_FORMATS.to_vec(),
     };
     // The next run finds where this one ended in its report.json.
     if since_last && !formats.contains(&Format::Json) {
@@ -896,10 +898,13 @@ pub(super) fn resolve_report(
         })?)
     };
 
+    let security_hub = resolve_security_hub(flags, fr, l)?;
+
     Ok(ReportConfig {
         output,
         formats,
         fail_on,
+        security_hub,
         object_lock_days,
     })
 }
@@ -955,4 +960,48 @@ pub(super) fn parse_output(path: &Path, origin: &Origin) -> Result<OutputLocatio
         bucket: bucket.to_string(),
         prefix: prefix.to_string(),
     })
+}
+
+pub(super) fn resolve_security_hub(
+    flags: &FlagValues,
+    fr: &FileReport,
+    l: &Layers<'_>,
+) -> Result<Option<SecurityHubConfig>, ConfigError> {
+    let on = l
+        .pick(
+            flags.security_hub,
+            "--security-hub",
+            fr.security_hub,
+            "report.security_hub",
+        )
+        .is_some_and(|(on, _)| on);
+    let region = match l.pick(
+        flags.security_hub_region.clone(),
+        "--security-hub-region",
+        fr.security_hub_region.clone(),
+        "report.security_hub_region",
+    ) {
+        Some((r, origin)) => {
+            let r = r.trim().to_string();
+            if !is_region_name(&r) {
+                return Err(invalid(
+                    &origin,
+                    &r,
+                    "not a region name",
+                    "write the Security Hub region such as us-east-1",
+                ));
+            }
+            if !on {
+                return Err(invalid(
+                    &origin,
+                    &r,
+                    "a Security Hub region without the import",
+                    "add --security-hub (or report.security_hub = true), or drop the region",
+                ));
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    Ok(on.then_some(SecurityHubConfig { region }))
 }

@@ -67,7 +67,10 @@ fn defaults_match_product() {
     assert_eq!(c.scan.settled_until, now() - TimeDelta::minutes(15));
     assert!(!c.scan.since_last);
     assert_eq!(c.scan.resolved_at, now());
-    assert_eq!(c.report.formats, vec![Format::Json, Format::Csv]);
+    assert_eq!(
+        c.report.formats,
+        vec![Format::Json, Format::Csv, Format::Html]
+    );
     assert_eq!(c.report.fail_on, Some(Severity::High));
     assert_eq!(c.baseline, None);
     assert_eq!(c.config_file, None);
@@ -139,12 +142,15 @@ fn example_file_sets_every_key_to_its_default() {
         formats,
         fail_on,
         object_lock_days,
+        security_hub,
+        security_hub_region: _,
     } = &fc.report;
     assert!(output.is_some() && formats.is_some() && fail_on.is_some());
     assert!(
         object_lock_days.is_none(),
         "no default: shown commented out"
     );
+    assert!(security_hub.is_some());
 
     let FileAthena {
         table,
@@ -412,7 +418,7 @@ fn lists_accept_commas_and_drop_duplicates() {
         ])),
         accounts: Some(strings(&["111111111111, 222222222222"])),
         ou: Some(strings(&["ou-ab12-cdefgh34", "r-ab12"])),
-        formats: Some(strings(&["csv,json,csv"])),
+        formats: Some(strings(&["csv,json,csv", "OCSF,html"])),
         ..FlagValues::default()
     };
     let c = resolve(&flags, None, now()).unwrap();
@@ -428,7 +434,10 @@ fn lists_accept_commas_and_drop_duplicates() {
         c.accounts.organizational_units,
         strings(&["ou-ab12-cdefgh34", "r-ab12"])
     );
-    assert_eq!(c.report.formats, vec![Format::Json, Format::Csv]);
+    assert_eq!(
+        c.report.formats,
+        vec![Format::Json, Format::Csv, Format::Html, Format::Ocsf]
+    );
 }
 
 #[test]

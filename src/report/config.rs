@@ -11,11 +11,15 @@ use crate::model::Severity;
 pub enum Format {
     Json,
     Csv,
+    /// `report.html`: one self-contained page.
+    Html,
+    /// `events.ocsf.jsonl` and `findings.ocsf.jsonl` (OCSF API Activity, Detection Finding).
+    Ocsf,
 }
 
 impl Format {
     /// Every format: a run removes from its folder only files these write.
-    pub const ALL: [Format; 2] = [Format::Json, Format::Csv];
+    pub const ALL: [Format; 4] = [Format::Json, Format::Csv, Format::Html, Format::Ocsf];
 }
 
 /// Does not compile when a format is added without being put in [`Format::ALL`]'s
@@ -23,7 +27,7 @@ impl Format {
 const _: () = {
     const fn listed(f: Format) {
         match f {
-            Format::Json | Format::Csv => {}
+            Format::Json | Format::Csv | Format::Html | Format::Ocsf => {}
         }
     }
     listed(Format::ALL[0]);
@@ -61,6 +65,9 @@ impl fmt::Display for OutputLocation {
     }
 }
 
+/// The formats written when neither `--format` nor `report.formats` is given.
+pub const DEFAULT_FORMATS: [Format; 3] = [Format::Json, Format::Csv, Format::Html];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportConfig {
     pub output: OutputLocation,
@@ -70,4 +77,13 @@ pub struct ReportConfig {
     /// S3 output only: every object gets Object Lock retention in compliance
     /// mode for this many days.
     pub object_lock_days: Option<u32>,
+    /// `Some` = import the findings into AWS Security Hub (`--security-hub`).
+    pub security_hub: Option<SecurityHubConfig>,
+}
+
+/// Where `--security-hub` imports the findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityHubConfig {
+    /// The Security Hub region; `None` = the SDK's region (`AWS_REGION`, profile).
+    pub region: Option<String>,
 }

@@ -1,5 +1,5 @@
-//! The report: `report.json`, the CSV files, `SHA256SUMS`, and the short
-//! summary table for the terminal.
+//! The report: `report.json`, the CSV files, `report.html`, the OCSF files,
+//! `SHA256SUMS`, and the short summary table for the terminal.
 //!
 //! Every file format sits behind [`ReportWriter`], which writes to any
 //! `io::Write`; [`write_report_dir`] is the one place that turns writers into
@@ -9,11 +9,14 @@
 
 mod config;
 mod csv;
+pub mod html;
 mod json;
 pub mod last;
 mod output;
 pub mod s3;
+pub mod ocsf;
 mod sanitize;
+pub mod security_hub;
 mod summary;
 mod write;
 
@@ -22,12 +25,14 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-pub use self::config::{Format, OutputLocation, ReportConfig};
+pub use self::config::{Format, OutputLocation, ReportConfig, SecurityHubConfig, DEFAULT_FORMATS};
 pub use self::output::{Evidence, Written};
 use crate::model::Report;
 
 pub use self::csv::{AccountsCsv, EventsCsv, FindingsCsv, SessionsCsv};
+pub use self::html::HtmlReport;
 pub use self::json::JsonReport;
+pub use self::ocsf::{OcsfEvents, OcsfFindings};
 pub use self::sanitize::{
     escape_terminal, neutralize_csv_cell, sanitize_terminal, MAX_TERMINAL_FIELD,
 };
@@ -42,7 +47,8 @@ pub trait ReportWriter {
 }
 
 /// The writers for the requested formats, each file once:
-/// json → `report.json`; csv → `events.csv`, `sessions.csv`, `accounts.csv`, `findings.csv`.
+/// json → `report.json`; csv → `events.csv`, `sessions.csv`, `accounts.csv`, `findings.csv`;
+/// html → `report.html`; ocsf → `events.ocsf.jsonl`, `findings.ocsf.jsonl`.
 pub fn writers(formats: &[Format]) -> Vec<Box<dyn ReportWriter>> {
     let mut formats = formats.to_vec();
     formats.sort();
@@ -56,6 +62,11 @@ pub fn writers(formats: &[Format]) -> Vec<Box<dyn ReportWriter>> {
                 out.push(Box::new(SessionsCsv));
                 out.push(Box::new(AccountsCsv));
                 out.push(Box::new(FindingsCsv));
+            }
+            Format::Html => out.push(Box::new(HtmlReport)),
+            Format::Ocsf => {
+                out.push(Box::new(OcsfEvents));
+                out.push(Box::new(OcsfFindings));
             }
         }
     }
@@ -107,6 +118,37 @@ pub enum ReportError {
     LastRun { location: String, problem: String },
 }
 
+/// A finding's stable id, the same in every run that finds it (OCSF
+/// `finding_info.uid`, the ASFF `Id`, so a rerun updates and never duplicates):
+/// flag, account and region in clear, then a digest of everything that makes
+/// it this finding (flag, account, region, principal, session, proving events).
+pub fn finding_id(f: &crate::model::Finding) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        f.flag.as_str(),
+        &f.account_id,
+        &f.region,
+        &f.principal_arn,
+        f.session_id.as_deref().unwrap_or(""),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0x1f]);
+    }
+    for id in &f.event_ids {
+        h.update(id.as_bytes());
+        h.update([0x1e]);
+    }
+    let digest = hex::encode(h.finalize());
+    format!(
+        "ssm-session-audit/{}/{}/{}/{}",
+        f.flag,
+        f.account_id,
+        f.region,
+        &digest[..32]
+    )
+}
+
 /// Times in every report file: RFC 3339, UTC, with `Z`.
 pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -139,7 +181,37 @@ mod tests {
                 "findings.csv"
             ]
         );
+        assert_eq!(names(&[Format::Html]), ["report.html"]);
+        assert_eq!(
+            names(&[Format::Ocsf, Format::Html]),
+            ["report.html", "events.ocsf.jsonl", "findings.ocsf.jsonl"]
+        );
         assert!(names(&[]).is_empty());
+    }
+
+    #[test]
+    fn finding_ids_are_stable_and_distinct() {
+        let r = fixture::report();
+        let ids: Vec<String> = r.findings.iter().map(finding_id).collect();
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        assert_eq!(
+            ids[0],
+            finding_id(&fixture::report().findings[0]),
+            "same finding, same id"
+        );
+        assert!(ids[0].starts_with("ssm-session-audit/root-session/111111111111/us-east-1/"));
+        assert_eq!(
+            ids[0].len(),
+            "ssm-session-audit/root-session/111111111111/us-east-1/".len() + 32
+        );
+        let mut other = r.findings[0].clone();
+        other.event_ids.push("another".into());
+        assert_ne!(finding_id(&other), ids[0], "other evidence, other finding");
+        // The detail (a sentence that may be reworded) is not part of the identity.
+        other = r.findings[0].clone();
+        other.detail = "reworded".into();
+        assert_eq!(finding_id(&other), ids[0]);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Written {
     /// The folder, or `s3://bucket/prefix/RUN/`.
     pub location: String,
     pub files: usize,
+    /// A local report.html, to open in a browser.
+    pub page: Option<std::path::PathBuf>,
 }
 
 impl Evidence {
@@ -65,6 +67,7 @@ impl Evidence {
                 Ok(Written {
                     location: dir.display().to_string(),
                     files: files.len(),
+                    page: files.iter().find(|p| p.ends_with("report.html")).cloned(),
                 })
             }
             Evidence::S3(s3) => {
@@ -73,6 +76,7 @@ impl Evidence {
                     location: s3.location(),
                     // latest.json is a pointer, not a file of the run.
                     files: keys.len().saturating_sub(1),
+                    page: None,
                 })
             }
         }

@@ -305,6 +305,8 @@ impl S3Evidence {
             "text/csv; charset=utf-8"
         } else if s.name.ends_with(".html") {
             "text/html; charset=utf-8"
+        } else if s.name.ends_with(".jsonl") {
+            "application/x-ndjson"
         } else {
             "application/octet-stream"
         };

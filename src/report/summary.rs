@@ -229,9 +229,42 @@ fn write_totals(report: &Report, out: &mut dyn io::Write, color: bool) -> io::Re
     } else if report.run.complete {
         "complete: every account and region was read".to_string()
     } else {
-        format!("INCOMPLETE: {partial} partial and {failed} failed account(s) were not fully read")
+        match report.run.incomplete_reasons.as_slice() {
+            [] => format!(
+                "INCOMPLETE: {partial} partial and {failed} failed account(s) were not fully read"
+            ),
+            [one] => format!("INCOMPLETE: {}", sanitize_terminal(one)),
+            _ => "INCOMPLETE:".to_string(),
+        }
     };
     writeln!(out, "Run:       {run}")?;
+    if !report.run.complete && report.run.incomplete_reasons.len() > 1 {
+        for reason in &report.run.incomplete_reasons {
+            writeln!(out, "           - {}", sanitize_terminal(reason))?;
+        }
+    }
+    if let Some(sh) = &report.run.security_hub {
+        let mut line = format!(
+            "Security Hub: {} of {} findings imported into {}",
+            sh.imported, sh.findings, sh.region
+        );
+        if !sh.failed.is_empty() {
+            line.push_str(&format!(", {} refused", sh.failed.len()));
+        }
+        if let Some(e) = &sh.error {
+            line.push_str(&format!("; stopped: {e}"));
+        }
+        writeln!(out, "{}", sanitize_terminal(&line))?;
+        for f in sh.failed.iter().take(SUMMARY_MAX_ROWS) {
+            writeln!(
+                out,
+                "  refused {}: {}: {}",
+                sanitize_terminal(&f.id),
+                sanitize_terminal(&f.error_code),
+                sanitize_terminal(&f.error_message)
+            )?;
+        }
+    }
     write_window(report, out)
 }
 

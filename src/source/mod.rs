@@ -180,6 +180,8 @@ pub struct SourceOutput {
     pub accounts: Vec<AccountResult>,
     /// Accounts the source found on its own and did not read (e.g. excluded).
     pub skipped: Vec<(Account, String)>,
+    /// Whatever else kept the source from reading everything in scope.
+    pub reasons: Vec<String>,
     pub details: SourceDetails,
 }
 

@@ -173,6 +173,9 @@ fn demo_runs_the_pipeline_and_shows_every_flag() {
         "sessions.csv",
         "accounts.csv",
         "findings.csv",
+        "report.html",
+        "events.ocsf.jsonl",
+        "findings.ocsf.jsonl",
         "SHA256SUMS",
     ] {
         assert!(dir.join(f).exists(), "{f} written");
@@ -180,6 +183,13 @@ fn demo_runs_the_pipeline_and_shows_every_flag() {
     assert!(
         stdout.contains("root-session"),
         "the summary names the flags:\n{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "open in a browser: {}",
+            dir.join("report.html").display()
+        )),
+        "the demo prints the page's path:\n{stdout}"
     );
 }
 

@@ -202,13 +202,22 @@ case!(hours_equal, flags: {}, file: Some("[rules.business_hours]\nstart = \"09:0
 // --- report ----------------------------------------------------------------
 case!(format_unknown, flags: { formats: list(&["json,xml"]) }, file: None,
       mentions: ["--format", "xml", "json, csv"]);
-case!(file_format_unknown, flags: {}, file: Some("[report]\nformats = [\"html\"]\n"),
-      mentions: ["report.formats[0]", "audit.toml", "html"]);
+case!(file_format_unknown, flags: {}, file: Some("[report]\nformats = [\"pdf\"]\n"),
+      mentions: ["report.formats[0]", "audit.toml", "pdf", "html or ocsf"]);
 case!(formats_empty, flags: { formats: list(&[""]) }, file: None, mentions: ["--format"]);
 case!(fail_on_unknown, flags: { fail_on: s("severe") }, file: None,
       mentions: ["--fail-on", "severe", "none"]);
 case!(file_fail_on_unknown, flags: {}, file: Some("[report]\nfail_on = \"warning\"\n"),
       mentions: ["report.fail_on", "audit.toml", "warning"]);
+case!(security_hub_region_bad, flags: { security_hub: Some(true), security_hub_region: s("mars-1") },
+      file: None, mentions: ["--security-hub-region", "mars-1", "us-east-1"]);
+case!(security_hub_region_without_import, flags: { security_hub_region: s("eu-west-1") }, file: None,
+      mentions: ["--security-hub-region", "eu-west-1", "--security-hub"]);
+case!(file_security_hub_region_without_import, flags: {},
+      file: Some("[report]\nsecurity_hub = false\nsecurity_hub_region = \"eu-west-1\"\n"),
+      mentions: ["report.security_hub_region", "audit.toml", "report.security_hub = true"]);
+case!(file_security_hub_not_a_bool, flags: {}, file: Some("[report]\nsecurity_hub = \"yes\"\n"),
+      mentions: ["audit.toml", "line 2", "report.security_hub"]);
 
 #[test]
 fn unreadable_file_names_the_file() {

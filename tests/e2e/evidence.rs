@@ -162,7 +162,7 @@ async fn each_run_has_its_folder_its_sums_last_and_compliance_retention() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!(
-            "report: s3://{b}/audit/runs/2026-11-20T06-00-00Z/ (6 files)"
+            "report: s3://{b}/audit/runs/2026-11-20T06-00-00Z/ (7 files)"
         )),
         "{stdout}"
     );
@@ -175,13 +175,14 @@ async fn each_run_has_its_folder_its_sums_last_and_compliance_retention() {
             "audit/runs/2026-11-20T06-00-00Z/accounts.csv",
             "audit/runs/2026-11-20T06-00-00Z/events.csv",
             "audit/runs/2026-11-20T06-00-00Z/findings.csv",
+            "audit/runs/2026-11-20T06-00-00Z/report.html",
             "audit/runs/2026-11-20T06-00-00Z/report.json",
             "audit/runs/2026-11-20T06-00-00Z/sessions.csv",
             "audit/runs/latest.json",
         ]
     );
     let listed = assert_run_whole(&client, &b, folder).await;
-    assert_eq!(listed.len(), 5);
+    assert_eq!(listed.len(), 6);
     let report = get_json(&client, &b, &format!("{folder}report.json")).await;
     common::assert_coherent(&report, out.status.code());
     let latest = get_json(&client, &b, "audit/runs/latest.json").await;

@@ -3,7 +3,8 @@
 //! One in-process server speaks the real wire protocols of Organizations (JSON 1.1),
 //! STS (query/XML) and CloudTrail `LookupEvents` (JSON 1.1), so the real AWS SDK
 //! clients run against it unchanged (endpoint override, static credentials). The
-//! `demo` command, the end-to-end tests and the benchmark all use it.
+//! `demo` command, the end-to-end tests and the benchmark all use it. With
+//! `trail_root` it also serves a trail tree as S3 and CloudTrail `ListPublicKeys`.
 //!
 //! Records are generated deterministically from `(seed, account, region)` on demand,
 //! so even a 10,000-account organization costs only its account list in memory.
@@ -37,7 +38,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use data::HOSTILE_AGENT;
 pub use server::SimHandle;
+pub use server::TRAIL_BUCKET;
 
 /// A partition (account and region) with many records, to force many pages.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +150,12 @@ pub struct SimConfig {
     pub plant_anomalies: bool,
     /// Malformed and attacker-shaped records (see [`GroundTruth::malformed`]).
     pub hostile_records: bool,
+    /// The shapes that fool naive rules, each with what a rule must (not) say
+    /// about it in [`GroundTruth::cases`]: failures that are not denials, a role
+    /// whose session names rotate, console IAM users, StartSessions without a
+    /// session id, resumes from the IPv4-mapped form of the start IP, denials
+    /// whose target and document are only in `errorMessage`.
+    pub rule_cases: bool,
     /// Mean number of ordinary sessions per active partition.
     pub sessions_per_partition: usize,
     /// Only the first N regions carry ordinary activity (`None`: all). The demo keeps
@@ -168,6 +177,12 @@ pub struct SimConfig {
     /// naming an account outside the organization makes the key invalid here.
     /// `None`: every key the simulator did not issue is the management caller's.
     pub identity_resolver: Option<String>,
+    /// A trail tree (as `trail::gen` writes it) served as the S3 bucket `trail`,
+    /// with CloudTrail `ListPublicKeys` giving the generator's key.
+    pub trail_root: Option<std::path::PathBuf>,
+    /// Cut every whole-object GET of a trail log file half-way (Range GETs are
+    /// served whole): a reader that does not resume fails every file.
+    pub trail_cut_bodies: bool,
 }
 
 impl Default for SimConfig {
@@ -193,6 +208,7 @@ impl Default for SimConfig {
             include_status_field: false,
             plant_anomalies: false,
             hostile_records: false,
+            rule_cases: false,
             sessions_per_partition: 4,
             active_regions: None,
             heavy_partitions: Vec::new(),
@@ -201,6 +217,8 @@ impl Default for SimConfig {
             faults: Faults::default(),
             account_ids: None,
             identity_resolver: None,
+            trail_root: None,
+            trail_cut_bodies: false,
         }
     }
 }
@@ -387,9 +405,30 @@ pub struct GroundTruth {
     /// account id → region → event ids; every account and configured region is
     /// present, unreachable ones included (empty when there is no activity).
     pub events: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
-    /// Ids whose `CloudTrailEvent` is not a parseable JSON record. A record without
-    /// `userIdentity` is valid JSON and is not in this set.
+    /// Ids of records that cannot be read in full: a `CloudTrailEvent` that is not
+    /// JSON, or one without `userIdentity`, with an `eventTime` that is not a time,
+    /// or with fields of the wrong type. A scan keeps each of them with what it
+    /// could read (LookupEvents' own fields at least) and counts it as malformed.
     pub malformed: BTreeSet<String>,
+    /// What the rules must, or must not, say about planted records
+    /// ([`SimConfig::rule_cases`]); only cases whose records all lie in the window.
+    #[serde(default)]
+    pub cases: Vec<PlantedCase>,
+}
+
+/// One planted case of [`SimConfig::rule_cases`]: a flag and the records it is
+/// about. The flag is its report name (`denied-attempts`), since the simulator
+/// shares no type with the product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlantedCase {
+    /// A short name for messages (`rotating-session-names`).
+    pub name: String,
+    pub flag: String,
+    pub account_id: String,
+    /// `true`: one finding of `flag` lists exactly these event ids. `false`: no
+    /// finding of `flag` lists any of them.
+    pub fires: bool,
+    pub event_ids: BTreeSet<String>,
 }
 
 impl GroundTruth {

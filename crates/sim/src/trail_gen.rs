@@ -6,6 +6,13 @@
 //! survive: corrupt files, records just before midnight in the next day's
 //! folder, malformed session records and strings full of escapes. The manifest
 //! says exactly what a correct reader returns.
+//!
+//! With `digests`, it also writes the hourly, chained digest files CloudTrail
+//! writes with log file validation on, signed with the generator's own test
+//! RSA key ([`digest_public_key`]; never a real key), each digest's signature
+//! in a `<digest>.sig` sidecar (what S3 keeps as `x-amz-meta-signature`: the
+//! simulator's S3 and the moto tests serve it as that metadata). [`Tamper`]
+//! knobs then delete, alter or add log files, delete a digest or break the chain.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -22,6 +29,14 @@ use rand::{Rng, SeedableRng};
 fn day_path(day: NaiveDate) -> String {
     day.format("%Y/%m/%d").to_string()
 }
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The sidecar that holds a digest's signature (S3: `x-amz-meta-signature`).
+pub const SIGNATURE_SUFFIX: &str = ".sig";
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -47,6 +62,81 @@ pub struct GenSpec {
     /// gzip level 0–9.
     pub level: u32,
     pub seed: u64,
+    /// Write hourly digest files (chained, signed) for every partition.
+    pub digests: bool,
+    /// What to do to the tree after the digests were computed.
+    pub tamper: Vec<Tamper>,
+}
+
+/// A log file of the tree: partition, day and its index among that day's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    pub account: String,
+    pub region: String,
+    pub day: NaiveDate,
+    pub index: u32,
+}
+
+/// Damage done to a tree whose digests are honest: what a validator must find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tamper {
+    /// The digest lists it; the file is gone.
+    DeleteLog(FileRef),
+    /// The file is rewritten (still valid JSON, the same records): its hash differs.
+    AlterLog(FileRef),
+    /// The file is there, in no digest (added after the fact).
+    UnlistedLog(FileRef),
+    /// The digest of the hour starting at `hour` (0–23) of `day` is gone.
+    DeleteDigest {
+        account: String,
+        region: String,
+        day: NaiveDate,
+        hour: u32,
+    },
+    /// That digest's text is changed after its successor hashed it (and after
+    /// it was signed): the chain breaks there.
+    BreakChain {
+        account: String,
+        region: String,
+        day: NaiveDate,
+        hour: u32,
+    },
+}
+
+/// The name of the generated trail, and its home region (in digest names).
+pub const TRAIL_NAME: &str = "org-trail";
+pub const HOME_REGION: &str = "us-east-1";
+/// The bucket the digests say they are in.
+pub const BUCKET: &str = "gen-trail-bucket";
+/// The fingerprint the generator's key is published under.
+pub const KEY_FINGERPRINT: &str = "5e1f0c0ffee0d16e57ca11ab1e5ee0d5";
+
+/// The generator's test key: 2048-bit RSA, PKCS #1 DER, made once with
+/// `openssl genrsa` for the tests and the simulator. It signs nothing real.
+const DIGEST_KEY_DER: &[u8] = include_bytes!("gen_digest_key.der");
+
+/// The public half of the generator's key (PKCS #1 DER) and its fingerprint,
+/// as CloudTrail `ListPublicKeys` returns them.
+pub fn digest_public_key() -> (String, Vec<u8>) {
+    use aws_lc_rs::signature::KeyPair;
+    let der = aws_lc_rs::signature::RsaKeyPair::from_der(DIGEST_KEY_DER)
+        .map(|k| k.public_key().as_ref().to_vec())
+        .unwrap_or_default();
+    (KEY_FINGERPRINT.to_string(), der)
+}
+
+fn sign_hex(msg: &[u8]) -> io::Result<String> {
+    let kp = aws_lc_rs::signature::RsaKeyPair::from_der(DIGEST_KEY_DER)
+        .map_err(|e| io::Error::other(format!("the generator's key: {e}")))?;
+    let mut sig = vec![0u8; kp.public_modulus_len()];
+    kp.sign(
+        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        msg,
+        &mut sig,
+    )
+    .map_err(|_| io::Error::other("signing a digest failed"))?;
+    Ok(hex::encode(sig))
 }
 
 impl GenSpec {
@@ -70,6 +160,8 @@ impl GenSpec {
             gaps: Vec::new(),
             level: 6,
             seed: 7,
+            digests: false,
+            tamper: Vec::new(),
         }
     }
 }
@@ -98,6 +190,11 @@ pub struct GenFile {
     pub records: u64,
     /// Deliberately unreadable.
     pub corrupt: bool,
+    /// Listed in a digest (with the hash of what was first written).
+    pub digested: bool,
+    /// Tampered with after the digest: deleted (not on disk), altered, or unlisted.
+    pub deleted: bool,
+    pub altered: bool,
 }
 
 /// Everything the generator wrote, to check a reader against.
@@ -107,6 +204,8 @@ pub struct GenManifest {
     pub sessions: Vec<GenEvent>,
     /// Session records written broken; a reader counts them as malformed.
     pub malformed: Vec<GenEvent>,
+    /// Digest files written (keys relative to the root), deleted ones excluded.
+    pub digests: Vec<String>,
 }
 
 impl GenManifest {
@@ -155,6 +254,7 @@ pub fn generate(root: &Path, spec: &GenSpec) -> io::Result<GenManifest> {
                         o.files.extend(m.files);
                         o.sessions.extend(m.sessions);
                         o.malformed.extend(m.malformed);
+                        o.digests.extend(m.digests);
                     }
                 })
             })
@@ -169,6 +269,7 @@ pub fn generate(root: &Path, spec: &GenSpec) -> io::Result<GenManifest> {
     m.files.sort();
     m.sessions.sort();
     m.malformed.sort();
+    m.digests.sort();
     Ok(m)
 }
 
@@ -502,6 +603,8 @@ fn partition(
         .count();
     let n = spec.files_per_day.max(1) as i64;
     let mut text = String::new();
+    // (key, delivered, hash) of every log file a digest lists.
+    let mut listed: Vec<(String, DateTime<Utc>, String)> = Vec::new();
     for d in 0..spec.days {
         let Some(day) = spec.first_day.checked_add_days(chrono::Days::new(d as u64)) else {
             break;
@@ -569,7 +672,36 @@ fn partition(
                 delivered.format("%Y%m%dT%H%MZ"),
                 upper(&mut rng, 16)
             );
-            std::fs::write(root.join(&key), &body)?;
+            let here = |f: &FileRef| {
+                f.account == account && f.region == region && f.day == day && f.index == i as u32
+            };
+            let tampered = |pick: fn(&Tamper) -> Option<&FileRef>| {
+                spec.tamper.iter().filter_map(pick).any(here)
+            };
+            let deleted = tampered(|t| match t {
+                Tamper::DeleteLog(f) => Some(f),
+                _ => None,
+            });
+            let altered = tampered(|t| match t {
+                Tamper::AlterLog(f) => Some(f),
+                _ => None,
+            });
+            let unlisted = tampered(|t| match t {
+                Tamper::UnlistedLog(f) => Some(f),
+                _ => None,
+            });
+            if spec.digests && !unlisted {
+                listed.push((key.clone(), delivered, sha256_hex(text.as_bytes())));
+            }
+            let mut body = body;
+            if altered {
+                // The same records, one more space: valid, and not what was hashed.
+                text.insert(text.len() - 2, ' ');
+                body = gz(text.as_bytes(), spec.level)?;
+            }
+            if !deleted {
+                std::fs::write(root.join(&key), &body)?;
+            }
             m.files.push(GenFile {
                 key,
                 account: account.into(),
@@ -580,6 +712,9 @@ fn partition(
                 bytes_uncompressed: text.len() as u64,
                 records,
                 corrupt: false,
+                digested: spec.digests && !unlisted,
+                deleted,
+                altered,
             });
         }
         // Corrupt files: the k-th lands on day k (mod days) of its partition.
@@ -624,10 +759,127 @@ fn partition(
                 bytes_uncompressed: 0,
                 records: 0,
                 corrupt: true,
+                digested: false,
+                deleted: false,
+                altered: false,
             });
         }
     }
+    if spec.digests {
+        m.digests = write_digests(root, spec, account, region, &listed)?;
+    }
     Ok(m)
+}
+
+/// Hourly digests over the generated days (the last one ends at midnight after
+/// them), each listing the files delivered in its hour, chained and signed.
+fn write_digests(
+    root: &Path,
+    spec: &GenSpec,
+    account: &str,
+    region: &str,
+    listed: &[(String, DateTime<Utc>, String)],
+) -> io::Result<Vec<String>> {
+    let base = match &spec.org_id {
+        Some(o) => format!("AWSLogs/{o}/{account}/CloudTrail-Digest/{region}"),
+        None => format!("AWSLogs/{account}/CloudTrail-Digest/{region}"),
+    };
+    let first = spec
+        .first_day
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
+    let hours = spec.days as i64 * 24;
+    let mut written = Vec::new();
+    // (key, decompressed text, signature) of the previous digest.
+    let mut prev: Option<(String, Vec<u8>, String)> = None;
+    let mut pending_break: Option<(String, Vec<u8>)> = None;
+    for h in 0..hours {
+        let start = first + TimeDelta::hours(h);
+        let end = start + TimeDelta::hours(1);
+        let key = format!(
+            "{base}/{}/{account}_CloudTrail-Digest_{region}_{TRAIL_NAME}_{HOME_REGION}_{}.json.gz",
+            day_path(end.date_naive()),
+            end.format("%Y%m%dT%H%M%SZ")
+        );
+        let logs: Vec<serde_json::Value> = listed
+            .iter()
+            .filter(|(_, t, _)| *t >= start && *t < end)
+            .map(|(k, _, hash)| {
+                serde_json::json!({
+                    "s3Bucket": BUCKET, "s3Object": k, "hashValue": hash,
+                    "hashAlgorithm": "SHA-256",
+                    "newestEventTime": ts(end), "oldestEventTime": ts(start),
+                })
+            })
+            .collect();
+        let null = serde_json::Value::Null;
+        let (pk, ph, ps) = match &prev {
+            Some((k, text, sig)) => (
+                serde_json::json!(k),
+                serde_json::json!(sha256_hex(text)),
+                serde_json::json!(sig),
+            ),
+            None => (null.clone(), null.clone(), null.clone()),
+        };
+        let doc = serde_json::json!({
+            "awsAccountId": account,
+            "digestStartTime": ts(start), "digestEndTime": ts(end),
+            "digestS3Bucket": BUCKET, "digestS3Object": key,
+            "digestPublicKeyFingerprint": KEY_FINGERPRINT,
+            "digestSignatureAlgorithm": "SHA256withRSA",
+            "newestEventTime": ts(end), "oldestEventTime": ts(start),
+            "previousDigestS3Bucket": if prev.is_some() { serde_json::json!(BUCKET) } else { null.clone() },
+            "previousDigestS3Object": pk, "previousDigestHashValue": ph,
+            "previousDigestHashAlgorithm": if prev.is_some() { serde_json::json!("SHA-256") } else { null.clone() },
+            "previousDigestSignature": ps,
+            "logFiles": logs,
+        });
+        let text = serde_json::to_vec(&doc).map_err(io::Error::other)?;
+        let to_sign = format!(
+            "{}\n{BUCKET}/{key}\n{}\n{}",
+            ts(end),
+            sha256_hex(&text),
+            prev.as_ref().map_or("null", |p| p.2.as_str())
+        );
+        let sig = sign_hex(to_sign.as_bytes())?;
+        // The previous digest's text is broken now that this one has hashed it.
+        if let Some((k, mut t)) = pending_break.take() {
+            if let Some(at) = t.iter().position(|c| *c == b'{') {
+                t.insert(at + 1, b' ');
+            }
+            std::fs::write(root.join(&k), gz(&t, spec.level)?)?;
+        }
+        let (hday, hour) = (start.date_naive(), (h % 24) as u32);
+        let is = |t: &Tamper, want_break: bool| match t {
+            Tamper::DeleteDigest {
+                account: a,
+                region: r,
+                day,
+                hour: hh,
+            } if !want_break => a == account && r == region && *day == hday && *hh == hour,
+            Tamper::BreakChain {
+                account: a,
+                region: r,
+                day,
+                hour: hh,
+            } if want_break => a == account && r == region && *day == hday && *hh == hour,
+            _ => false,
+        };
+        let delete = spec.tamper.iter().any(|t| is(t, false));
+        let brk = spec.tamper.iter().any(|t| is(t, true));
+        if !delete {
+            std::fs::create_dir_all(root.join(&key).parent().unwrap_or(root))?;
+            std::fs::write(root.join(&key), gz(&text, spec.level)?)?;
+            std::fs::write(root.join(format!("{key}.sig")), &sig)?;
+            written.push(key.clone());
+            if brk {
+                pending_break = Some((key.clone(), text.clone()));
+            }
+        }
+        prev = Some((key, text, sig));
+    }
+    Ok(written)
 }
 
 fn ev(event_id: String, c: &Ctx, time: DateTime<Utc>, name: String) -> GenEvent {

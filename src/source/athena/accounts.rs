@@ -88,6 +88,7 @@ pub async fn read_source(
         regions: got.regions,
         accounts: results,
         skipped: Vec::new(),
+        reasons: Vec::new(),
         details: SourceDetails::Athena(got.details),
     })
 }

@@ -8,8 +8,7 @@
 pub mod credentials;
 pub mod partition;
 
-use std::collections::BTreeMap;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
@@ -112,6 +111,10 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
     let mut queue: VecDeque<Account> = VecDeque::new();
     let mut results: Vec<AccountResult> = Vec::new();
     let mut running = JoinSet::new();
+    // Which account each task reads, so a task that crashes is still its
+    // account's line in the report (failed, with why), never a missing one.
+    let mut tasks: HashMap<tokio::task::Id, Account> = HashMap::new();
+    let mut crashed = 0usize;
     let mut listing = true;
     loop {
         while running.len() < ACTIVE_ACCOUNTS {
@@ -119,7 +122,9 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
                 break;
             };
             let shared = shared.clone();
-            running.spawn(async move { scan_account(shared, account).await });
+            let a = account.clone();
+            let handle = running.spawn(async move { scan_account(shared, a).await });
+            tasks.insert(handle.id(), account);
         }
         if !listing && running.is_empty() {
             break;
@@ -133,24 +138,73 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
                 ),
                 None => listing = false,
             },
-            joined = running.join_next(), if !running.is_empty() => match joined {
-                Some(Ok(r)) => {
+            joined = running.join_next_with_id(), if !running.is_empty() => match joined {
+                Some(Ok((id, r))) => {
+                    tasks.remove(&id);
                     ctx.progress.on(ProgressEvent::AccountDone { status: r.coverage.status });
                     results.push(r);
                 }
                 Some(Err(e)) => {
-                    // A panic in one account must not lose the others; it is a bug, say so.
-                    tracing::error!(error = %e, "an account task failed unexpectedly");
+                    // A panic in one account must not lose the others, nor that
+                    // account: it is a bug, and the report says so.
+                    let Some(account) = tasks.remove(&e.id()) else {
+                        tracing::error!(error = %e, "a task of unknown account failed");
+                        continue;
+                    };
+                    tracing::error!(account = %account.id, error = %e, "an account task failed unexpectedly");
+                    crashed += 1;
+                    let r = crashed_account(account, &regions, &e);
+                    ctx.progress.on(ProgressEvent::AccountDone { status: r.coverage.status });
+                    results.push(r);
                 }
                 None => {}
             },
         }
     }
+    let mut reasons = Vec::new();
+    if crashed > 0 {
+        reasons.push(format!(
+            "the scan of {crashed} account(s) stopped on an internal error (a bug; see their coverage)"
+        ));
+    }
     SourceOutput {
         regions,
         accounts: results,
         skipped: Vec::new(),
+        reasons,
         details: SourceDetails::None,
+    }
+}
+
+/// The line of an account whose task crashed: failed in every region.
+fn crashed_account(
+    account: Account,
+    regions: &[String],
+    e: &tokio::task::JoinError,
+) -> AccountResult {
+    let what = if e.is_panic() {
+        "crashed"
+    } else {
+        "was cancelled"
+    };
+    let reason = format!(
+        "the scan of this account {what} (an internal error, please report it); nothing of it is in the report"
+    );
+    let regions = regions
+        .iter()
+        .map(|r| {
+            let mut c = RegionCoverage::new(RegionStatus::Failed);
+            c.error = Some(reason.clone());
+            (r.clone(), c)
+        })
+        .collect();
+    let mut coverage = AccountCoverage::from_regions(regions);
+    coverage.status = AccountStatus::Failed;
+    coverage.reason = Some(reason);
+    AccountResult {
+        account,
+        coverage,
+        events: Vec::new(),
     }
 }
 

@@ -2,20 +2,29 @@
 //! every event name, every page, paced to the partition's rate, each call in a
 //! slot of the run's concurrency bound, each failed page retried until it
 //! succeeds or the deadline passes. A page is never dropped silently.
+//!
+//! The partition's 2 calls a second are AWS's limit; the round trip is not. So
+//! its event names are read as chains side by side, and a chain that shows a
+//! second page hands the rest of its window over as time slices (newest-first
+//! pages tell how dense the window is), so a deep partition stays at its pace
+//! whatever the latency. Slices meet on a shared second, and the partition
+//! keeps each event id once: no gap, no double.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use chrono::{DateTime, Utc};
+use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::credentials::AccountCredentials;
 use crate::call::{
-    backoff, cancelled, classify, CallFailure, CallSlots, ErrorClass, Pace, Priority,
+    backoff, cancelled, classify, CallFailure, CallSlots, ErrorClass, Pace, Priority, Tokens,
 };
-use crate::event::parse_record;
+use crate::event::{parse_lookup_event, LookupFields};
 use crate::model::{PartitionMap, RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
 use crate::progress::{Progress, ProgressEvent};
 
@@ -63,200 +72,466 @@ pub struct PartitionResult {
     pub coverage: RegionCoverage,
 }
 
-enum Outcome {
+/// Most chains one partition runs at once. A partition's calls are paced to
+/// `rate`; this many in flight keep that pace even at a 1 s round trip.
+const MAX_CHAINS: usize = 8;
+
+/// A chain is split only if each new slice can be expected to take at least
+/// this many pages: every slice costs one partly filled page.
+const MIN_SLICE_PAGES: f64 = 4.0;
+
+/// No listing is this long (LookupEvents keeps 90 days): past it, it is a loop.
+const MAX_PAGES_PER_CHAIN: u64 = 1_000_000;
+
+/// One query of a partition: an event name over a time slice, page by page.
+/// A partition starts with one chain per event name over the whole window;
+/// a chain that shows many pages is split into slices read side by side.
+#[derive(Debug, Clone)]
+struct Chain {
+    name: usize,
+    /// StartTime, inclusive.
+    start: DateTime<Utc>,
+    /// EndTime, inclusive (LookupEvents' own semantics); slices that meet share
+    /// this second and the partition keeps each event id once.
+    end: DateTime<Utc>,
+}
+
+/// What a chain reports to its partition when it stops.
+enum ChainEnd {
     Done,
-    NotEnabled(CallFailure),
+    /// Its remaining range, as slices to read side by side.
+    Split(Vec<Chain>),
     Failed(String),
 }
 
-fn interrupted() -> Outcome {
-    Outcome::Failed("interrupted before the last page".into())
+/// What the chains of one partition share.
+struct Shared {
+    pace: Pace,
+    cov: RegionCoverage,
+    events: Vec<SessionEvent>,
+    seen: HashSet<String>,
+    /// A partition that has shown a second page is the run's critical path:
+    /// its calls go before other partitions' first pages, which go before the rest.
+    many_pages: bool,
+    /// Round trip of the latest call, for how many chains keep the pace busy.
+    latency: Duration,
+    /// Chains running now, and how many of them should split at their next page.
+    running: usize,
+    split_wanted: usize,
+    /// Set once one chain failed: the others stop at their next call.
+    stop: bool,
+}
+
+impl Shared {
+    /// Chains that keep this partition's pace busy: `rate × latency` calls in
+    /// flight, with room for jitter.
+    fn target_chains(&self, rate: f64) -> usize {
+        let in_flight = rate * self.latency.as_secs_f64() * 1.25;
+        (in_flight.ceil() as usize + 1).clamp(2, MAX_CHAINS)
+    }
+}
+
+fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Read one partition to the last page of every event name.
 pub async fn read_partition(run: &LookupRun, p: Partition<'_>) -> PartitionResult {
-    let Partition {
-        account_id,
-        region,
-        client,
-        credentials,
-    } = p;
-    let (slots, settings, cancel) = (&run.slots, &run.settings, &run.cancel);
-    let progress = run.progress.as_ref();
-    let mut cov = RegionCoverage::new(RegionStatus::Ok);
-    let mut events = Vec::new();
-    let mut seen = HashSet::new();
-    let mut pace = Pace::new(settings.rate);
-    // A partition that has shown a second page is the run's critical path: its
-    // calls go before other partitions' first pages, which go before the rest.
-    let mut many_pages = false;
+    let settings = &run.settings;
+    let shared = Mutex::new(Shared {
+        pace: Pace::new(settings.rate),
+        cov: RegionCoverage::new(RegionStatus::Ok),
+        events: Vec::new(),
+        seen: HashSet::new(),
+        many_pages: false,
+        latency: Duration::ZERO,
+        running: 0,
+        split_wanted: 0,
+        stop: false,
+    });
     // The client is the region's, shared by every account: an assumed role's
     // credentials go with each call, uncached by the SDK (see credentials.rs).
-    let per_call = credentials.provider().map(|p| {
+    let per_call = p.credentials.provider().map(|c| {
         aws_sdk_cloudtrail::config::Builder::default()
-            .credentials_provider(p)
+            .credentials_provider(c)
             .identity_cache(aws_sdk_cloudtrail::config::IdentityCache::no_cache())
     });
-    let start = settings
-        .starts
-        .get(account_id)
-        .and_then(|r| r.get(region))
-        .copied()
-        .unwrap_or(settings.window.start);
-    let start = to_smithy(start);
-    let end = to_smithy(settings.window.end);
-
-    let outcome = 'names: {
-        for name in &settings.event_names {
-            let attr = LookupAttribute::builder()
-                .attribute_key(LookupAttributeKey::EventName)
-                .attribute_value(name)
-                .build()
-                .expect("key and value are set");
-            let mut token: Option<String> = None;
-            loop {
-                // One page: attempts until it is read or the deadline passes.
-                let page_started = Instant::now();
-                let mut attempt = 0u32;
-                let mut throttled_in_row = 0u32;
-                let out = loop {
-                    attempt += 1;
-                    if *cancel.borrow() {
-                        break 'names interrupted();
-                    }
-                    let fresh = tokio::select! {
-                        r = credentials.ensure_fresh() => r,
-                        _ = cancelled(cancel) => break 'names interrupted(),
-                    };
-                    if let Err(f) = fresh {
-                        break 'names Outcome::Failed(format!("credentials: {f}"));
-                    }
-                    // Neither the pace, nor a slot, nor a call in flight holds up a
-                    // cancelled run: each waits beside the cancellation.
-                    tokio::select! {
-                        _ = pace.wait() => {}
-                        _ = cancelled(cancel) => break 'names interrupted(),
-                    }
-                    let priority = if many_pages {
-                        Priority::High
-                    } else if cov.pages == 0 {
-                        Priority::Normal
-                    } else {
-                        Priority::Low
-                    };
-                    let permit = tokio::select! {
-                        p = slots.acquire_at(priority) => p,
-                        _ = cancelled(cancel) => break 'names interrupted(),
-                    };
-                    pace.sent();
-                    let request = client
-                        .lookup_events()
-                        .lookup_attributes(attr.clone())
-                        .start_time(start)
-                        .end_time(end)
-                        .max_results(PAGE_SIZE)
-                        .set_next_token(token.clone());
-                    // Boxed: the SDK's future is large, and inline it would make
-                    // every partition waiting on its pace as large as a call in flight.
-                    let call = Box::pin(async {
-                        match &per_call {
-                            Some(c) => request.customize().config_override(c.clone()).send().await,
-                            None => request.send().await,
-                        }
-                    });
-                    let result = tokio::select! {
-                        r = call => r,
-                        _ = cancelled(cancel) => break 'names interrupted(),
-                    };
-                    drop(permit);
-                    let failure = match result {
-                        Ok(out) => {
-                            progress.on(ProgressEvent::Call {
-                                failed: false,
-                                throttled: false,
-                            });
-                            pace.succeeded();
-                            break out;
-                        }
-                        Err(e) => classify(&e),
-                    };
-                    let throttled = failure.class == ErrorClass::Throttled;
-                    progress.on(ProgressEvent::Call {
-                        failed: true,
-                        throttled,
-                    });
-                    match failure.class {
-                        ErrorClass::Throttled => {
-                            cov.throttles += 1;
-                            throttled_in_row += 1;
-                            pace.throttled(throttled_in_row);
-                        }
-                        ErrorClass::Transient => {
-                            pace.delay(backoff(
-                                Duration::from_millis(250),
-                                Duration::from_secs(10),
-                                attempt,
-                            ));
-                        }
-                        ErrorClass::ExpiredCredentials => credentials.invalidate().await,
-                        ErrorClass::NotEnabled if cov.pages == 0 => {
-                            break 'names Outcome::NotEnabled(failure)
-                        }
-                        ErrorClass::NotEnabled | ErrorClass::Fatal => {
-                            break 'names Outcome::Failed(format!("LookupEvents {name}: {failure}"))
-                        }
-                    }
-                    if page_started.elapsed() >= settings.retry_deadline {
-                        break 'names Outcome::Failed(format!(
-                            "LookupEvents {name}: gave up on a page after {attempt} attempts in {:.0?}; last error: {failure}",
-                            page_started.elapsed()
-                        ));
-                    }
-                    cov.retries += 1;
-                };
-                cov.pages += 1;
-                // EndTime is inclusive; the window is not: an event at exactly
-                // the end belongs to the next window.
-                let page = in_window(out.events(), &settings.window);
-                let kept = take_page(&page, account_id, region, &mut seen, &mut events, &mut cov);
-                progress.on(ProgressEvent::Page { events: kept });
-                match out.next_token() {
-                    Some(t) if !t.is_empty() => {
-                        many_pages = true;
-                        token = Some(t.to_string())
-                    }
-                    _ => break,
-                }
-            }
-        }
-        Outcome::Done
+    let ctx = ChainCtx {
+        run,
+        p: &p,
+        shared: &shared,
+        per_call: per_call.as_ref(),
     };
 
-    match outcome {
-        Outcome::Done => {}
-        Outcome::NotEnabled(f) => {
-            cov.status = RegionStatus::NotEnabled;
-            cov.error = Some(f.to_string());
+    // The chains of one partition run side by side in this one task: boxed,
+    // so a partition waiting on its pace stays small.
+    let start = settings
+        .starts
+        .get(p.account_id)
+        .and_then(|r| r.get(p.region))
+        .copied()
+        .unwrap_or(settings.window.start);
+    let mut chains = FuturesUnordered::new();
+    for name in 0..settings.event_names.len() {
+        lock(&shared).running += 1;
+        chains.push(Box::pin(ctx.read_chain(Chain {
+            name,
+            start,
+            end: settings.window.end,
+        })));
+    }
+    let mut failure: Option<String> = None;
+    while let Some(end) = chains.next().await {
+        let mut st = lock(&shared);
+        st.running -= 1;
+        match end {
+            ChainEnd::Done => {}
+            ChainEnd::Split(slices) => {
+                for c in slices {
+                    st.running += 1;
+                    chains.push(Box::pin(ctx.read_chain(c)));
+                }
+            }
+            ChainEnd::Failed(msg) => {
+                st.stop = true;
+                failure.get_or_insert(msg);
+            }
         }
-        Outcome::Failed(msg) => {
-            cov.status = RegionStatus::Failed;
-            cov.error = Some(msg);
-        }
+        // Fewer chains than the pace can feed: the next chain to reach a page
+        // with more to come splits, so the partition ends with its pace busy.
+        let target = st.target_chains(settings.rate);
+        st.split_wanted = target.saturating_sub(st.running).min(st.running);
+    }
+
+    drop(chains);
+    drop(ctx);
+    let st = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    let (mut cov, events) = (st.cov, st.events);
+    if let Some(msg) = failure {
+        cov.status = RegionStatus::Failed;
+        cov.error = Some(msg);
     }
     cov.events = events.len() as u64;
     cov.malformed_event_ids.sort();
+    cov.malformed_event_ids.dedup();
     PartitionResult {
-        region: region.to_string(),
+        region: p.region.to_string(),
         events,
         coverage: cov,
     }
 }
 
+/// What a chain needs, borrowed from its partition.
+struct ChainCtx<'a> {
+    run: &'a LookupRun,
+    p: &'a Partition<'a>,
+    shared: &'a Mutex<Shared>,
+    per_call: Option<&'a aws_sdk_cloudtrail::config::Builder>,
+}
+
+impl ChainCtx<'_> {
+    /// Read one chain page by page, until its last page, a split or a failure.
+    async fn read_chain(&self, chain: Chain) -> ChainEnd {
+        let (settings, cancel) = (&self.run.settings, &self.run.cancel);
+        let name = &settings.event_names[chain.name];
+        let attr = LookupAttribute::builder()
+            .attribute_key(LookupAttributeKey::EventName)
+            .attribute_value(name)
+            .build()
+            .expect("key and value are set");
+        let (start, end) = (to_smithy(chain.start), to_smithy(chain.end));
+        let mut tokens = Tokens::new(MAX_PAGES_PER_CHAIN);
+        let mut token: Option<String> = None;
+        // What this chain has read: its own events (the partition keeps each id
+        // once, since slices meet on a shared second), and how far back it got.
+        let mut seen_here: HashSet<String> = HashSet::new();
+        let mut kept_here = 0u64;
+        let mut oldest: Option<DateTime<Utc>> = None;
+        loop {
+            let out = match self
+                .one_page(name, &attr, start, end, token.as_deref())
+                .await
+            {
+                Ok(out) => out,
+                Err(end) => return end,
+            };
+            let Some(page) = out.events.as_deref() else {
+                unreachable!("one_page returns only pages that hold Events")
+            };
+            // EndTime is inclusive; the window is not: an event at exactly
+            // the end belongs to the next window.
+            let in_window = in_window(page, &settings.window);
+            let mut fresh = Vec::new();
+            let mut scratch = RegionCoverage::new(RegionStatus::Ok);
+            take_page(
+                &in_window,
+                self.p.account_id,
+                self.p.region,
+                &mut seen_here,
+                &mut fresh,
+                &mut scratch,
+            );
+            for e in page {
+                if let Some(t) = e.event_time().and_then(from_smithy) {
+                    oldest = Some(oldest.map_or(t, |o| o.min(t)));
+                }
+            }
+            kept_here += fresh.len() as u64;
+            let next = match tokens.next(out.next_token()) {
+                Ok(next) => next,
+                Err(e) => return ChainEnd::Failed(format!("LookupEvents {name}: {e}")),
+            };
+            let split = {
+                let mut st = lock(self.shared);
+                st.cov.pages += 1;
+                st.cov.malformed += scratch.malformed;
+                st.cov.duplicates += scratch.duplicates;
+                st.cov
+                    .malformed_event_ids
+                    .append(&mut scratch.malformed_event_ids);
+                let mut added = 0;
+                for e in fresh {
+                    if st.seen.insert(e.event_id.clone()) {
+                        st.events.push(e);
+                        added += 1;
+                    }
+                }
+                self.run.progress.on(ProgressEvent::Page { events: added });
+                if next.is_some() {
+                    st.many_pages = true;
+                }
+                match (&next, oldest) {
+                    (Some(_), Some(at)) => {
+                        self.plan_split(&mut st, &chain, at, kept_here, tokens.pages())
+                    }
+                    _ => None,
+                }
+            };
+            if *cancel.borrow() {
+                return interrupted();
+            }
+            match (next, split) {
+                (None, _) => return ChainEnd::Done,
+                (Some(_), Some(slices)) => return ChainEnd::Split(slices),
+                (Some(t), None) => token = Some(t),
+            }
+        }
+    }
+
+    /// Whether a chain that has read back to `at` (with more pages to come)
+    /// should hand its remaining range `[start, at]` over as slices: when its
+    /// partition runs fewer chains than its pace can feed, and the range holds
+    /// enough pages to be worth a partly filled page per slice.
+    fn plan_split(
+        &self,
+        st: &mut Shared,
+        chain: &Chain,
+        at: DateTime<Utc>,
+        kept: u64,
+        pages: u64,
+    ) -> Option<Vec<Chain>> {
+        let target = st.target_chains(self.run.settings.rate);
+        let room = target.saturating_sub(st.running) + usize::from(st.split_wanted > 0);
+        if room == 0 || at <= chain.start {
+            return None;
+        }
+        // Newest first: the pages so far covered (at, end]; the rest is as dense.
+        let covered = (chain.end - at).num_milliseconds().max(1000) as f64;
+        let left = (at - chain.start).num_milliseconds() as f64;
+        let per_page = (kept.max(1) as f64 / pages as f64).max(1.0);
+        let pages_left = left / covered * kept as f64 / per_page;
+        let k = ((pages_left / MIN_SLICE_PAGES).floor() as usize).min(room + 1);
+        if k < 2 {
+            return None;
+        }
+        st.split_wanted = st.split_wanted.saturating_sub(1);
+        let step = (at - chain.start) / k as i32;
+        let mut slices = Vec::with_capacity(k);
+        for i in 0..k {
+            let s = chain.start + step * i as i32;
+            let e = if i + 1 == k {
+                at
+            } else {
+                chain.start + step * (i as i32 + 1)
+            };
+            slices.push(Chain {
+                name: chain.name,
+                start: trunc_second(s),
+                end: ceil_second(e),
+            });
+        }
+        Some(slices)
+    }
+
+    /// One page: attempts until it is read, the deadline passes, or the
+    /// partition stops. A response without `Events` is not CloudTrail speaking
+    /// (a proxy, a wrong endpoint): it is retried like a 5xx, never an empty page.
+    async fn one_page(
+        &self,
+        name: &str,
+        attr: &LookupAttribute,
+        start: aws_smithy_types::DateTime,
+        end: aws_smithy_types::DateTime,
+        token: Option<&str>,
+    ) -> Result<aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput, ChainEnd> {
+        let (run, cancel) = (self.run, &self.run.cancel);
+        let credentials = self.p.credentials;
+        let page_started = Instant::now();
+        let mut attempt = 0u32;
+        let mut throttled_in_row = 0u32;
+        loop {
+            attempt += 1;
+            if *cancel.borrow() {
+                return Err(interrupted());
+            }
+            if lock(self.shared).stop {
+                return Err(ChainEnd::Done);
+            }
+            let fresh = tokio::select! {
+                r = credentials.ensure_fresh() => r,
+                _ = cancelled(cancel) => return Err(interrupted()),
+            };
+            if let Err(f) = fresh {
+                return Err(ChainEnd::Failed(format!("credentials: {f}")));
+            }
+            // Neither the pace, nor a slot, nor a call in flight holds up a
+            // cancelled run: each waits beside the cancellation.
+            let (turn, priority) = {
+                let mut st = lock(self.shared);
+                let priority = if st.many_pages {
+                    Priority::High
+                } else if st.cov.pages == 0 {
+                    Priority::Normal
+                } else {
+                    Priority::Low
+                };
+                (st.pace.reserve(), priority)
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(turn) => {}
+                _ = cancelled(cancel) => return Err(interrupted()),
+            }
+            let permit = tokio::select! {
+                p = run.slots.acquire_at(priority) => p,
+                _ = cancelled(cancel) => return Err(interrupted()),
+            };
+            let request = self
+                .p
+                .client
+                .lookup_events()
+                .lookup_attributes(attr.clone())
+                .start_time(start)
+                .end_time(end)
+                .max_results(PAGE_SIZE)
+                .set_next_token(token.map(str::to_string));
+            let sent = Instant::now();
+            // Boxed: the SDK's future is large, and inline it would make every
+            // chain waiting on its pace as large as a call in flight.
+            let call = Box::pin(async {
+                match self.per_call {
+                    Some(c) => request.customize().config_override(c.clone()).send().await,
+                    None => request.send().await,
+                }
+            });
+            let result = tokio::select! {
+                r = call => r,
+                _ = cancelled(cancel) => return Err(interrupted()),
+            };
+            drop(permit);
+            let failure = match result {
+                Ok(out) if out.events.is_some() => {
+                    run.progress.on(ProgressEvent::Call {
+                        failed: false,
+                        throttled: false,
+                    });
+                    let mut st = lock(self.shared);
+                    st.pace.succeeded();
+                    st.latency = sent.elapsed();
+                    return Ok(out);
+                }
+                Ok(_) => CallFailure {
+                    class: ErrorClass::Transient,
+                    code: "malformed-response".into(),
+                    message: "a LookupEvents answer without its Events member: not CloudTrail speaking (a proxy, or AWS_ENDPOINT_URL_CLOUDTRAIL pointing elsewhere?)".into(),
+                },
+                Err(e) => classify(&e),
+            };
+            let throttled = failure.class == ErrorClass::Throttled;
+            run.progress.on(ProgressEvent::Call {
+                failed: true,
+                throttled,
+            });
+            {
+                let mut st = lock(self.shared);
+                match failure.class {
+                    ErrorClass::Throttled => {
+                        st.cov.throttles += 1;
+                        throttled_in_row += 1;
+                        st.pace.throttled(throttled_in_row);
+                    }
+                    ErrorClass::Transient => {
+                        st.pace.delay(backoff(
+                            Duration::from_millis(250),
+                            Duration::from_secs(10),
+                            attempt,
+                        ));
+                    }
+                    ErrorClass::ExpiredCredentials => {}
+                    // The region is enabled (the account's region list says so, or
+                    // it would not be read), so a refused token is a credentials
+                    // problem, never "this region holds nothing".
+                    ErrorClass::NotEnabled => {
+                        return Err(ChainEnd::Failed(format!(
+                            "LookupEvents {name}: {failure} (the credentials were refused in a region the account has enabled: a revoked key, or STS v1 tokens in an opt-in region?)"
+                        )))
+                    }
+                    ErrorClass::Fatal => {
+                        return Err(ChainEnd::Failed(format!("LookupEvents {name}: {failure}")))
+                    }
+                }
+            }
+            if failure.class == ErrorClass::ExpiredCredentials {
+                credentials.invalidate().await;
+            }
+            if page_started.elapsed() >= run.settings.retry_deadline {
+                return Err(ChainEnd::Failed(format!(
+                    "LookupEvents {name}: gave up on a page after {attempt} attempts in {:.0?}; last error: {failure}",
+                    page_started.elapsed()
+                )));
+            }
+            lock(self.shared).cov.retries += 1;
+        }
+    }
+}
+
+fn interrupted() -> ChainEnd {
+    ChainEnd::Failed("interrupted before the last page".into())
+}
+
+fn trunc_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+fn ceil_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    let s = t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0);
+    DateTime::from_timestamp(s, 0).unwrap_or(t)
+}
+
+fn from_smithy(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
 /// Takes one page's records into `events`: other services' records are skipped,
-/// a record that does not parse is counted as malformed (with its id), and an
-/// event id already taken is counted as a duplicate, never kept twice. Returns
-/// how many new events the page gave. Pure: the paging proptests drive it with
-/// arbitrary page splits and orders.
+/// an event id already taken is counted as a duplicate and never kept twice, and
+/// a record that cannot be read in full is kept with what could be read (its own
+/// fields that parsed, else LookupEvents' `EventId`, `EventName`, `EventTime`,
+/// `Username`, `Resources`), marked by `parse_error`, and counted as malformed
+/// with its id. A record with nothing to keep (no id, name or time anywhere) is
+/// counted as malformed and dropped. `malformed` counts records, not copies: a
+/// record not read in full returned twice is one malformed record and one
+/// duplicate (only records without any event id are counted per copy).
+/// Returns how many new events the page gave. Pure: the paging proptests drive
+/// it with arbitrary page splits and orders.
 pub fn take_page(
     page: &[aws_sdk_cloudtrail::types::Event],
     account_id: &str,
@@ -270,31 +545,52 @@ pub fn take_page(
         if e.event_source().is_some_and(|s| s != SSM_SOURCE) {
             continue;
         }
-        let parsed = e
-            .cloud_trail_event()
-            .map(|raw| parse_record(raw, account_id, region));
-        match parsed {
-            Some(Ok(ev)) => {
-                if seen.insert(ev.event_id.clone()) {
-                    events.push(ev);
-                    kept += 1;
-                } else {
+        let fields = LookupFields {
+            event_id: e.event_id(),
+            event_name: e.event_name(),
+            event_time: e
+                .event_time()
+                .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+            username: e.username(),
+            access_key_id: e.access_key_id(),
+            resources: e
+                .resources()
+                .iter()
+                .filter_map(|r| Some((r.resource_type()?, r.resource_name()?)))
+                .collect(),
+            cloud_trail_event: e.cloud_trail_event(),
+        };
+        match parse_lookup_event(&fields, account_id, region) {
+            Ok(ev) => {
+                if !seen.insert(ev.event_id.clone()) {
                     cov.duplicates += 1;
+                    continue;
                 }
+                // (Listed already only if an unreadable copy came first.)
+                if let Some(why) = &ev.parse_error {
+                    if !cov.malformed_event_ids.contains(&ev.event_id) {
+                        tracing::debug!(account = account_id, region, event_id = ?ev.event_id, error = %why, "CloudTrail record read partially");
+                        cov.malformed += 1;
+                        cov.malformed_event_ids.push(ev.event_id.clone());
+                    }
+                }
+                events.push(ev);
+                kept += 1;
             }
             // Another service's record under the same event name: not ours.
-            Some(Err(err)) if err.is_not_session_call() => {}
-            Some(Err(err)) => {
-                cov.malformed += 1;
-                let id = e.event_id().unwrap_or("(no event id)");
-                tracing::debug!(account = account_id, region, event_id = id, error = %err, "malformed CloudTrail record");
-                cov.malformed_event_ids.push(id.to_string());
-            }
-            None => {
-                cov.malformed += 1;
-                cov.malformed_event_ids
-                    .push(e.event_id().unwrap_or("(no event id)").to_string());
-            }
+            Err(err) if err.is_not_session_call() => {}
+            Err(err) => match e.event_id().filter(|id| !id.is_empty()) {
+                // The same unreadable record again: a copy, not another record.
+                Some(id) if cov.malformed_event_ids.iter().any(|m| m == id) => {
+                    cov.duplicates += 1;
+                }
+                id => {
+                    let id = id.unwrap_or("(no event id)");
+                    tracing::debug!(account = account_id, region, event_id = ?id, error = %err, "malformed CloudTrail record");
+                    cov.malformed += 1;
+                    cov.malformed_event_ids.push(id.to_string());
+                }
+            },
         }
     }
     kept

@@ -43,6 +43,7 @@ pub async fn read_source(
         // One window for every partition; the scan keeps each partition's own.
         window: cfg.scan.read_window(),
         event_names: cfg.scan.event_names.clone(),
+        now: chrono::Utc::now(),
     };
     let result = match location {
         Location::Dir(root) => {
@@ -54,15 +55,17 @@ pub async fn read_source(
         }
         Location::S3 { bucket, prefix } => {
             let s3 = ctx.clients.s3();
-            super::read_s3(
-                &s3,
-                bucket,
-                prefix,
-                &query,
-                &ctx.slots,
-                cfg.scan.retry_deadline,
-            )
-            .await?
+            let (window, deadline) = (cfg.scan.window, cfg.scan.retry_deadline);
+            let (clients, slots) = (&ctx.clients, &ctx.slots);
+            // Digest signatures: the keys CloudTrail lists in the trail's home region.
+            let keys =
+                move |region: String| -> futures::future::BoxFuture<'_, super::digest::Keys> {
+                    Box::pin(async move {
+                        let ct = clients.cloudtrail(&region);
+                        super::list_public_keys(&ct, &region, window, slots, deadline).await
+                    })
+                };
+            super::read_s3_with_keys(&s3, bucket, prefix, &query, slots, deadline, &keys).await?
         }
     };
 
@@ -119,12 +122,14 @@ pub async fn read_source(
                     .collect()
             })
             .unwrap_or_default();
-        // Requested regions without a file are quiet, not failed (CloudTrail writes
-        // no file for a region without activity); the run's `trail` lists the days.
+        // A requested region without a single file is a gap: an organization
+        // trail delivers every few minutes wherever anything happens.
         for r in &regions {
-            regions_cov
-                .entry(r.clone())
-                .or_insert_with(|| RegionCoverage::new(RegionStatus::Ok));
+            regions_cov.entry(r.clone()).or_insert_with(|| {
+                let mut c = RegionCoverage::new(RegionStatus::Failed);
+                c.error = Some("no trail file for this region in the window".into());
+                c
+            });
         }
         let mut coverage = AccountCoverage::from_regions(regions_cov);
         if let Some(err) = result.coverage.failed_accounts.get(&id) {
@@ -150,6 +155,7 @@ pub async fn read_source(
         regions,
         accounts: results,
         skipped,
+        reasons: Vec::new(),
         details: SourceDetails::Trail(result.coverage),
     })
 }

@@ -1,21 +1,39 @@
 //! A local copy of a trail's bucket. The walk goes straight to the folders that
 //! can match (known account, region and day names are joined, not listed) and
-//! feeds files through a bounded channel to a pool of scanning threads.
+//! feeds files through a bounded channel to a pool of scanning threads, which
+//! stream each file (never whole in memory). Where the partition has digest
+//! files, they are read first and its files are checked against them; a local
+//! copy keeps no S3 metadata, so signatures are not checked here.
 
+use std::collections::HashMap;
 use std::fs;
-use std::io::{ErrorKind, Read};
+use std::io::{BufReader, ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
-use super::path::{day_path, delivered_from_name, is_log_file_name, DayPlan, TrailKey};
+use super::digest::{is_digest_name, DigestCheck, Keys, MAX_DIGEST_INFLATED};
+use super::inflate;
+use super::path::{day_path, delivered_from_name, is_log_file_name, parse_key, DayPlan, TrailKey};
 use super::{default_threads, select, Acc, FileScan, Listing, TrailError, TrailQuery, TrailResult};
 
 /// Prefix folders above `AWSLogs` are searched this deep.
 const MAX_PREFIX_DEPTH: usize = 6;
+/// Compressed bytes read from a file at a time.
+const READ_BUF: usize = 256 << 10;
 
 struct Job {
     path: PathBuf,
     key: TrailKey,
+    /// The partition has digests: hash the file's text for them.
+    hash: bool,
+}
+
+/// What reaches the one thread that folds results: a partition's digest
+/// check (before its files are queued), its files' scans, and its end.
+enum Msg {
+    Start(String, String, Box<DigestCheck>),
+    Scan(Box<FileScan>),
+    End(String, String, u64),
 }
 
 pub(super) fn read(root: &Path, q: &TrailQuery, threads: usize) -> Result<TrailResult, TrailError> {
@@ -42,10 +60,19 @@ pub(super) fn read(root: &Path, q: &TrailQuery, threads: usize) -> Result<TrailR
     // A few files queued per worker: enough to hide the walk's latency,
     // few enough that memory does not follow the number of files.
     let (tx, rx) = mpsc::sync_channel::<Job>(threads * 4);
+    let (out_tx, out_rx) = mpsc::sync_channel::<Msg>(threads * 8);
     let rx = Mutex::new(rx);
     std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads).map(|_| s.spawn(|| work(&rx, q))).collect();
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let out = out_tx.clone();
+                let rx = &rx;
+                s.spawn(move || work(rx, q, &out))
+            })
+            .collect();
+        let folder = s.spawn(|| fold(out_rx, q, &plan));
         let mut listing = Listing::default();
+        let walk_out = out_tx;
         let mut walk = Walk {
             q,
             plan: &plan,
@@ -54,21 +81,21 @@ pub(super) fn read(root: &Path, q: &TrailQuery, threads: usize) -> Result<TrailR
                 // Fails only when every worker is gone; joining says why.
                 let _ = tx.send(job);
             },
+            out: &walk_out,
         };
         let walked = logs.iter().try_for_each(|dir| walk.logs(dir));
         drop(tx);
-        let mut acc = Acc::default();
+        drop(walk_out);
         for w in workers {
-            acc.merge(w.join().map_err(|_| TrailError::Worker)?);
+            w.join().map_err(|_| TrailError::Worker)?;
         }
+        let acc = folder.join().map_err(|_| TrailError::Worker)?;
         walked?;
         Ok(acc.finish(q, &plan, listing))
     })
 }
 
-fn work(rx: &Mutex<mpsc::Receiver<Job>>, q: &TrailQuery) -> Acc {
-    let mut acc = Acc::default();
-    let mut raw = Vec::new();
+fn work(rx: &Mutex<mpsc::Receiver<Job>>, q: &TrailQuery, out: &mpsc::SyncSender<Msg>) {
     let mut buf = Vec::new();
     loop {
         let job = {
@@ -77,14 +104,85 @@ fn work(rx: &Mutex<mpsc::Receiver<Job>>, q: &TrailQuery) -> Acc {
         };
         let Ok(job) = job else { break };
         let name = job.path.to_string_lossy();
-        raw.clear();
-        let scan = match fs::File::open(&job.path).and_then(|mut f| f.read_to_end(&mut raw)) {
-            Ok(_) => {
-                select::scan_bytes(&name, Some(job.key), &raw, q, &mut buf, &select::real_parse)
-            }
+        let scan = match fs::File::open(&job.path).and_then(|f| Ok((f.metadata()?.len(), f))) {
+            Ok((size, f)) => select::scan_stream(
+                &name,
+                Some(job.key),
+                BufReader::with_capacity(READ_BUF, f),
+                size,
+                job.hash,
+                q,
+                &mut buf,
+                &select::real_parse,
+            ),
             Err(e) => FileScan::failed(&name, Some(job.key), format!("cannot read: {e}")),
         };
-        acc.add(scan);
+        if out.send(Msg::Scan(Box::new(scan))).is_err() {
+            break;
+        }
+    }
+}
+
+/// Folds scans into one [`Acc`] and each partition's digest check, finished
+/// as soon as all of its files are in (so only partitions in progress are held).
+fn fold(rx: mpsc::Receiver<Msg>, q: &TrailQuery, plan: &DayPlan) -> Acc {
+    struct Open {
+        check: DigestCheck,
+        seen: u64,
+        expected: Option<u64>,
+    }
+    let mut acc = Acc::default();
+    let mut open: HashMap<(String, String), Open> = HashMap::new();
+    let close = |acc: &mut Acc, part: (String, String), o: Open| {
+        let verdict = o.check.finish(in_scope(q, plan, &part.0, &part.1));
+        acc.integrity.insert(part, verdict);
+    };
+    for msg in rx {
+        match msg {
+            Msg::Start(a, r, check) => {
+                open.insert(
+                    (a, r),
+                    Open {
+                        check: *check,
+                        seen: 0,
+                        expected: None,
+                    },
+                );
+            }
+            Msg::Scan(scan) => {
+                let part = scan
+                    .key
+                    .as_ref()
+                    .map(|k| (k.account.clone(), k.region.clone()));
+                if let Some(part) = part {
+                    if let Some(o) = open.get_mut(&part) {
+                        let delivered = scan.key.as_ref().and_then(|k| k.delivered);
+                        o.check.add_file(&scan.path, delivered, scan.sha256);
+                        o.seen += 1;
+                        if o.expected == Some(o.seen) {
+                            if let Some(o) = open.remove(&part) {
+                                close(&mut acc, part, o);
+                            }
+                        }
+                    }
+                }
+                acc.add(*scan);
+            }
+            Msg::End(a, r, n) => {
+                let part = (a, r);
+                if let Some(o) = open.get_mut(&part) {
+                    o.expected = Some(n);
+                    if o.seen >= n {
+                        if let Some(o) = open.remove(&part) {
+                            close(&mut acc, part, o);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (part, o) in open {
+        close(&mut acc, part, o);
     }
     acc
 }
@@ -133,6 +231,7 @@ struct Walk<'a> {
     plan: &'a DayPlan,
     listing: &'a mut Listing,
     emit: &'a mut dyn FnMut(Job),
+    out: &'a mpsc::SyncSender<Msg>,
 }
 
 impl Walk<'_> {
@@ -183,11 +282,57 @@ impl Walk<'_> {
             },
         };
         for region in regions {
-            self.region(account, &region, &ct.join(&region));
+            let check = self.digests(&dir.join("CloudTrail-Digest").join(&region));
+            let hash = check.has_digests();
+            let _ = self.out.send(Msg::Start(
+                account.to_string(),
+                region.clone(),
+                Box::new(check),
+            ));
+            let jobs = self.region(account, &region, &ct.join(&region), hash);
+            let _ = self.out.send(Msg::End(account.to_string(), region, jobs));
         }
     }
 
-    fn region(&mut self, account: &str, region: &str, dir: &Path) {
+    /// Every digest of the partition that can list a file the scan reads: the
+    /// plan's days and the day after (a day's last hour is digested after midnight).
+    fn digests(&self, dir: &Path) -> DigestCheck {
+        let from = self.plan.days.first().and_then(|d| d.and_hms_opt(0, 0, 0));
+        let from = from.map_or(self.q.window.start, |t| t.and_utc());
+        let mut check = DigestCheck::new(
+            Keys::Unchecked("local copy (a copy keeps no S3 metadata)".into()),
+            from,
+        );
+        let mut days = self.plan.days.clone();
+        if let Some(next) = days.last().and_then(|d| d.succ_opt()) {
+            days.push(next);
+        }
+        for day in days {
+            let day_dir = dir.join(day_path(day));
+            let Ok(rd) = fs::read_dir(&day_dir) else {
+                continue;
+            };
+            let mut names: Vec<String> = rd
+                .filter_map(|e| e.ok()?.file_name().to_str().map(str::to_string))
+                .filter(|n| is_digest_name(n))
+                .collect();
+            names.sort();
+            for n in names {
+                let path = day_dir.join(&n);
+                let text = read_digest(&path);
+                check.add_digest(
+                    &path.to_string_lossy(),
+                    text.as_deref().map_err(Clone::clone),
+                    None,
+                );
+            }
+        }
+        check
+    }
+
+    /// Queue the partition's files; how many were queued.
+    fn region(&mut self, account: &str, region: &str, dir: &Path, hash: bool) -> u64 {
+        let mut jobs = 0;
         self.listing.partition(account, region);
         for &day in &self.plan.days {
             let day_dir = dir.join(day_path(day));
@@ -227,6 +372,7 @@ impl Walk<'_> {
             for n in names {
                 let delivered = delivered_from_name(&n);
                 if self.plan.keep_file(delivered) {
+                    jobs += 1;
                     (self.emit)(Job {
                         path: day_dir.join(&n),
                         key: TrailKey {
@@ -235,9 +381,40 @@ impl Walk<'_> {
                             day,
                             delivered,
                         },
+                        hash,
                     });
                 }
             }
         }
+        jobs
+    }
+}
+
+/// A digest file's decompressed text, bounded like any trail file.
+fn read_digest(path: &Path) -> Result<Vec<u8>, String> {
+    let f = fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut text = Vec::new();
+    inflate::open(BufReader::new(f), MAX_DIGEST_INFLATED)
+        .read_to_end(&mut text)
+        .map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+/// Would the reader have read this digest-listed key of partition (account, region)?
+pub(super) fn in_scope<'a>(
+    q: &'a TrailQuery,
+    plan: &'a DayPlan,
+    account: &'a str,
+    region: &'a str,
+) -> impl Fn(&str) -> bool + 'a {
+    move |key: &str| {
+        parse_key(key).is_some_and(|k| {
+            k.account == account
+                && k.region == region
+                && q.wants_account(account)
+                && q.wants_region(region)
+                && plan.days.contains(&k.day)
+                && plan.keep_file(k.delivered)
+        })
     }
 }

@@ -13,13 +13,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Duration as TimeDelta, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::call::CallSlots;
 use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow, DEFAULT_EVENT_NAMES};
 
 mod accounts;
+pub mod digest;
+mod inflate;
+mod keys;
 mod local;
 mod path;
 mod s3;
@@ -27,7 +30,11 @@ mod select;
 mod split;
 
 pub use accounts::{read_source, Location};
+pub use inflate::MAX_INFLATED;
+pub use keys::list_public_keys;
 pub use path::{parse_key, DayPlan, TrailKey, MAX_DELIVERY_LAG};
+pub use s3::PublicKeys;
+pub use split::MAX_RECORD;
 
 /// What to read from the trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +47,8 @@ pub struct TrailQuery {
     pub window: TimeWindow,
     /// `eventName`s of `ssm.amazonaws.com` records to keep.
     pub event_names: Vec<String>,
+    /// When the read runs: a window day that has barely begun (or not yet) is no gap.
+    pub now: DateTime<Utc>,
 }
 
 impl TrailQuery {
@@ -50,6 +59,7 @@ impl TrailQuery {
             regions: None,
             window,
             event_names: DEFAULT_EVENT_NAMES.iter().map(|s| s.to_string()).collect(),
+            now: Utc::now(),
         }
     }
 
@@ -81,6 +91,8 @@ pub struct FileScan {
     /// Why the file could not be read (whole): corrupt gzip, bad JSON, I/O.
     /// Records read before the fault are kept.
     pub error: Option<String>,
+    /// SHA-256 of the decompressed text, when asked for and read whole.
+    pub sha256: Option<[u8; 32]>,
 }
 
 impl FileScan {
@@ -95,6 +107,7 @@ impl FileScan {
             malformed: 0,
             malformed_event_ids: Vec::new(),
             error: None,
+            sha256: None,
         }
     }
 
@@ -134,6 +147,10 @@ pub struct MissingDays {
     pub last: NaiveDate,
 }
 
+/// A window day is a gap only once this much of it has passed: CloudTrail's
+/// first file of a day arrives minutes after midnight where anything happens.
+pub const DAY_GRACE: TimeDelta = TimeDelta::hours(1);
+
 /// What was read in one partition (an account and a region of the trail).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PartitionCoverage {
@@ -146,19 +163,53 @@ pub struct PartitionCoverage {
     pub malformed_event_ids: Vec<String>,
     /// Window days with no file at all.
     pub missing_days: u64,
+    /// Those days, as `YYYY-MM-DD` or `first..last` runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<String>,
     /// A listing that failed: some days of the partition were not read.
     pub error: Option<String>,
+    /// What the digest files prove about the files read.
+    pub integrity: digest::Integrity,
 }
 
 impl PartitionCoverage {
-    /// Failed when a listing failed or a file could not be read; missing days
-    /// alone are not a failure (CloudTrail writes no file for a quiet day).
+    /// Failed when a listing failed, a file could not be read, a window day
+    /// has no file at all (an organization trail writes every few minutes),
+    /// or the digests show files missing, altered or added.
     pub fn status(&self) -> RegionStatus {
-        if self.error.is_some() || self.bad_files > 0 {
-            RegionStatus::Failed
-        } else {
+        if self.problems().is_empty() {
             RegionStatus::Ok
+        } else {
+            RegionStatus::Failed
         }
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(e) = &self.error {
+            out.push(e.clone());
+        }
+        if self.bad_files > 0 {
+            out.push(format!(
+                "{} trail file(s) could not be read",
+                self.bad_files
+            ));
+        }
+        if !self.gaps.is_empty() {
+            let mut days = self
+                .gaps
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if self.gaps.len() > 10 {
+                days.push_str(", …");
+            }
+            out.push(format!("no trail file on {days}"));
+        }
+        out.extend(self.integrity.problem());
+        out
     }
 
     /// The report's view of this partition.
@@ -169,11 +220,8 @@ impl PartitionCoverage {
         r.malformed = self.malformed;
         r.duplicates = self.duplicates;
         r.malformed_event_ids = self.malformed_event_ids.clone();
-        r.error = match (&self.error, self.bad_files) {
-            (Some(e), _) => Some(e.clone()),
-            (None, 0) => None,
-            (None, n) => Some(format!("{n} trail file(s) could not be read")),
-        };
+        let problems = self.problems();
+        r.error = (!problems.is_empty()).then(|| problems.join("; "));
         r
     }
 }
@@ -203,6 +251,48 @@ pub struct TrailCoverage {
     pub failed_accounts: BTreeMap<String, String>,
     /// account → region → coverage, for every partition looked at.
     pub partitions: BTreeMap<String, BTreeMap<String, PartitionCoverage>>,
+    /// The digest checks of every partition, added up.
+    pub integrity: IntegrityTotals,
+}
+
+/// The partitions' [`digest::Integrity`], added up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IntegrityTotals {
+    /// Partitions with digests, and without (integrity not checked there).
+    pub partitions_checked: u64,
+    pub partitions_unchecked: u64,
+    pub digests_read: u64,
+    pub files_validated: u64,
+    pub files_missing: u64,
+    pub files_altered: u64,
+    pub files_unlisted: u64,
+    pub files_unverifiable: u64,
+    pub files_after_last_digest: u64,
+    pub digests_missing: u64,
+    pub digests_broken: u64,
+    pub signatures_checked: u64,
+    pub signatures_unchecked: u64,
+}
+
+impl IntegrityTotals {
+    fn add(&mut self, i: &digest::Integrity) {
+        if i.checked {
+            self.partitions_checked += 1;
+        } else {
+            self.partitions_unchecked += 1;
+        }
+        self.digests_read += i.digests_read;
+        self.files_validated += i.files_validated;
+        self.files_missing += i.files_missing;
+        self.files_altered += i.files_altered;
+        self.files_unlisted += i.files_unlisted;
+        self.files_unverifiable += i.files_unverifiable;
+        self.files_after_last_digest += i.files_after_last_digest;
+        self.digests_missing += i.digests_missing;
+        self.digests_broken += i.digests_broken;
+        self.signatures_checked += i.signatures_checked;
+        self.signatures_unchecked += i.signatures_unchecked;
+    }
 }
 
 /// Events and coverage of one read.
@@ -251,7 +341,26 @@ pub async fn read_s3(
     slots: &CallSlots,
     deadline: Duration,
 ) -> Result<TrailResult, TrailError> {
-    s3::read(client, bucket, prefix, q, slots, deadline).await
+    let unchecked: &s3::PublicKeys<'_> = &|_region| {
+        Box::pin(async {
+            digest::Keys::Unchecked("no CloudTrail client to ask ListPublicKeys".into())
+        })
+    };
+    s3::read(client, bucket, prefix, q, slots, deadline, unchecked).await
+}
+
+/// [`read_s3`], checking the digests' signatures with the keys `public_keys`
+/// returns for a trail's home region (CloudTrail `ListPublicKeys` there).
+pub async fn read_s3_with_keys(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    q: &TrailQuery,
+    slots: &CallSlots,
+    deadline: Duration,
+    public_keys: &PublicKeys<'_>,
+) -> Result<TrailResult, TrailError> {
+    s3::read(client, bucket, prefix, q, slots, deadline, public_keys).await
 }
 
 fn default_threads(threads: usize) -> usize {
@@ -271,7 +380,7 @@ struct Listing {
 }
 
 #[derive(Debug, Default)]
-struct PartListing {
+pub(crate) struct PartListing {
     days_with_files: BTreeSet<NaiveDate>,
     failed_days: BTreeSet<NaiveDate>,
     error: Option<String>,
@@ -296,6 +405,7 @@ impl Listing {
 struct Acc {
     cov: TrailCoverage,
     events: Vec<SessionEvent>,
+    integrity: BTreeMap<(String, String), digest::Integrity>,
 }
 
 impl Acc {
@@ -355,6 +465,7 @@ impl Acc {
             }
         }
         self.events.extend(other.events);
+        self.integrity.extend(other.integrity);
     }
 
     fn finish(mut self, q: &TrailQuery, plan: &DayPlan, listing: Listing) -> TrailResult {
@@ -388,11 +499,16 @@ impl Acc {
         }
         kept.sort_by(|a, b| (a.event_time, &a.event_id).cmp(&(b.event_time, &b.event_id)));
 
+        // Window days that should have a file by now.
         let window_days: Vec<NaiveDate> = plan
             .days
             .iter()
             .copied()
             .filter(|d| plan.is_window_day(*d))
+            .filter(|d| {
+                d.and_hms_opt(0, 0, 0)
+                    .is_some_and(|t| t.and_utc() + DAY_GRACE <= q.now)
+            })
             .collect();
         let mut accounts_with_files = BTreeSet::new();
         for ((account, region), pl) in &listing.partitions {
@@ -427,6 +543,39 @@ impl Acc {
                     .push(missing_run(account, region, first, last));
             }
         }
+        for m in &cov.missing_days {
+            let p = cov
+                .partitions
+                .entry(m.account.clone())
+                .or_default()
+                .entry(m.region.clone())
+                .or_default();
+            p.gaps.push(if m.first == m.last {
+                m.first.to_string()
+            } else {
+                format!("{}..{}", m.first, m.last)
+            });
+        }
+        for ((account, region), i) in std::mem::take(&mut self.integrity) {
+            cov.partitions
+                .entry(account)
+                .or_default()
+                .entry(region)
+                .or_default()
+                .integrity = i;
+        }
+        let mut totals = IntegrityTotals::default();
+        for regions in cov.partitions.values_mut() {
+            for p in regions.values_mut() {
+                if p.integrity.digests_read == 0 && p.integrity.notes.is_empty() {
+                    p.integrity
+                        .notes
+                        .push("integrity not checked: no digest files for this window".into());
+                }
+                totals.add(&p.integrity);
+            }
+        }
+        cov.integrity = totals;
         if let Some(accounts) = &q.accounts {
             cov.accounts_without_files = accounts
                 .iter()

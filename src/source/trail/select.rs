@@ -1,13 +1,18 @@
 //! One trail file's bytes → the session events it holds, with counts.
-//! I/O-free: the local and S3 readers and the tests all come through here.
+//! The local and S3 readers stream into it; the tests pass bytes.
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use std::io::{self, BufRead, Read};
+
+use sha2::{Digest as _, Sha256};
+
+use super::inflate;
 use super::path::{parse_key, TrailKey};
-use super::split::{for_each_record, gunzip, is_gzip};
+use super::split::{for_each_record, SplitFail};
 use super::{FileScan, TrailQuery};
 use crate::model::SessionEvent;
 
@@ -32,7 +37,9 @@ struct Head<'a> {
     aws_region: Option<Cow<'a, str>>,
 }
 
-/// The parser of one record: `crate::event::parse_record`, or a stand-in in tests.
+/// The parser of one record: `crate::event::parse_record_lenient`, or a stand-in
+/// in tests. An event it returns with `parse_error` set is kept and counted as
+/// malformed.
 pub(crate) type ParseFn<'p> = &'p dyn Fn(&str, &str, &str) -> Result<SessionEvent, String>;
 
 pub(crate) fn real_parse(
@@ -40,11 +47,10 @@ pub(crate) fn real_parse(
     account: &str,
     region: &str,
 ) -> Result<SessionEvent, String> {
-    crate::event::parse_record(record, account, region).map_err(|e| e.to_string())
+    crate::event::parse_record_lenient(record, account, region).map_err(|e| e.to_string())
 }
 
-/// Scan one file. `buf` is the caller's inflate buffer, kept between files so a
-/// worker holds one file's worth of memory, not one per file.
+/// Scan one file's bytes (tests and [`super::scan_file_bytes`]).
 pub(crate) fn scan_bytes(
     path: &str,
     key: Option<TrailKey>,
@@ -53,40 +59,86 @@ pub(crate) fn scan_bytes(
     buf: &mut Vec<u8>,
     parse: ParseFn<'_>,
 ) -> FileScan {
+    let size = bytes.len() as u64;
+    scan_stream(path, key, bytes, size, false, q, buf, parse)
+}
+
+/// Scan one file as it streams from `src` (`size` bytes stored): inflate,
+/// split and select without holding the file. `buf` is the caller's window,
+/// kept between files. With `hash`, the SHA-256 of the decompressed text (what
+/// a digest lists) comes back in [`FileScan::sha256`] when the whole text was read.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scan_stream(
+    path: &str,
+    key: Option<TrailKey>,
+    src: impl BufRead,
+    size: u64,
+    hash: bool,
+    q: &TrailQuery,
+    buf: &mut Vec<u8>,
+    parse: ParseFn<'_>,
+) -> FileScan {
     let key = key.or_else(|| parse_key(path));
     let mut scan = FileScan::new(path, key);
-    scan.bytes_compressed = bytes.len() as u64;
-    let data: &[u8] = if is_gzip(bytes) {
-        buf.clear();
-        if let Err(e) = gunzip(bytes, buf) {
-            scan.error = Some(e);
-        }
-        buf
-    } else {
-        bytes
+    scan.bytes_compressed = size;
+    let mut text = inflate::open(src, inflate::MAX_INFLATED);
+    let mut hashed = Hashed {
+        inner: &mut text,
+        sha: hash.then(Sha256::new),
     };
-    scan.bytes_uncompressed = data.len() as u64;
-    // JSON is UTF-8; one check for the whole file, record by record only if it fails.
-    let text = std::str::from_utf8(data).ok();
-    let split = for_each_record(data, |a, b| {
-        scan.records += 1;
-        match text {
-            Some(t) => select_record(&t[a..b], q, parse, &mut scan),
-            None => match std::str::from_utf8(&data[a..b]) {
-                Ok(raw) => select_record(raw, q, parse, &mut scan),
-                Err(_) => {
-                    if contains_bytes(&data[a..b], SSM_SOURCE.as_bytes()) {
-                        scan.malformed(event_id_of(&String::from_utf8_lossy(&data[a..b])));
-                    }
+    let mut records = 0u64;
+    let mut found = FileScan::new(path, None);
+    found.key = scan.key.clone();
+    let split = for_each_record(&mut hashed, buf, |rec| {
+        records += 1;
+        match std::str::from_utf8(rec) {
+            Ok(raw) => select_record(raw, q, parse, &mut found),
+            Err(_) => {
+                if contains_bytes(rec, SSM_SOURCE.as_bytes()) {
+                    found.malformed(event_id_of(&String::from_utf8_lossy(rec)));
                 }
-            },
+            }
         }
     });
-    if let Err(e) = split {
-        // A gzip error is the cause; the JSON cut short after it is its symptom.
-        scan.error.get_or_insert_with(|| e.to_string());
-    }
+    let complete = match split {
+        Ok(()) => true,
+        Err(SplitFail::Read(e)) => {
+            scan.error = Some(e.to_string());
+            false
+        }
+        Err(SplitFail::Json(e)) => {
+            scan.error = Some(e.to_string());
+            // Not a trail file's JSON, but it may still be the file the digest
+            // lists: read the rest (bounded by the inflate cap) to hash it.
+            hashed.sha.is_some() && io::copy(&mut hashed, &mut io::sink()).is_ok()
+        }
+    };
+    scan.sha256 = match (complete, hashed.sha.take()) {
+        (true, Some(h)) => Some(h.finalize().into()),
+        _ => None,
+    };
+    scan.bytes_uncompressed = text.produced();
+    scan.records = records;
+    scan.events = found.events;
+    scan.malformed = found.malformed;
+    scan.malformed_event_ids = found.malformed_event_ids;
     scan
+}
+
+/// Hashes what passes through, when asked to.
+struct Hashed<'a, R> {
+    inner: &'a mut R,
+    sha: Option<Sha256>,
+}
+
+impl<R: Read> Read for Hashed<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        if let Some(h) = &mut self.sha {
+            h.update(&out[..n]);
+        }
+        Ok(n)
+    }
 }
 
 fn select_record(raw: &str, q: &TrailQuery, parse: ParseFn<'_>, scan: &mut FileScan) {
@@ -148,7 +200,13 @@ fn select_record(raw: &str, q: &TrailQuery, parse: ParseFn<'_>, scan: &mut FileS
         },
     );
     match parse(raw, account_arg, region_arg) {
-        Ok(ev) if in_window(ev.event_time) => scan.events.push(ev),
+        Ok(ev) if in_window(ev.event_time) => {
+            // Read partially: kept with what parsed, and counted.
+            if !ev.is_whole() {
+                scan.malformed(Some(clean_id(&ev.event_id)));
+            }
+            scan.events.push(ev)
+        }
         Ok(_) => {}
         Err(_) => scan.malformed(id),
     }
@@ -244,6 +302,7 @@ mod tests {
             document_name: None,
             error_code: None,
             error_message: None,
+            ..SessionEvent::default()
         })
     }
 
@@ -475,5 +534,58 @@ mod real_parser_tests {
         assert_eq!(s.events[0].account_id, "111122223333");
         assert_eq!(s.events[1].region, "us-east-1");
         assert_eq!(s.events[1].document_name.as_deref(), Some("SSM-sudo"));
+        assert!(s.events.iter().all(SessionEvent::is_whole));
+    }
+
+    #[test]
+    fn a_record_not_read_in_full_is_kept_and_counted() {
+        let q = TrailQuery::new(TimeWindow {
+            start: "2025-02-19T00:00:00Z".parse().unwrap(),
+            end: "2025-02-20T00:00:00Z".parse().unwrap(),
+        });
+        let record = |id: &str, extra: &str| {
+            format!(
+                r#"{{"eventVersion":"1.10","eventTime":"2025-02-19T10:00:00Z","eventSource":"ssm.amazonaws.com","eventName":"StartSession","awsRegion":"eu-west-1","eventID":"{id}","recipientAccountId":"111122223333"{extra}}}"#
+            )
+        };
+        let text = format!(
+            r#"{{"Records":[{},{},{}]}}"#,
+            record("no-identity", ""),
+            record(
+                "wrong-types",
+                r#","userIdentity":{"type":"IAMUser"},"sourceIPAddress":7"#
+            ),
+            record(
+                "whole",
+                r#","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u"}"#
+            ),
+        );
+        let s = scan_bytes(
+            "f.json",
+            None,
+            text.as_bytes(),
+            &q,
+            &mut Vec::new(),
+            &real_parse,
+        );
+        let ids: Vec<_> = s.events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids, ["no-identity", "wrong-types", "whole"]);
+        assert_eq!(s.malformed, 2);
+        assert_eq!(s.malformed_event_ids, ["no-identity", "wrong-types"]);
+        assert!(s.events[2].is_whole());
+        // No time to keep it by: counted and dropped (a file has no outer fields).
+        let bad = format!(
+            r#"{{"Records":[{}]}}"#,
+            record("t", "").replace("2025-02-19T10:00:00Z", "2025-02-19 10:00:00 UTC")
+        );
+        let s = scan_bytes(
+            "f.json",
+            None,
+            bad.as_bytes(),
+            &q,
+            &mut Vec::new(),
+            &real_parse,
+        );
+        assert_eq!((s.events.len(), s.malformed), (0, 1));
     }
 }

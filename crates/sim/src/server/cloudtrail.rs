@@ -191,9 +191,9 @@ pub(super) fn lookup_page(
         start.to_bits(),
         end.to_bits(),
     ]);
-    let mut from = 0usize;
+    let (mut from, mut page_no) = (0usize, 0u64);
     if let Some(t) = p.get("NextToken").and_then(Value::as_str) {
-        from = parse_lookup_token(t, check)
+        (from, page_no) = parse_lookup_token(t, check)
             .ok_or_else(|| json_error(400, "InvalidNextTokenException", "Invalid NextToken."))?;
     }
     let Some(ri) = world.region_index(region) else {
@@ -245,7 +245,10 @@ pub(super) fn lookup_page(
     }
     out.push(']');
     if let Some(i) = next {
-        out.push_str(&format!(",\"NextToken\":\"{}\"", lookup_token(check, i)));
+        out.push_str(&format!(
+            ",\"NextToken\":\"{}\"",
+            lookup_token(check, i, page_no + 1)
+        ));
     }
     out.push('}');
     state
@@ -255,15 +258,21 @@ pub(super) fn lookup_page(
     Ok(out)
 }
 
-pub(super) fn lookup_token(check: u64, index: usize) -> String {
-    // Opaque to clients; bound to the parameters by the checksum.
-    format!("SIM1{:016x}{:x}", check ^ 0xC7C7_C7C7, index)
+/// Opaque to clients; bound to the parameters by the checksum, and numbered
+/// by page, so a listing never sees the same token twice (an empty page with
+/// more to come moves the page number, not the index), as with CloudTrail.
+pub(super) fn lookup_token(check: u64, index: usize, page_no: u64) -> String {
+    format!("SIM1{:016x}{:x}.{:x}", check ^ 0xC7C7_C7C7, index, page_no)
 }
 
-pub(super) fn parse_lookup_token(t: &str, check: u64) -> Option<usize> {
+pub(super) fn parse_lookup_token(t: &str, check: u64) -> Option<(usize, u64)> {
     let rest = t.strip_prefix("SIM1")?;
     if rest.len() <= 16 || u64::from_str_radix(&rest[..16], 16).ok()? != check ^ 0xC7C7_C7C7 {
         return None;
     }
-    usize::from_str_radix(&rest[16..], 16).ok()
+    let (index, page) = rest[16..].split_once('.')?;
+    Some((
+        usize::from_str_radix(index, 16).ok()?,
+        u64::from_str_radix(page, 16).ok()?,
+    ))
 }

@@ -31,6 +31,10 @@ use crate::rng::{base32_u64, hash, hash_str, mix, uuid_from, Rng};
 use crate::{GroundTruth, IssuedSecret, LookupPaging, PartitionFault, SimAccount, SimStats};
 
 mod cloudtrail;
+mod public_keys;
+mod s3;
+
+pub use self::s3::BUCKET as TRAIL_BUCKET;
 mod organizations;
 mod sts;
 
@@ -46,7 +50,7 @@ const SHARDS: usize = 64;
 const MAX_BODY: usize = 1 << 20;
 
 /// Operations counted in the stats.
-const OPS: [&str; 9] = [
+const OPS: [&str; 13] = [
     "ListAccounts",
     "DescribeOrganization",
     "ListRoots",
@@ -55,6 +59,10 @@ const OPS: [&str; 9] = [
     "AssumeRole",
     "GetCallerIdentity",
     "LookupEvents",
+    "ListPublicKeys",
+    "ListObjectsV2",
+    "GetObject",
+    "HeadObject",
     "Unknown",
 ];
 
@@ -123,6 +131,8 @@ struct State {
     clock: Mutex<Option<DateTime<Utc>>>,
     /// [`SimHandle::fail_partition`]: (account index, region) → how it fails.
     failing: Mutex<HashMap<(usize, String), PartitionFault>>,
+    /// S3 over `SimConfig::trail_root`, when set.
+    s3: Option<self::s3::Bucket>,
 }
 
 /// Who signed a request.
@@ -248,6 +258,10 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let seed_mix = mix(world.cfg.seed ^ 0x5EED);
+    let s3 = match &world.cfg.trail_root {
+        Some(root) => Some(self::s3::Bucket::open(root, world.cfg.trail_cut_bodies)?),
+        None => None,
+    };
     let state = Arc::new(State {
         world,
         creds: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
@@ -261,6 +275,7 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
         seed_mix,
         clock: Mutex::new(None),
         failing: Mutex::new(HashMap::new()),
+        s3,
     });
     let (stop, mut stopped) = watch::channel(false);
     let st = state.clone();
@@ -600,6 +615,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     if req.method() == Method::GET && req.uri().path().starts_with("/_sim/") {
         return Ok(with_request_id(sim_api(&state, &req).await, &request_id));
     }
+    if let Some(bucket) = state.s3.as_ref().filter(|_| self::s3::is_s3(&req)) {
+        let (op, resp) = self::s3::handle(bucket, &req, &request_id);
+        state.count_op(op);
+        return Ok(with_request_id(resp, &request_id));
+    }
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
@@ -796,6 +816,10 @@ fn json_call(
     };
     match op {
         "LookupEvents" => lookup_events(state, &caller, &auth, &params, serial),
+        "ListPublicKeys" => (
+            Reply::Json(self::public_keys::list_public_keys(&params)),
+            Duration::ZERO,
+        ),
         "ListAccounts"
         | "DescribeOrganization"
         | "ListRoots"
@@ -902,8 +926,8 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_reject_other_params() {
-        let t = lookup_token(99, 1234);
-        assert_eq!(parse_lookup_token(&t, 99), Some(1234));
+        let t = lookup_token(99, 1234, 7);
+        assert_eq!(parse_lookup_token(&t, 99), Some((1234, 7)));
         assert_eq!(parse_lookup_token(&t, 98), None);
         assert_eq!(parse_lookup_token("garbage", 99), None);
         let o = org_token(5, 40, 3);
