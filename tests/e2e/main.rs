@@ -15,6 +15,7 @@ mod faults;
 mod hostile;
 mod interrupt;
 mod moto;
+mod regions;
 mod rules;
 mod scan;
 mod secrets;

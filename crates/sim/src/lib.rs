@@ -119,6 +119,27 @@ pub struct Faults {
     pub credential_ttl: Option<Duration>,
     /// Organizations calls answered with TooManyRequestsException.
     pub org_throttle_rate: f64,
+    /// (account index, region): LookupEvents answers the NextToken it was sent,
+    /// forever (a proxy or a broken endpoint; CloudTrail never does).
+    pub repeat_token_partitions: Vec<(usize, String)>,
+    /// (account index, region): every LookupEvents answer is a 200 without `Events`.
+    pub missing_events_partitions: Vec<(usize, String)>,
+    /// LookupEvents answered with a 200 without `Events`, at this rate (retried).
+    pub missing_events_rate: f64,
+    /// (account index, region): UnrecognizedClientException although the region is
+    /// enabled (a revoked key, STS v1 tokens in an opt-in region).
+    pub unrecognized_partitions: Vec<(usize, String)>,
+    /// ListAccounts answers the NextToken it was sent, after its first page.
+    pub org_repeat_token: bool,
+    /// ListAccounts answers a 200 without `Accounts`, at this rate (retried).
+    pub org_missing_accounts_rate: f64,
+    /// account:ListRegions is refused (no trusted access for Account Management).
+    pub list_regions_denied: bool,
+    /// Accounts whose audit role may not call ec2:DescribeRegions.
+    pub describe_regions_denied: Vec<usize>,
+    /// The trail bucket's ListObjectsV2 answers, after a first truncated page,
+    /// the continuation token it was sent.
+    pub s3_repeat_token: bool,
 }
 
 /// Everything that shapes the simulated organization. Same config, same data.
@@ -224,12 +245,12 @@ impl Default for SimConfig {
 }
 
 /// The regions of the demo; the first two are the allowed ones.
-pub const DEMO_REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+pub const DEMO_REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-east-1"];
 
 impl SimConfig {
     /// The demo organization: 10 accounts, 3 regions, ~30 ms latency, every flag
     /// planted once, a denied role (account 7), a suspended account (8), and
-    /// ap-southeast-2 not enabled in account 9. The window ends now.
+    /// ap-east-1 (an opt-in region) not enabled in account 9. The window ends now.
     pub fn demo() -> SimConfig {
         let now = Utc::now();
         let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
@@ -248,7 +269,7 @@ impl SimConfig {
             faults: Faults {
                 denied_accounts: vec![7],
                 suspended_accounts: vec![8],
-                disabled_regions: vec![(9, "ap-southeast-2".into())],
+                disabled_regions: vec![(9, "ap-east-1".into())],
                 ..Faults::default()
             },
             ..SimConfig::default()
@@ -272,6 +293,13 @@ impl SimConfig {
                 "simulator: lookup_rate must be positive, got {}",
                 self.lookup_rate
             ));
+        }
+        for (_, r) in &self.faults.disabled_regions {
+            if org::is_default_region(r) {
+                return bad(format!(
+                    "simulator: {r} is enabled in every AWS account and cannot be disabled; disable an opt-in region"
+                ));
+            }
         }
         if self.window < TimeDelta::zero() {
             return bad("simulator: window must not be negative".into());
