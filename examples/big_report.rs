@@ -269,6 +269,7 @@ fn main() -> Res<()> {
                 end: window.end,
                 settled_until: window.end,
                 partition_starts: BTreeMap::new(),
+                account_starts: BTreeMap::new(),
             },
             regions: REGIONS.iter().map(|s| s.to_string()).collect(),
             event_names: DEFAULT_EVENT_NAMES.iter().map(|s| s.to_string()).collect(),

@@ -22,7 +22,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::ScanConfig;
 use crate::model::{
-    AccountReport, Continuation, Finding, PartitionMap, PreviousRun, RegionStatus, ReportedEvent,
+    AccountReport, AccountStatus, Continuation, Finding, PartitionMap, PreviousRun, RegionStatus, ReportedEvent,
     RunInfo, Session, SessionEvent, TimeWindow,
 };
 use crate::source::AccountResult;
@@ -37,6 +37,8 @@ pub const OPEN_SESSION_HORIZON: TimeDelta = TimeDelta::hours(24);
 pub struct Plan {
     /// Partitions that start elsewhere than the window's start.
     pub partition_starts: PartitionMap<DateTime<Utc>>,
+    /// Accounts whose partitions not in `partition_starts` start elsewhere.
+    pub account_starts: BTreeMap<String, DateTime<Utc>>,
     /// Per partition, the events an earlier report holds (id → time).
     pub reported: PartitionMap<BTreeMap<String, DateTime<Utc>>>,
     /// Calls of sessions an earlier run left open.
@@ -108,7 +110,12 @@ pub fn continue_from(
     }
     let mut partition_starts = c.partition_starts.clone();
     // A partition the last run read past this run's end has nothing to read yet.
-    for t in partition_starts.values_mut().flat_map(|r| r.values_mut()) {
+    let mut account_starts = c.account_starts.clone();
+    for t in partition_starts
+        .values_mut()
+        .flat_map(|r| r.values_mut())
+        .chain(account_starts.values_mut())
+    {
         *t = (*t).min(end);
     }
     if let Some(oldest) = oldest {
@@ -117,6 +124,11 @@ pub fn continue_from(
                 r.iter()
                     .map(move |(region, t)| (format!("{a}/{region}"), *t))
             }))
+            .chain(
+                account_starts
+                    .iter()
+                    .map(|(a, t)| (format!("{a} (every region)"), *t)),
+            )
             .find(|(_, t)| *t < oldest);
         if let Some((partition, start)) = too_old {
             return Err(ChainError::TooOld {
@@ -133,6 +145,7 @@ pub fn continue_from(
     scan.settled_until = crate::config::settled_point(scan.window, end, scan.settle);
     scan.plan = Plan {
         partition_starts,
+        account_starts,
         reported: c
             .reported
             .iter()
@@ -340,24 +353,60 @@ pub fn next(
                 .insert(region.clone(), next);
         }
     }
+    // Under `--regions all`, an account not read in full may have regions its
+    // coverage does not name (no role, or its regions could not be listed):
+    // those start again where this run started the account, and the starts
+    // it had for regions it did not name go on. (With a list of regions,
+    // every one of them is named.)
+    let unnamed_regions = scan.regions == crate::config::RegionSelection::All;
+    let reached: HashSet<&str> = accounts.iter().map(|a| a.account_id.as_str()).collect();
+    let mut account_starts: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut carried: HashSet<&str> = HashSet::new();
+    for a in accounts {
+        if unnamed_regions
+            && matches!(
+                a.coverage.status,
+                AccountStatus::Partial | AccountStatus::Failed
+            )
+        {
+            let own = scan
+                .plan
+                .account_starts
+                .get(&a.account_id)
+                .copied()
+                .unwrap_or(scan.window.start);
+            account_starts.insert(a.account_id.clone(), own);
+            carried.insert(a.account_id.as_str());
+        }
+    }
     if !whole_listing {
-        // Partitions this run never reached keep the start it had for them.
-        for (account, regions) in &scan.plan.partition_starts {
-            for (region, t) in regions {
-                starts
-                    .entry(account.clone())
-                    .or_default()
-                    .entry(region.clone())
-                    .or_insert(*t);
+        // Accounts this run never reached keep the starts it had for them.
+        for (account, t) in &scan.plan.account_starts {
+            if !reached.contains(account.as_str()) {
+                account_starts.insert(account.clone(), *t);
             }
         }
     }
+    // Partitions this run never read keep the start it had for them.
+    for (account, regions) in &scan.plan.partition_starts {
+        let keep = if reached.contains(account.as_str()) {
+            carried.contains(account.as_str())
+        } else {
+            !whole_listing
+        };
+        if !keep {
+            continue;
+        }
+        for (region, t) in regions {
+            starts
+                .entry(account.clone())
+                .or_default()
+                .entry(region.clone())
+                .or_insert(*t);
+        }
+    }
     let start_of = |account: &str, region: &str| {
-        starts
-            .get(account)
-            .and_then(|r| r.get(region))
-            .copied()
-            .unwrap_or(default)
+        crate::model::start_in(&starts, &account_starts, default, account, region)
     };
 
     let mut reported: PartitionMap<BTreeSet<ReportedEvent>> = BTreeMap::new();
@@ -415,17 +464,23 @@ pub fn next(
     });
     open_sessions.dedup_by(|a, b| a.event_id == b.event_id);
 
+    // Only what differs from the chain's start is written; an account with
+    // its own start keeps every region it named, so none falls back to it.
     let partition_starts = starts
         .into_iter()
         .filter_map(|(a, regions)| {
-            let regions: BTreeMap<String, DateTime<Utc>> =
-                regions.into_iter().filter(|(_, t)| *t != default).collect();
+            let own = account_starts.contains_key(&a);
+            let regions: BTreeMap<String, DateTime<Utc>> = regions
+                .into_iter()
+                .filter(|(_, t)| own || *t != default)
+                .collect();
             (!regions.is_empty()).then_some((a, regions))
         })
         .collect();
     Continuation {
         start: default,
         partition_starts,
+        account_starts,
         reported: reported
             .into_iter()
             .map(|(a, regions)| {

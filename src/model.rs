@@ -497,17 +497,40 @@ pub struct RunWindow {
     /// run had already read them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub partition_starts: PartitionMap<DateTime<Utc>>,
+    /// Accounts whose regions not named in `partition_starts` start here: an
+    /// earlier run could not read them and could not say which regions they
+    /// have (no role, no region list).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub account_starts: BTreeMap<String, DateTime<Utc>>,
 }
 
 impl RunWindow {
     /// Where `account`'s `region` starts.
     pub fn start_of(&self, account: &str, region: &str) -> DateTime<Utc> {
-        self.partition_starts
-            .get(account)
-            .and_then(|r| r.get(region))
-            .copied()
-            .unwrap_or(self.start)
+        start_in(
+            &self.partition_starts,
+            &self.account_starts,
+            self.start,
+            account,
+            region,
+        )
     }
+}
+
+/// Where `account`'s `region` starts: its own start, else its account's, else `default`.
+pub fn start_in(
+    partition_starts: &PartitionMap<DateTime<Utc>>,
+    account_starts: &BTreeMap<String, DateTime<Utc>>,
+    default: DateTime<Utc>,
+    account: &str,
+    region: &str,
+) -> DateTime<Utc> {
+    partition_starts
+        .get(account)
+        .and_then(|r| r.get(region))
+        .or_else(|| account_starts.get(account))
+        .copied()
+        .unwrap_or(default)
 }
 
 /// An event an earlier report already holds, by id and time.
@@ -528,6 +551,12 @@ pub struct Continuation {
     /// to read them (from this run's own start), later where it read them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub partition_starts: PartitionMap<DateTime<Utc>>,
+    /// Accounts this run did not read in full without naming every region it
+    /// left unread (AssumeRole failed, or the account's regions could not be
+    /// listed, under `--regions all`): their regions not in
+    /// `partition_starts` start here, this run's own start for the account.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub account_starts: BTreeMap<String, DateTime<Utc>>,
     /// Events this report (or an earlier one) holds at or after the next run's
     /// start of their partition: the next run reads them again and leaves them
     /// out. They are the unsettled tail, and whatever a failed partition gave.

@@ -459,6 +459,7 @@ fn build_report(p: ReportParts<'_>) -> Report {
                 end: scan.window.end,
                 settled_until: scan.settled_until,
                 partition_starts: scan.plan.partition_starts.clone(),
+                account_starts: scan.plan.account_starts.clone(),
             },
             regions: p.regions,
             event_names,

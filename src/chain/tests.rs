@@ -142,6 +142,7 @@ fn run(
             end: scan.window.end,
             settled_until: scan.settled_until,
             partition_starts: scan.plan.partition_starts.clone(),
+            account_starts: scan.plan.account_starts.clone(),
         },
         regions: vec![REGION.into()],
         event_names: Vec::new(),
@@ -426,4 +427,125 @@ fn an_interrupted_run_keeps_the_start_of_what_it_never_reached() {
     let c = next(&cfg.scan, &[ok], &[], &[], &[], true);
     assert_eq!(c.start, at(45));
     assert!(c.partition_starts.is_empty());
+}
+
+fn line(account: &str, status: AccountStatus, regions: &[(&str, RegionStatus)]) -> AccountReport {
+    let mut coverage = AccountCoverage::from_regions(
+        regions
+            .iter()
+            .map(|(r, s)| (r.to_string(), RegionCoverage::new(*s)))
+            .collect(),
+    );
+    coverage.status = status;
+    AccountReport {
+        account_id: account.into(),
+        account_name: String::new(),
+        state: "ACTIVE".into(),
+        coverage,
+        events: 0,
+        sessions: 0,
+        principals: 0,
+        flags: Vec::new(),
+        max_severity: None,
+    }
+}
+
+/// Under `--regions all`, an account whose role failed names no region: the
+/// next run reads every region of it from this run's start, and the run
+/// after that (the account read in full) goes back to the settled point.
+#[test]
+fn an_account_that_named_no_region_is_read_again_from_its_start() {
+    let flags = |start: Option<DateTime<Utc>>| FlagValues {
+        start: start.map(|s| s.to_rfc3339()),
+        since: start.is_none().then(|| "last".to_string()),
+        regions: Some(vec!["all".into()]),
+        ..FlagValues::default()
+    };
+    let cfg = resolve(&flags(Some(at(0))), None, at(60)).unwrap();
+    assert_eq!(cfg.scan.regions, crate::config::RegionSelection::All);
+    let failed = line(A, AccountStatus::Failed, &[]);
+    let ok = line(B, AccountStatus::Complete, &[(REGION, RegionStatus::Ok)]);
+    let c = next(&cfg.scan, &[failed, ok.clone()], &[], &[], &[], true);
+    assert_eq!(c.start, at(45));
+    assert_eq!(c.account_starts, BTreeMap::from([(A.to_string(), at(0))]));
+    assert!(c.partition_starts.is_empty(), "{:?}", c.partition_starts);
+
+    let mut run = RunInfo {
+        tool_version: "test".into(),
+        started_at: at(60),
+        finished_at: at(60),
+        window: RunWindow {
+            start: at(0),
+            end: at(60),
+            settled_until: at(45),
+            partition_starts: BTreeMap::new(),
+            account_starts: BTreeMap::new(),
+        },
+        regions: Vec::new(),
+        event_names: Vec::new(),
+        source: "lookup-events".into(),
+        organization_id: None,
+        caller_arn: None,
+        config_digest: String::new(),
+        complete: false,
+        incomplete_reasons: Vec::new(),
+        interrupted: false,
+        stats: RunStats::default(),
+        trail: None,
+        athena: None,
+        security_hub: None,
+        previous: None,
+        continuation: Some(c),
+    };
+    let last = LastRun {
+        location: "run-1".into(),
+        run: run.clone(),
+    };
+    let mut cfg2 = resolve(&flags(None), None, at(120)).unwrap();
+    continue_from(&mut cfg2.scan, &last, None).unwrap();
+    let s = &cfg2.scan;
+    assert_eq!(s.start_of(A, "eu-central-1"), at(0), "every region of A");
+    assert_eq!(s.start_of(B, REGION), at(45));
+    assert_eq!(s.read_window().start, at(0));
+
+    // Run 2: A's regions are listed this time, but one fails: that one goes
+    // on from A's start, the rest from the settled point.
+    let partial = line(
+        A,
+        AccountStatus::Partial,
+        &[(REGION, RegionStatus::Ok), ("eu-west-1", RegionStatus::Failed)],
+    );
+    let c2 = next(s, &[partial, ok.clone()], &[], &[], &[], true);
+    assert_eq!(c2.start, at(105));
+    assert_eq!(c2.account_starts[A], at(0));
+    assert_eq!(c2.partition_starts[A][REGION], at(105));
+    assert_eq!(c2.partition_starts[A]["eu-west-1"], at(0));
+
+    // Run 3: A read in full: nothing carried.
+    run.continuation = Some(c2);
+    let last = LastRun {
+        location: "run-2".into(),
+        run,
+    };
+    let mut cfg3 = resolve(&flags(None), None, at(180)).unwrap();
+    continue_from(&mut cfg3.scan, &last, None).unwrap();
+    let whole = line(A, AccountStatus::Complete, &[(REGION, RegionStatus::Ok)]);
+    let c3 = next(&cfg3.scan, &[whole, ok], &[], &[], &[], true);
+    assert!(c3.account_starts.is_empty() && c3.partition_starts.is_empty());
+
+    // With a list of regions every region is named: no account start.
+    let listed = resolve(
+        &FlagValues {
+            start: Some(at(0).to_rfc3339()),
+            regions: Some(vec![REGION.into()]),
+            ..FlagValues::default()
+        },
+        None,
+        at(60),
+    )
+    .unwrap();
+    let partial = line(A, AccountStatus::Partial, &[(REGION, RegionStatus::Failed)]);
+    let c = next(&listed.scan, &[partial], &[], &[], &[], true);
+    assert!(c.account_starts.is_empty());
+    assert_eq!(c.partition_starts[A][REGION], at(0));
 }

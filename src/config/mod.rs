@@ -148,12 +148,13 @@ pub struct FlagValues {
 impl ScanConfig {
     /// Where `account`'s `region` starts: the plan's start for it, else the window's.
     pub fn start_of(&self, account: &str, region: &str) -> DateTime<Utc> {
-        self.plan
-            .partition_starts
-            .get(account)
-            .and_then(|r| r.get(region))
-            .copied()
-            .unwrap_or(self.window.start)
+        crate::model::start_in(
+            &self.plan.partition_starts,
+            &self.plan.account_starts,
+            self.window.start,
+            account,
+            region,
+        )
     }
 
     /// One window that holds every partition's: for the sources that read all
@@ -165,6 +166,7 @@ impl ScanConfig {
             .partition_starts
             .values()
             .flat_map(|r| r.values())
+            .chain(self.plan.account_starts.values())
             .copied()
             .fold(self.window.start, DateTime::min);
         TimeWindow {

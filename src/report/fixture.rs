@@ -330,6 +330,7 @@ pub(crate) fn report() -> Report {
                 end: t("2025-03-01T12:00:00Z"),
                 settled_until: t("2025-03-01T12:00:00Z"),
                 partition_starts: BTreeMap::new(),
+                account_starts: BTreeMap::new(),
             },
             regions: vec!["eu-west-1".into(), "us-east-1".into()],
             event_names: DEFAULT_EVENT_NAMES.iter().map(|s| s.to_string()).collect(),

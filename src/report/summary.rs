@@ -288,6 +288,7 @@ fn write_window(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
         .partition_starts
         .values()
         .flat_map(|r| r.values())
+        .chain(w.account_starts.values())
         .filter(|t| **t < w.start)
         .count();
     if earlier > 0 {

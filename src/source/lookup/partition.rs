@@ -41,6 +41,8 @@ pub struct LookupSettings {
     pub window: TimeWindow,
     /// `--since last`: partitions that start elsewhere than `window.start`.
     pub starts: Arc<PartitionMap<chrono::DateTime<chrono::Utc>>>,
+    /// `--since last`: accounts whose partitions not in `starts` start elsewhere.
+    pub account_starts: Arc<std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>>,
     /// Calls per second for this partition.
     pub rate: f64,
     /// A page still failing this long after its first attempt fails the partition.
@@ -165,12 +167,13 @@ pub async fn read_partition(run: &LookupRun, p: Partition<'_>) -> PartitionResul
 
     // The chains of one partition run side by side in this one task: boxed,
     // so a partition waiting on its pace stays small.
-    let start = settings
-        .starts
-        .get(p.account_id)
-        .and_then(|r| r.get(p.region))
-        .copied()
-        .unwrap_or(settings.window.start);
+    let start = crate::model::start_in(
+        &settings.starts,
+        &settings.account_starts,
+        settings.window.start,
+        p.account_id,
+        p.region,
+    );
     let mut chains = FuturesUnordered::new();
     for name in 0..settings.event_names.len() {
         lock(&shared).running += 1;
