@@ -43,7 +43,7 @@ pub struct TrailQuery {
     pub accounts: Option<BTreeSet<String>>,
     /// `None` = every region found in the trail.
     pub regions: Option<BTreeSet<String>>,
-    /// Inclusive at both ends, like LookupEvents' StartTime/EndTime.
+    /// Half-open, `[start, end)`: a record at exactly `end` is the next window's.
     pub window: TimeWindow,
     /// `eventName`s of `ssm.amazonaws.com` records to keep.
     pub event_names: Vec<String>,

@@ -183,7 +183,7 @@ fn select_record(raw: &str, q: &TrailQuery, parse: ParseFn<'_>, scan: &mut FileS
         .as_deref()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
-    let in_window = |t: DateTime<Utc>| t >= q.window.start && t <= q.window.end;
+    let in_window = |t: DateTime<Utc>| q.window.contains(t);
     if time.is_some_and(|t| !in_window(t)) {
         return;
     }
@@ -352,6 +352,13 @@ mod tests {
                 "2025-02-18T23:59:59Z",
             ),
             rec(
+                "at-start",
+                "ssm.amazonaws.com",
+                "ResumeSession",
+                "2025-02-19T00:00:00Z",
+            ),
+            // The window is half-open: its end is the next window's.
+            rec(
                 "at-end",
                 "ssm.amazonaws.com",
                 "TerminateSession",
@@ -386,9 +393,9 @@ mod tests {
         let good = format!("{{\"Records\":[{}]}}", recs.join(","));
         let s = scan(&good, &q());
         assert_eq!(s.error, None);
-        assert_eq!(s.records, 10);
+        assert_eq!(s.records, 11);
         let ids: Vec<_> = s.events.iter().map(|e| e.event_id.as_str()).collect();
-        assert_eq!(ids, ["keep-1", "at-end", "naive-time"]);
+        assert_eq!(ids, ["keep-1", "at-start", "naive-time"]);
         // The record's account wins over the path's.
         assert_eq!(s.events[0].account_id, "111122223333");
         assert_eq!(s.events[0].region, "eu-west-1");
