@@ -184,6 +184,7 @@ fn main() -> Res<()> {
                     document_name: if name == "StartSession" { doc.clone() } else { None },
                     error_code: None,
                     error_message: None,
+                    ..SessionEvent::default()
                 }
                 };
                 events.push(ev("StartSession", t, 0));
@@ -213,8 +214,9 @@ fn main() -> Res<()> {
         per.entry(s.account_id.as_str()).or_default().1 += 1;
     }
     let mut accounts: Vec<AccountReport> = Vec::new();
+    let summaries = ssm_session_audit::rules::summarize(&findings);
     for (id, name, cov) in coverage {
-        let (flags, max_severity) = ssm_session_audit::rules::summarize(&findings, &id);
+        let (flags, max_severity) = summaries.get(id.as_str()).cloned().unwrap_or_default();
         let (ev, se) = per.get(id.as_str()).copied().unwrap_or_default();
         accounts.push(AccountReport {
             account_id: id,

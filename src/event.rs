@@ -1,10 +1,25 @@
 //! One CloudTrail record (the JSON text of a `CloudTrailEvent`, or one element of a
-//! trail file's `Records`) → one [`SessionEvent`]. A pure function of the text.
+//! trail file's `Records`) → one [`SessionEvent`]. Pure functions of the text.
 //!
 //! The record is caller-influenced data: fields may be missing, of the wrong type,
-//! huge or full of control characters. Only a record that is not a JSON object or
-//! lacks `eventID`, `eventTime` or `eventName` is an error; every other field is
-//! optional and kept as is (sanitising for display is the report's job).
+//! huge or full of control characters. Two ways in:
+//! - **lenient** ([`parse_record_lenient`], [`parse_value_lenient`],
+//!   [`parse_lookup_event`]): whatever can be read is kept; a record that could
+//!   not be read in full comes back with [`SessionEvent::parse_error`] saying why.
+//!   Only a record with nothing to keep is an error: not a JSON object, or no
+//!   event id, name or time (LookupEvents' own `EventId`, `EventName` and
+//!   `EventTime` stand in for the record's), or another service's call.
+//! - **strict** ([`parse_record`], [`parse_value`]): the same, but a record not
+//!   read in full is [`ParseError::Partial`].
+//!
+//! "In full" means every field the tool reads is absent, null, or of its type,
+//! `userIdentity` is there with a `type`, and `eventTime` is a time. Real
+//! records' quirks read in full: `eventTime` without `T` or offset
+//! (`2025-02-19 20:13:49`, taken as UTC), no `recipientAccountId` (the
+//! partition's, else `userIdentity.accountId`), `requestParameters` or
+//! `responseElements` null. Sanitising for display is the report's job.
+
+use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
@@ -33,6 +48,9 @@ pub enum ParseError {
         event_id: String,
         event_source: String,
     },
+    /// Only from the strict entry points: the lenient ones keep the event.
+    #[error("record {event_id} could not be read in full: {reason}")]
+    Partial { event_id: String, reason: String },
 }
 
 impl ParseError {
@@ -43,7 +61,21 @@ impl ParseError {
     }
 }
 
-/// Parses one CloudTrail record.
+/// LookupEvents' own fields of one result, beside its `CloudTrailEvent` text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LookupFields<'a> {
+    pub event_id: Option<&'a str>,
+    pub event_name: Option<&'a str>,
+    pub event_time: Option<DateTime<Utc>>,
+    pub username: Option<&'a str>,
+    pub access_key_id: Option<&'a str>,
+    /// `(ResourceType, ResourceName)` pairs.
+    pub resources: Vec<(&'a str, &'a str)>,
+    pub cloud_trail_event: Option<&'a str>,
+}
+
+/// Parses one CloudTrail record, strictly: a record not read in full is
+/// [`ParseError::Partial`].
 ///
 /// `account_id` and `region` are the partition the record was read from and win
 /// over the record's own `recipientAccountId` / `awsRegion`; pass `""` to take the
@@ -53,10 +85,7 @@ pub fn parse_record(
     account_id: &str,
     region: &str,
 ) -> Result<SessionEvent, ParseError> {
-    let value: Value = serde_json::from_str(record).map_err(|e| ParseError::NotJson {
-        reason: quote(&e.to_string()),
-    })?;
-    parse_value(&value, account_id, region)
+    strict(parse_record_lenient(record, account_id, region)?)
 }
 
 /// Like [`parse_record`], for a caller that already holds the record as a JSON value.
@@ -65,19 +94,180 @@ pub fn parse_value(
     account_id: &str,
     region: &str,
 ) -> Result<SessionEvent, ParseError> {
+    strict(parse_value_lenient(value, account_id, region)?)
+}
+
+/// Parses one record, keeping what can be read: see the module doc.
+pub fn parse_record_lenient(
+    record: &str,
+    account_id: &str,
+    region: &str,
+) -> Result<SessionEvent, ParseError> {
+    let value: Value = serde_json::from_str(record).map_err(|e| ParseError::NotJson {
+        reason: quote(&e.to_string()),
+    })?;
+    parse_value_lenient(&value, account_id, region)
+}
+
+/// Like [`parse_record_lenient`], for a record already held as a JSON value.
+pub fn parse_value_lenient(
+    value: &Value,
+    account_id: &str,
+    region: &str,
+) -> Result<SessionEvent, ParseError> {
     let record = value.as_object().ok_or(ParseError::NotObject {
         found: json_kind(value),
     })?;
+    read_object(record, account_id, region, None)
+}
 
-    let event_id = required(record, "eventID")?;
-    let event_name = required(record, "eventName")?;
-    let time_text = required(record, "eventTime")?;
-    let event_time = parse_time(time_text).ok_or_else(|| ParseError::BadEventTime {
-        event_id: quote(event_id),
-        value: quote(time_text),
-    })?;
+/// One LookupEvents result: its `CloudTrailEvent` read leniently, with
+/// LookupEvents' own fields standing in for what the record lacks. A
+/// `CloudTrailEvent` that is not a JSON object still gives an event from those
+/// fields alone, marked as read partially. The partition's account and region
+/// are the event's.
+pub fn parse_lookup_event(
+    fields: &LookupFields<'_>,
+    account_id: &str,
+    region: &str,
+) -> Result<SessionEvent, ParseError> {
+    let text = fields.cloud_trail_event.unwrap_or_default();
+    let error = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(record)) => {
+            return read_object(&record, account_id, region, Some(fields));
+        }
+        Ok(other) => ParseError::NotObject {
+            found: json_kind(&other),
+        },
+        Err(_) if fields.cloud_trail_event.is_none() => ParseError::MissingField {
+            field: "CloudTrailEvent",
+        },
+        Err(e) => ParseError::NotJson {
+            reason: quote(&e.to_string()),
+        },
+    };
+    let (Some(id), Some(name), Some(time)) = (
+        nonempty(fields.event_id),
+        nonempty(fields.event_name),
+        fields.event_time,
+    ) else {
+        return Err(error);
+    };
+    let mut e = SessionEvent {
+        account_id: account_id.to_string(),
+        region: region.to_string(),
+        event_time: time,
+        event_name: name.to_string(),
+        event_id: id.to_string(),
+        principal_type: "Unknown".to_string(),
+        parse_error: Some(format!("{error}; only LookupEvents' own fields were read")),
+        ..SessionEvent::default()
+    };
+    fill_from_lookup(&mut e, fields);
+    e.actor = e.principal().to_string();
+    Ok(e)
+}
 
-    if let Some(source) = text(record, "eventSource") {
+fn strict(e: SessionEvent) -> Result<SessionEvent, ParseError> {
+    match e.parse_error {
+        Some(reason) => Err(ParseError::Partial {
+            event_id: quote(&e.event_id),
+            reason,
+        }),
+        None => Ok(e),
+    }
+}
+
+/// What was not read in full, in reading order.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn note(&mut self, what: String) {
+        self.0.push(what);
+    }
+
+    /// A string field: absent, null and `""` are `None`; any other type is `None`
+    /// and a problem.
+    fn text<'v>(
+        &mut self,
+        object: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'v str> {
+        match object.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.as_str()).filter(|s| !s.is_empty()),
+            Some(other) => {
+                self.note(format!(
+                    "`{path}{key}` is {}, not a string",
+                    json_kind(other)
+                ));
+                None
+            }
+        }
+    }
+
+    /// An object field: absent and null are `None`; any other type is a problem.
+    fn object<'v>(
+        &mut self,
+        object: &'v Map<String, Value>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'v Map<String, Value>> {
+        match object.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(o)) => Some(o),
+            Some(other) => {
+                self.note(format!(
+                    "`{path}{key}` is {}, not an object",
+                    json_kind(other)
+                ));
+                None
+            }
+        }
+    }
+
+    /// At most a few, each already quoted, so the text stays short.
+    fn into_reason(self) -> Option<String> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let n = self.0.len();
+        let mut shown: Vec<String> = self.0.into_iter().take(4).collect();
+        if n > 4 {
+            shown.push(format!("and {} more", n - 4));
+        }
+        Some(shown.join("; "))
+    }
+}
+
+fn read_object(
+    record: &Map<String, Value>,
+    account_id: &str,
+    region: &str,
+    lookup: Option<&LookupFields<'_>>,
+) -> Result<SessionEvent, ParseError> {
+    let mut p = Problems::default();
+    let outer_id = lookup.and_then(|l| nonempty(l.event_id));
+    let event_id = match (p.text(record, "", "eventID"), outer_id) {
+        (Some(own), Some(outer)) if own != outer => {
+            p.note(format!(
+                "`eventID` \"{}\" is not LookupEvents' EventId \"{}\"",
+                quote(own),
+                quote(outer)
+            ));
+            own
+        }
+        (Some(own), _) => own,
+        (None, Some(outer)) => {
+            p.note("no `eventID` (LookupEvents' EventId used)".into());
+            outer
+        }
+        (None, None) => return Err(ParseError::MissingField { field: "eventID" }),
+    };
+
+    if let Some(source) = p.text(record, "", "eventSource") {
         if source != SSM_EVENT_SOURCE {
             return Err(ParseError::NotSessionCall {
                 event_id: quote(event_id),
@@ -86,49 +276,176 @@ pub fn parse_value(
         }
     }
 
-    let account_id = if account_id.is_empty() {
-        text(record, "recipientAccountId").unwrap_or_default()
-    } else {
-        account_id
-    };
-    let region = if region.is_empty() {
-        text(record, "awsRegion").unwrap_or_default()
-    } else {
-        region
+    let event_name = match (
+        p.text(record, "", "eventName"),
+        lookup.and_then(|l| nonempty(l.event_name)),
+    ) {
+        (Some(own), _) => own,
+        (None, Some(outer)) => {
+            p.note("no `eventName` (LookupEvents' EventName used)".into());
+            outer
+        }
+        (None, None) => return Err(ParseError::MissingField { field: "eventName" }),
     };
 
-    let identity = record.get("userIdentity").and_then(Value::as_object);
-    let principal_type = identity
-        .and_then(|i| text(i, "type"))
-        .unwrap_or("Unknown")
-        .to_string();
-    let principal_arn = identity
-        .and_then(|i| text(i, "arn"))
-        .unwrap_or_default()
-        .to_string();
-    let session_context = identity
-        .and_then(|i| i.get("sessionContext"))
-        .and_then(Value::as_object);
-    let user_name = identity.and_then(|i| user_name(&principal_type, &principal_arn, i));
+    let time_text = p.text(record, "", "eventTime");
+    let event_time = match (
+        time_text.map(|t| (t, parse_time(t))),
+        lookup.and_then(|l| l.event_time),
+    ) {
+        (Some((_, Some(t))), _) => t,
+        (Some((raw, None)), Some(outer)) => {
+            p.note(format!(
+                "`eventTime` \"{}\" is not a time (LookupEvents' EventTime used)",
+                quote(raw)
+            ));
+            outer
+        }
+        (None, Some(outer)) => {
+            p.note("no `eventTime` (LookupEvents' EventTime used)".into());
+            outer
+        }
+        (Some((raw, None)), None) => {
+            return Err(ParseError::BadEventTime {
+                event_id: quote(event_id),
+                value: quote(raw),
+            })
+        }
+        (None, None) => return Err(ParseError::MissingField { field: "eventTime" }),
+    };
+
+    let identity = match record.get("userIdentity") {
+        None | Some(Value::Null) => {
+            p.note("no `userIdentity`: who made the call is unknown".into());
+            None
+        }
+        Some(_) => p.object(record, "", "userIdentity"),
+    };
+    let id_text =
+        |p: &mut Problems, key: &str| identity.and_then(|i| p.text(i, "userIdentity.", key));
+    let principal_type = match id_text(&mut p, "type") {
+        Some(t) => t.to_string(),
+        None => {
+            if identity.is_some() {
+                p.note("no `userIdentity.type`".into());
+            }
+            "Unknown".to_string()
+        }
+    };
+    let principal_arn = id_text(&mut p, "arn").unwrap_or_default().to_string();
+    let principal_account_id = owned(id_text(&mut p, "accountId"));
+    let access_key_id = owned(id_text(&mut p, "accessKeyId"));
+    let principal_id = id_text(&mut p, "principalId");
+    let iam_user_name = id_text(&mut p, "userName");
+    let session_context = identity.and_then(|i| p.object(i, "userIdentity.", "sessionContext"));
+    let issuer =
+        session_context.and_then(|c| p.object(c, "userIdentity.sessionContext.", "sessionIssuer"));
+    let session_issuer_arn =
+        owned(issuer.and_then(|s| p.text(s, "userIdentity.sessionContext.sessionIssuer.", "arn")));
+    let attributes =
+        session_context.and_then(|c| p.object(c, "userIdentity.sessionContext.", "attributes"));
+    let mfa_authenticated = match attributes.and_then(|a| a.get("mfaAuthenticated")) {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let b = as_bool(v);
+            if b.is_none() {
+                p.note(
+                    "`userIdentity.sessionContext.attributes.mfaAuthenticated` is not a boolean"
+                        .into(),
+                );
+            }
+            b
+        }
+    };
+    let on_behalf_of = identity.and_then(|i| p.object(i, "userIdentity.", "onBehalfOf"));
+    let identity_center_user = on_behalf_of.and_then(|o| {
+        let user = p.text(o, "userIdentity.onBehalfOf.", "userId")?;
+        let store = p.text(o, "userIdentity.onBehalfOf.", "identityStoreArn");
+        Some(identity_center_user(user, store))
+    });
+    let user_name = match principal_type.as_str() {
+        "Root" => Some("root".to_string()),
+        "IAMUser" => owned(iam_user_name),
+        // The ARN ends in the role (or federation) session name:
+        // `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
+        "AssumedRole" | "FederatedUser" => owned(last_path_element(&principal_arn).or_else(|| {
+            principal_id
+                .and_then(|p| p.rsplit_once(':'))
+                .map(|(_, session)| session)
+                .filter(|s| !s.is_empty())
+        })),
+        _ => owned(iam_user_name),
+    };
     let ec2_role_delivery = session_context.is_some_and(|c| c.contains_key("ec2RoleDelivery"));
     // Only an assumed role's session name can be an instance id; an IAM user
     // named like one is still a user.
     let instance_role = ec2_role_delivery
         || (principal_type == "AssumedRole" && user_name.as_deref().is_some_and(is_instance_id));
 
-    let request = record.get("requestParameters").and_then(Value::as_object);
-    let response = record.get("responseElements").and_then(Value::as_object);
-    let from_request = |key: &str| request.and_then(|r| text(r, key));
-    let from_response = |key: &str| response.and_then(|r| text(r, key));
+    let request = p.object(record, "", "requestParameters");
+    let response = p.object(record, "", "responseElements");
+    let from_request =
+        |p: &mut Problems, key: &str| request.and_then(|r| p.text(r, "requestParameters.", key));
+    let from_response =
+        |p: &mut Problems, key: &str| response.and_then(|r| p.text(r, "responseElements.", key));
     // StartSession learns its id from the response; Resume/Terminate name it in
     // the request (Resume's response only mirrors it).
+    let (req_sid, resp_sid) = (
+        from_request(&mut p, "sessionId"),
+        from_response(&mut p, "sessionId"),
+    );
     let session_id = if event_name == "StartSession" {
-        from_response("sessionId").or_else(|| from_request("sessionId"))
+        resp_sid.or(req_sid)
     } else {
-        from_request("sessionId").or_else(|| from_response("sessionId"))
+        req_sid.or(resp_sid)
+    };
+    let mut target = owned(from_request(&mut p, "target"));
+    let mut document_name = owned(from_request(&mut p, "documentName"));
+    let reason = owned(from_request(&mut p, "reason"));
+    let error_code = owned(p.text(record, "", "errorCode"));
+    let error_message = owned(p.text(record, "", "errorMessage"));
+    // A real denial has `requestParameters: null`: what it was about is only in
+    // its message, which is trusted only where it has AWS's exact shape.
+    if event_name == "StartSession" && (target.is_none() || document_name.is_none()) {
+        match error_message
+            .as_deref()
+            .and_then(|m| denied_resource(m, "ssm:StartSession"))
+        {
+            Some(Named::Target(t)) => {
+                target.get_or_insert(t);
+            }
+            Some(Named::Document(d)) => {
+                document_name.get_or_insert(d);
+            }
+            None => {}
+        }
+    }
+
+    let source_ip = owned(p.text(record, "", "sourceIPAddress"));
+    let user_agent = owned(p.text(record, "", "userAgent"));
+    let record_account = p.text(record, "", "recipientAccountId");
+    let record_region = p.text(record, "", "awsRegion");
+    let account_id = if account_id.is_empty() {
+        // Published records sometimes lack recipientAccountId.
+        record_account
+            .or(principal_account_id.as_deref())
+            .unwrap_or_default()
+    } else {
+        account_id
+    };
+    let region = if region.is_empty() {
+        record_region.unwrap_or_default()
+    } else {
+        region
     };
 
-    Ok(SessionEvent {
+    let actor = actor_of(
+        &principal_type,
+        &principal_arn,
+        session_issuer_arn.as_deref(),
+        identity_center_user.as_deref(),
+    );
+    let mut event = SessionEvent {
         account_id: account_id.to_string(),
         region: region.to_string(),
         event_time,
@@ -137,26 +454,49 @@ pub fn parse_value(
         session_id: owned(session_id),
         principal_type,
         principal_arn,
-        principal_account_id: owned(identity.and_then(|i| text(i, "accountId"))),
+        actor,
+        principal_account_id,
         user_name,
-        session_issuer_arn: owned(
-            session_context
-                .and_then(|c| c.get("sessionIssuer"))
-                .and_then(Value::as_object)
-                .and_then(|s| text(s, "arn")),
-        ),
-        mfa_authenticated: session_context
-            .and_then(|c| c.get("attributes"))
-            .and_then(|a| a.get("mfaAuthenticated"))
-            .and_then(as_bool),
+        session_issuer_arn,
+        access_key_id,
+        mfa_authenticated,
         instance_role,
-        source_ip: owned(text(record, "sourceIPAddress")),
-        user_agent: owned(text(record, "userAgent")),
-        target: owned(from_request("target")),
-        document_name: owned(from_request("documentName")),
-        error_code: owned(text(record, "errorCode")),
-        error_message: owned(text(record, "errorMessage")),
-    })
+        source_ip,
+        user_agent,
+        target,
+        document_name,
+        reason,
+        error_code,
+        error_message,
+        parse_error: p.into_reason(),
+    };
+    // LookupEvents' own fields fill what a partly read record lacks; a record
+    // read in full is the only truth, as it is for the files source.
+    if let (Some(l), false) = (lookup, event.is_whole()) {
+        fill_from_lookup(&mut event, l);
+    }
+    Ok(event)
+}
+
+/// `Username`, `AccessKeyId` and `Resources` where the event has none.
+fn fill_from_lookup(e: &mut SessionEvent, l: &LookupFields<'_>) {
+    if e.user_name.is_none() {
+        e.user_name = owned(nonempty(l.username));
+    }
+    if e.access_key_id.is_none() {
+        e.access_key_id = owned(nonempty(l.access_key_id));
+    }
+    for (kind, name) in &l.resources {
+        match *kind {
+            "AWS::EC2::Instance" | "AWS::SSM::ManagedInstance" if e.target.is_none() => {
+                e.target = owned(nonempty(Some(name)));
+            }
+            "AWS::SSM::Document" if e.document_name.is_none() => {
+                e.document_name = owned(nonempty(Some(name)));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// `i-` followed by 8 or 17 hex digits: the shape of an EC2 instance id.
@@ -166,21 +506,175 @@ pub fn is_instance_id(name: &str) -> bool {
     })
 }
 
-fn user_name(principal_type: &str, arn: &str, identity: &Map<String, Value>) -> Option<String> {
-    let name = match principal_type {
-        "Root" => Some("root"),
-        "IAMUser" => text(identity, "userName"),
-        // The ARN ends in the role (or federation) session name:
-        // `arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION`.
-        "AssumedRole" | "FederatedUser" => last_path_element(arn).or_else(|| {
-            text(identity, "principalId")
-                .and_then(|p| p.rsplit_once(':'))
-                .map(|(_, session)| session)
-                .filter(|s| !s.is_empty())
-        }),
-        _ => text(identity, "userName"),
+/// `mi-` followed by 17 hex digits: a hybrid managed node.
+pub fn is_managed_node_id(name: &str) -> bool {
+    name.strip_prefix("mi-")
+        .is_some_and(|hex| hex.len() == 17 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Who really acted (PRODUCT.md "actor"), never a name the caller picked:
+/// - an IAM Identity Center user: `onBehalfOf` (`identity_center_user`, see
+///   [`identity_center_user`]), else the session name of an `AWSReservedSSO_`
+///   role under `aws-reserved/sso.amazonaws.com/`, written as the assumed-role ARN
+///   (account, permission set role and user name: two users never merge);
+/// - an IAM user or root: its ARN;
+/// - any other assumed role: the role itself (the session issuer's ARN, else the
+///   role of the assumed-role ARN), since whoever assumes it picks the session
+///   name; a federated user: the IAM user that issued it;
+/// - anything else: the principal ARN, or the identity type when there is none.
+pub fn actor_of(
+    principal_type: &str,
+    principal_arn: &str,
+    session_issuer_arn: Option<&str>,
+    identity_center_user: Option<&str>,
+) -> String {
+    if let Some(user) = identity_center_user.filter(|u| !u.is_empty()) {
+        return user.to_string();
+    }
+    let issuer = session_issuer_arn.filter(|a| !a.is_empty());
+    let fallback = || {
+        if principal_arn.is_empty() {
+            principal_type.to_string()
+        } else {
+            principal_arn.to_string()
+        }
     };
-    owned(name)
+    match principal_type {
+        "AssumedRole" => match issuer {
+            Some(role) if is_identity_center_role(role, principal_arn) => principal_arn.to_string(),
+            Some(role) => role.to_string(),
+            None => actor_from_arn(principal_arn).unwrap_or_else(fallback),
+        },
+        "FederatedUser" => issuer.map_or_else(fallback, str::to_string),
+        "IAMUser" | "Root" => fallback(),
+        _ => actor_from_arn(principal_arn).unwrap_or_else(fallback),
+    }
+}
+
+/// The actor an ARN alone names (a report that kept only `principal_arn`): an
+/// `AWSReservedSSO_` role's session is its user, any other role session is the
+/// role (`arn:P:iam::ACCOUNT:role/ROLE`); `None` for other ARNs.
+pub fn actor_from_arn(arn: &str) -> Option<String> {
+    let (head, rest) = arn.split_once(":assumed-role/")?;
+    let (role, session) = rest.split_once('/')?;
+    if role.is_empty() || session.is_empty() {
+        return None;
+    }
+    if role.starts_with("AWSReservedSSO_") {
+        return Some(arn.to_string());
+    }
+    // `arn:PARTITION:sts::ACCOUNT`
+    let (prefix, account) = head.rsplit_once(':')?;
+    let partition = prefix.strip_prefix("arn:")?.strip_suffix(":sts:")?;
+    if partition.is_empty() || account.is_empty() {
+        return None;
+    }
+    Some(format!("arn:{partition}:iam::{account}:role/{role}"))
+}
+
+/// `onBehalfOf` as an actor: the user id qualified by its identity store.
+pub fn identity_center_user(user_id: &str, identity_store_arn: Option<&str>) -> String {
+    match identity_store_arn.filter(|s| !s.is_empty()) {
+        Some(store) => format!("{store}/user/{user_id}"),
+        None => format!("identitystore/user/{user_id}"),
+    }
+}
+
+/// An Identity Center permission set role (`…:role/aws-reserved/sso.amazonaws.com/
+/// [REGION/]AWSReservedSSO_…`: only AWS creates roles under that path) that the
+/// principal's assumed-role ARN names. A role merely named `AWSReservedSSO_…`
+/// elsewhere is any other role.
+fn is_identity_center_role(issuer_arn: &str, principal_arn: &str) -> bool {
+    let Some((_, path)) = issuer_arn.split_once(":role/aws-reserved/sso.amazonaws.com/") else {
+        return false;
+    };
+    let name = path.rsplit('/').next().unwrap_or_default();
+    !name.is_empty()
+        && principal_arn
+            .split_once(":assumed-role/")
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .is_some_and(|(role, session)| role == name && !session.is_empty())
+}
+
+/// What a denial's `errorMessage` says the call was about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Named {
+    Target(String),
+    Document(String),
+}
+
+/// The resource of AWS's denial text `… is not authorized to perform: ACTION on
+/// resource: ARN …`, when the ARN is exactly an instance, a managed node or a
+/// document: the text before it holds a caller-chosen session name (which cannot
+/// hold a space), so nothing looser is trusted.
+fn denied_resource(message: &str, action: &str) -> Option<Named> {
+    let marker = format!("is not authorized to perform: {action} on resource: ");
+    let at = message.find(&marker)? + marker.len();
+    let rest = &message[at..];
+    let mut token = rest.split(char::is_whitespace).next()?;
+    if token.len() == rest.len() {
+        // The message's last word may carry its full stop.
+        token = token.strip_suffix('.').unwrap_or(token);
+    }
+    let mut parts = token.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    // `aws`, `aws-cn`, `aws-us-gov`, `aws-iso-b`, ...
+    let partition_ok = partition == "aws"
+        || partition.strip_prefix("aws-").is_some_and(|rest| {
+            rest.split('-')
+                .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        });
+    let region_ok = !region.is_empty()
+        && region.len() <= 32
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    if !partition_ok || !region_ok {
+        return None;
+    }
+    match (service, resource.split_once('/')) {
+        ("ec2", Some(("instance", id))) if account_ok && is_instance_id(id) => {
+            Some(Named::Target(id.to_string()))
+        }
+        ("ssm", Some(("managed-instance", id))) if account_ok && is_managed_node_id(id) => {
+            Some(Named::Target(id.to_string()))
+        }
+        // AWS's own documents have no account in their ARN.
+        ("ssm", Some(("document", name)))
+            if (account.is_empty() || account_ok) && is_document_name(name) =>
+        {
+            Some(Named::Document(name.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// An SSM document name: 3 to 128 of letters, digits, `_`, `-` and `.`.
+fn is_document_name(name: &str) -> bool {
+    (3..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// An IP address, with IPv4-mapped IPv6 (`::ffff:1.2.3.4`) taken as its IPv4
+/// address; `None` for what is not an IP (`AWS Internal`, a service name).
+pub fn ip_of(source: &str) -> Option<IpAddr> {
+    let ip: IpAddr = source.trim().parse().ok()?;
+    Some(match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    })
 }
 
 fn last_path_element(arn: &str) -> Option<&str> {
@@ -189,19 +683,8 @@ fn last_path_element(arn: &str) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-fn required<'a>(
-    record: &'a Map<String, Value>,
-    field: &'static str,
-) -> Result<&'a str, ParseError> {
-    text(record, field).ok_or(ParseError::MissingField { field })
-}
-
-/// A non-empty string field; any other JSON type counts as absent.
-fn text<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    object
-        .get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+fn nonempty(s: Option<&str>) -> Option<&str> {
+    s.filter(|s| !s.is_empty())
 }
 
 fn owned(s: Option<&str>) -> Option<String> {
@@ -218,10 +701,18 @@ fn as_bool(value: &Value) -> Option<bool> {
     }
 }
 
-/// RFC 3339 (`2025-02-19T20:13:49Z`); a time without an offset is taken as UTC,
-/// since some tools rewrite records that way.
+/// RFC 3339 (`2025-02-19T20:13:49Z`), an ISO 8601 offset without its colon
+/// (`+0000`), or a time without an offset, taken as UTC (`2025-02-19T20:13:49`,
+/// `2025-02-19 20:13:49`, as some pipelines rewrite records). Nothing looser: a
+/// time zone name such as ` UTC` is not read.
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Some(t) = ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"]
+        .iter()
+        .find_map(|f| DateTime::parse_from_str(s, f).ok())
+    {
         return Some(t.with_timezone(&Utc));
     }
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
@@ -330,6 +821,12 @@ mod tests {
         assert_eq!(e.document_name, None);
         assert_eq!(e.error_code, None);
         assert_eq!(e.error_message, None);
+        assert_eq!(e.access_key_id.as_deref(), Some("SAMPLE_ACCESS_KEY_ID"));
+        assert_eq!(e.reason, None);
+        assert_eq!(e.parse_error, None);
+        // The role is under aws-reserved/sso.amazonaws.com/: the session name is
+        // the Identity Center user, so the actor is that user in that role.
+        assert_eq!(e.actor, e.principal_arn);
     }
 
     #[test]
@@ -352,6 +849,30 @@ mod tests {
         assert_eq!(e.source_ip.as_deref(), Some("38.30.8.138"));
         assert_eq!(e.event_time, utc("2020-05-18T17:00:24Z"));
         assert!(!e.instance_role);
+        assert_eq!(e.access_key_id.as_deref(), Some("AKIAVE4W5C6YJPLGCFU5"));
+        assert_eq!(e.actor, e.principal_arn);
+        assert!(e.is_whole());
+    }
+
+    #[test]
+    fn published_quirks_read_in_full() {
+        // A pipeline's time without `T` or offset, no recipientAccountId, a
+        // successful StartSession with `responseElements: null`.
+        let mut v: Value = serde_json::from_str(SSO_ROLE).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.insert("eventTime".into(), "2025-02-19 20:13:49".into());
+        o.remove("recipientAccountId");
+        o.insert("responseElements".into(), Value::Null);
+        let e = parse_value(&v, "", "").unwrap();
+        assert_eq!(e.event_time, utc("2025-02-19T20:13:49Z"));
+        assert_eq!(e.account_id, "111122223333", "from userIdentity.accountId");
+        assert_eq!(e.session_id, None);
+        assert_eq!(e.target.as_deref(), Some("i-047fce8bf4806e5ee"));
+        // The partition still wins.
+        assert_eq!(
+            parse_value(&v, "999999999999", "r").unwrap().account_id,
+            "999999999999"
+        );
     }
 
     #[test]
@@ -368,12 +889,14 @@ mod tests {
         );
     }
 
+    /// A ResumeSession by an IAM user, read in full, with `extra` on top.
     fn record(extra: Value) -> String {
         let mut base = serde_json::json!({
             "eventID": "e1",
             "eventName": "ResumeSession",
             "eventTime": "2025-03-01T10:00:00Z",
             "eventSource": "ssm.amazonaws.com",
+            "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::1:user/u", "userName": "u"},
         });
         if let (Some(b), Some(x)) = (base.as_object_mut(), extra.as_object()) {
             b.extend(x.clone());
@@ -413,10 +936,13 @@ mod tests {
 
     #[test]
     fn denied_call_keeps_its_error_and_has_no_session() {
-        for code in [
-            "AccessDenied",
-            "AccessDeniedException",
-            "ThrottlingException",
+        for (code, denied) in [
+            ("AccessDenied", true),
+            ("AccessDeniedException", true),
+            ("Client.UnauthorizedOperation", true),
+            ("ThrottlingException", false),
+            ("TargetNotConnected", false),
+            ("InvalidDocument", false),
         ] {
             let text = record(serde_json::json!({
                 "eventName": "StartSession",
@@ -427,9 +953,265 @@ mod tests {
             }));
             let e = parse_record(&text, "1", "r").unwrap();
             assert_eq!(e.error_code.as_deref(), Some(code));
-            assert!(e.is_denied());
+            assert!(e.is_failed());
+            assert_eq!(e.is_denied(), denied, "{code}");
             assert_eq!(e.session_id, None);
             assert!(e.error_message.unwrap().contains("not authorized"));
+        }
+    }
+
+    #[test]
+    fn access_denials_and_other_failures() {
+        use crate::model::is_access_denial;
+        for code in [
+            "AccessDenied",
+            "AccessDeniedException",
+            "Client.AccessDenied",
+            "KMS.AccessDeniedException",
+            "UnauthorizedOperation",
+            "Client.UnauthorizedOperation",
+            "NotAuthorized",
+            "NotAuthorizedException",
+        ] {
+            assert!(is_access_denial(code), "{code}");
+        }
+        for code in [
+            "TargetNotConnected",
+            "InvalidDocument",
+            "ThrottlingException",
+            "InternalServerError",
+            "InvalidClientTokenId",
+            "ExpiredTokenException",
+            "Unauthorized",
+            "",
+        ] {
+            assert!(!is_access_denial(code), "{code}");
+        }
+    }
+
+    /// A denied StartSession as real records have it: no request parameters.
+    fn denial(message: &str) -> SessionEvent {
+        let text = record(serde_json::json!({
+            "eventName": "StartSession",
+            "errorCode": "AccessDenied",
+            "errorMessage": message,
+            "requestParameters": null,
+            "responseElements": null,
+        }));
+        parse_record(&text, "1", "r").unwrap()
+    }
+
+    #[test]
+    fn a_denial_names_its_target_or_document_only_in_its_message() {
+        let who = "User: arn:aws:sts::123456789012:assumed-role/Dev/alice is not authorized to perform: ssm:StartSession on resource:";
+        let because = "because no identity-based policy allows the ssm:StartSession action";
+        let e = denial(&format!(
+            "{who} arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234def567890 {because}"
+        ));
+        assert_eq!(e.target.as_deref(), Some("i-0abc1234def567890"));
+        assert_eq!(e.document_name, None);
+        assert!(e.is_whole(), "a real denial reads in full");
+        let e = denial(&format!(
+            "{who} arn:aws-us-gov:ssm:us-gov-west-1:123456789012:managed-instance/mi-0123456789abcdef0 with an explicit deny in a service control policy"
+        ));
+        assert_eq!(e.target.as_deref(), Some("mi-0123456789abcdef0"));
+        // AWS's own documents have no account; the message may end at the ARN.
+        let e = denial(&format!(
+            "{who} arn:aws:ssm:eu-west-1::document/AWS-StartPortForwardingSessionToRemoteHost"
+        ));
+        assert_eq!(
+            e.document_name.as_deref(),
+            Some("AWS-StartPortForwardingSessionToRemoteHost")
+        );
+        let e = denial(&format!(
+            "{who} arn:aws:ssm:eu-west-1:123456789012:document/SSM-SessionManagerRunShell."
+        ));
+        assert_eq!(
+            e.document_name.as_deref(),
+            Some("SSM-SessionManagerRunShell")
+        );
+        assert_eq!(e.target, None);
+
+        // What the request says wins; the message only fills what is missing.
+        let text = record(serde_json::json!({
+            "eventName": "StartSession",
+            "errorCode": "AccessDenied",
+            "errorMessage": format!("{who} arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234def567890 {because}"),
+            "requestParameters": {"target": "i-0aaaaaaaaaaaaaaaa"},
+        }));
+        assert_eq!(
+            parse_record(&text, "1", "r").unwrap().target.as_deref(),
+            Some("i-0aaaaaaaaaaaaaaaa")
+        );
+    }
+
+    #[test]
+    fn a_denial_message_is_trusted_only_in_aws_exact_shape() {
+        let who = "User: arn:aws:sts::123456789012:assumed-role/Dev/alice is not authorized to perform: ssm:StartSession on resource:";
+        for message in [
+            // Not the action asked about.
+            "User: x is not authorized to perform: ssm:TerminateSession on resource: arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234def567890",
+            // Attacker-shaped ids and ARNs.
+            &format!("{who} arn:aws:ec2:us-east-1:123456789012:instance/i-0abc1234def56789Z"),
+            &format!("{who} arn:aws:ec2:us-east-1:123456789012:instance/i-0abc;rm"),
+            &format!("{who} arn:aws:ec2:us-east-1:12345:instance/i-0abc1234def567890"),
+            &format!("{who} arn:evil:ec2:us-east-1:123456789012:instance/i-0abc1234def567890"),
+            &format!("{who} arn:aws:ec2:US-EAST-1:123456789012:instance/i-0abc1234def567890"),
+            &format!("{who} arn:aws:ec2:us-east-1:123456789012:volume/vol-0abc1234def567890"),
+            &format!("{who} arn:aws:ssm:us-east-1::document/=HYPERLINK(\"x\")"),
+            &format!("{who} arn:aws:ssm:us-east-1::document/a"),
+            &format!("{who} arn:aws:ssm:us-east-1::document/{}", "A".repeat(129)),
+            &format!("{who} arn:aws:ssm:us-east-1:123456789012:managed-instance/mi-0123"),
+            // The marker alone, or nothing after it.
+            &format!("{who} "),
+            "is not authorized to perform: ssm:StartSession on resource:",
+            "",
+        ] {
+            let e = denial(message);
+            assert_eq!((e.target, e.document_name), (None, None), "{message:?}");
+        }
+    }
+
+    #[test]
+    fn actors_are_who_acted_not_the_session_names_callers_pick() {
+        let sso_issuer = "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123abcd";
+        let sso = "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Admin_0123abcd/alice@example.com";
+        assert_eq!(actor_of("AssumedRole", sso, Some(sso_issuer), None), sso);
+        // onBehalfOf names the Identity Center user itself.
+        let user = identity_center_user(
+            "9067abcd-1111-2222-3333-444455556666",
+            Some("arn:aws:identitystore::111111111111:identitystore/d-9067abcdef"),
+        );
+        assert_eq!(
+            user,
+            "arn:aws:identitystore::111111111111:identitystore/d-9067abcdef/user/9067abcd-1111-2222-3333-444455556666"
+        );
+        assert_eq!(
+            actor_of("AssumedRole", sso, Some(sso_issuer), Some(&user)),
+            user
+        );
+        assert_eq!(identity_center_user("u-1", None), "identitystore/user/u-1");
+        // Any other role is the role, whatever its session is called.
+        let issuer = "arn:aws:iam::111111111111:role/ci/ci-deployer";
+        for session in ["botocore-session-1", "x", "alice@example.com"] {
+            let arn = format!("arn:aws:sts::111111111111:assumed-role/ci-deployer/{session}");
+            assert_eq!(actor_of("AssumedRole", &arn, Some(issuer), None), issuer);
+        }
+        // A role merely named like an SSO role is any other role.
+        let fake = "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Admin_0123abcd/bob";
+        let fake_issuer = "arn:aws:iam::111111111111:role/AWSReservedSSO_Admin_0123abcd";
+        assert_eq!(
+            actor_of("AssumedRole", fake, Some(fake_issuer), None),
+            fake_issuer
+        );
+        // An SSO issuer that is not the principal's role proves nothing.
+        assert_eq!(
+            actor_of(
+                "AssumedRole",
+                "arn:aws:sts::1:assumed-role/Other/bob",
+                Some(sso_issuer),
+                None
+            ),
+            sso_issuer
+        );
+        // No issuer: the role of the ARN.
+        assert_eq!(
+            actor_of(
+                "AssumedRole",
+                "arn:aws-cn:sts::222222222222:assumed-role/Ops/s-1",
+                None,
+                None
+            ),
+            "arn:aws-cn:iam::222222222222:role/Ops"
+        );
+        // Users, root, federation, the rest.
+        let bob = "arn:aws:iam::1:user/bob";
+        assert_eq!(actor_of("IAMUser", bob, None, None), bob);
+        assert_eq!(
+            actor_of("Root", "arn:aws:iam::1:root", None, None),
+            "arn:aws:iam::1:root"
+        );
+        assert_eq!(
+            actor_of(
+                "FederatedUser",
+                "arn:aws:sts::1:federated-user/anything",
+                Some(bob),
+                None
+            ),
+            bob
+        );
+        assert_eq!(actor_of("Unknown", "", None, None), "Unknown");
+        assert_eq!(actor_of("AWSService", "", None, None), "AWSService");
+
+        assert_eq!(actor_from_arn(sso).as_deref(), Some(sso));
+        assert_eq!(
+            actor_from_arn("arn:aws:sts::1:assumed-role/R/s").as_deref(),
+            Some("arn:aws:iam::1:role/R")
+        );
+        for not_a_role_session in [
+            "arn:aws:iam::1:user/bob",
+            "arn:aws:sts::1:assumed-role/R",
+            "arn:aws:sts::1:assumed-role//s",
+            "",
+            "assumed-role/R/s",
+        ] {
+            assert_eq!(
+                actor_from_arn(not_a_role_session),
+                None,
+                "{not_a_role_session}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_actor_is_parsed_from_the_record() {
+        let text = record(serde_json::json!({"userIdentity": {
+            "type": "AssumedRole",
+            "arn": "arn:aws:sts::1:assumed-role/ci-deployer/botocore-session-17",
+            "accountId": "1",
+            "accessKeyId": "ASIAXXXXXXXXXXXXXXXX",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::1:role/ci-deployer"}},
+        }}));
+        let e = parse_record(&text, "1", "r").unwrap();
+        assert_eq!(e.actor, "arn:aws:iam::1:role/ci-deployer");
+        assert_eq!(e.access_key_id.as_deref(), Some("ASIAXXXXXXXXXXXXXXXX"));
+        let text = record(serde_json::json!({"userIdentity": {
+            "type": "AssumedRole",
+            "arn": "arn:aws:sts::1:assumed-role/AWSReservedSSO_A_1/alice",
+            "onBehalfOf": {"userId": "u-7", "identityStoreArn": "arn:aws:identitystore::1:identitystore/d-1"},
+        }}));
+        let e = parse_record(&text, "1", "r").unwrap();
+        assert_eq!(
+            e.actor,
+            "arn:aws:identitystore::1:identitystore/d-1/user/u-7"
+        );
+    }
+
+    #[test]
+    fn the_reason_is_kept_as_is() {
+        let reason = "ticket OPS-1\u{1b}[2J =cmd";
+        let text = record(serde_json::json!({
+            "eventName": "StartSession",
+            "requestParameters": {"target": "i-1", "reason": reason},
+        }));
+        assert_eq!(
+            parse_record(&text, "1", "r").unwrap().reason.as_deref(),
+            Some(reason)
+        );
+    }
+
+    #[test]
+    fn ip_of_takes_mapped_ipv6_as_ipv4() {
+        let v4: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(ip_of("::ffff:198.51.100.7"), Some(v4));
+        assert_eq!(ip_of("::FFFF:198.51.100.7"), Some(v4));
+        assert_eq!(ip_of(" 198.51.100.7 "), Some(v4));
+        assert_eq!(ip_of("2001:DB8::1"), Some("2001:db8::1".parse().unwrap()));
+        // IPv4-compatible (deprecated) and NAT64 forms are not the IPv4 address.
+        assert_ne!(ip_of("::198.51.100.7"), Some(v4));
+        assert_ne!(ip_of("64:ff9b::198.51.100.7"), Some(v4));
+        for not_ip in ["AWS Internal", "ssm.amazonaws.com", "", "1.2.3"] {
+            assert_eq!(ip_of(not_ip), None, "{not_ip}");
         }
     }
 
@@ -474,18 +1256,31 @@ mod tests {
     }
 
     #[test]
-    fn missing_user_identity_is_unknown_not_an_error() {
-        let e = parse_record(&record(serde_json::json!({})), "1", "r").unwrap();
+    fn missing_user_identity_is_kept_but_not_read_in_full() {
+        let mut v: Value = serde_json::from_str(&record(serde_json::json!({}))).unwrap();
+        v.as_object_mut().unwrap().remove("userIdentity");
+        let e = parse_value_lenient(&v, "1", "r").unwrap();
         assert_eq!(e.principal_type, "Unknown");
         assert_eq!(e.principal_arn, "");
         assert_eq!(e.principal(), "Unknown");
+        assert_eq!(e.actor, "Unknown");
         assert_eq!(e.user_name, None);
         assert_eq!(e.source_ip, None);
         assert_eq!(e.session_id, None);
+        assert!(e
+            .parse_error
+            .as_deref()
+            .unwrap()
+            .contains("no `userIdentity`"));
+        let err = parse_value(&v, "1", "r").unwrap_err();
+        assert!(matches!(err, ParseError::Partial { .. }), "{err}");
+        assert!(err
+            .to_string()
+            .starts_with("record e1 could not be read in full: no `userIdentity`"));
     }
 
     #[test]
-    fn wrong_types_in_optional_fields_are_absent() {
+    fn wrong_types_are_absent_and_mark_the_record_partial() {
         let text = record(serde_json::json!({
             "userIdentity": "not an object",
             "sourceIPAddress": 12,
@@ -494,7 +1289,7 @@ mod tests {
             "responseElements": "oops",
             "errorCode": "",
         }));
-        let e = parse_record(&text, "1", "r").unwrap();
+        let e = parse_record_lenient(&text, "1", "r").unwrap();
         assert_eq!(e.principal_type, "Unknown");
         assert_eq!(
             (
@@ -506,6 +1301,166 @@ mod tests {
             ),
             (None, None, None, None, None)
         );
+        let why = e.parse_error.unwrap();
+        assert!(
+            why.starts_with("`userIdentity` is a string, not an object"),
+            "{why}"
+        );
+        assert!(
+            why.contains("`requestParameters.target` is an object, not a string"),
+            "{why}"
+        );
+        assert!(why.ends_with("and 2 more"), "at most four named: {why}");
+        assert!(parse_record(&text, "1", "r").is_err());
+
+        // Null and empty are absent, not wrong.
+        let text = record(serde_json::json!({
+            "sourceIPAddress": null, "requestParameters": null, "responseElements": null,
+            "errorCode": "", "userAgent": "",
+        }));
+        assert!(parse_record(&text, "1", "r").unwrap().is_whole());
+        // Wrong types deep in the identity, too.
+        for identity in [
+            serde_json::json!({"type": 7}),
+            serde_json::json!({"type": "AssumedRole", "arn": ["x"]}),
+            serde_json::json!({"type": "AssumedRole", "sessionContext": "x"}),
+            serde_json::json!({"type": "AssumedRole", "sessionContext": {"sessionIssuer": {"arn": 1}}}),
+            serde_json::json!({"type": "AssumedRole", "sessionContext": {"attributes": {"mfaAuthenticated": "maybe"}}}),
+            serde_json::json!({"type": "AssumedRole", "onBehalfOf": {"userId": 3}}),
+            serde_json::json!({"arn": "arn:aws:iam::1:user/u"}),
+        ] {
+            let text = record(serde_json::json!({ "userIdentity": identity }));
+            let e = parse_record_lenient(&text, "1", "r").unwrap();
+            assert!(!e.is_whole(), "{identity}");
+        }
+    }
+
+    fn lookup<'a>(text: Option<&'a str>) -> LookupFields<'a> {
+        LookupFields {
+            event_id: Some("outer-1"),
+            event_name: Some("StartSession"),
+            event_time: Some(utc("2025-03-03T10:00:00Z")),
+            username: Some("alice"),
+            access_key_id: Some("ASIAOUTER"),
+            resources: vec![
+                ("AWS::EC2::Instance", "i-0abc1234"),
+                ("AWS::SSM::Document", "AWS-StartSSHSession"),
+            ],
+            cloud_trail_event: text,
+        }
+    }
+
+    #[test]
+    fn lookup_fields_stand_in_for_a_record_that_is_not_json() {
+        for text in [
+            Some("<html>502</html>\u{0}"),
+            Some("{\"eventID\":\"outer-1\",\"userIdent"),
+            Some("[1]"),
+            Some(""),
+            None,
+        ] {
+            let e = parse_lookup_event(&lookup(text), "111111111111", "us-east-1").unwrap();
+            assert_eq!(e.event_id, "outer-1");
+            assert_eq!(e.event_name, "StartSession");
+            assert_eq!(e.event_time, utc("2025-03-03T10:00:00Z"));
+            assert_eq!(
+                (e.account_id.as_str(), e.region.as_str()),
+                ("111111111111", "us-east-1")
+            );
+            assert_eq!(e.user_name.as_deref(), Some("alice"));
+            assert_eq!(e.access_key_id.as_deref(), Some("ASIAOUTER"));
+            assert_eq!(e.target.as_deref(), Some("i-0abc1234"));
+            assert_eq!(e.document_name.as_deref(), Some("AWS-StartSSHSession"));
+            assert_eq!(e.principal_type, "Unknown");
+            assert_eq!(e.actor, "Unknown");
+            let why = e.parse_error.unwrap();
+            assert!(
+                why.ends_with("only LookupEvents' own fields were read"),
+                "{why}"
+            );
+            assert!(!why.chars().any(char::is_control), "{why:?}");
+        }
+        // Without the outer id, name or time there is nothing to keep.
+        for strip in 0..3 {
+            let mut f = lookup(Some("<html>"));
+            match strip {
+                0 => f.event_id = None,
+                1 => f.event_name = Some(""),
+                _ => f.event_time = None,
+            }
+            assert!(parse_lookup_event(&f, "1", "r").is_err());
+        }
+    }
+
+    #[test]
+    fn lookup_fields_fill_what_a_partial_record_lacks() {
+        // The issue's example: a time in a pipeline's own format.
+        let text = record(serde_json::json!({
+            "eventID": "outer-1",
+            "eventName": "StartSession",
+            "eventTime": "2025-03-03 10:00:00 UTC",
+            "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/R/bob"},
+            "requestParameters": {"target": "i-0record1"},
+        }));
+        let e = parse_lookup_event(&lookup(Some(&text)), "1", "r").unwrap();
+        assert_eq!(
+            e.event_time,
+            utc("2025-03-03T10:00:00Z"),
+            "LookupEvents' EventTime"
+        );
+        assert_eq!(e.user_name.as_deref(), Some("bob"), "what parsed is kept");
+        assert_eq!(
+            e.target.as_deref(),
+            Some("i-0record1"),
+            "the record wins where it speaks"
+        );
+        assert_eq!(
+            e.access_key_id.as_deref(),
+            Some("ASIAOUTER"),
+            "the outer fills blanks"
+        );
+        assert_eq!(e.actor, "arn:aws:iam::1:role/R");
+        let why = e.parse_error.unwrap();
+        assert!(
+            why.contains("`eventTime` \"2025-03-03 10:00:00 UTC\" is not a time"),
+            "{why}"
+        );
+
+        // A record without id, name or time borrows LookupEvents'.
+        let mut v: Value = serde_json::from_str(&record(serde_json::json!({}))).unwrap();
+        for k in ["eventID", "eventName", "eventTime"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        let text = v.to_string();
+        let e = parse_lookup_event(&lookup(Some(&text)), "1", "r").unwrap();
+        assert_eq!(
+            (e.event_id.as_str(), e.event_name.as_str()),
+            ("outer-1", "StartSession")
+        );
+        assert!(e.parse_error.unwrap().contains("no `eventID`"));
+
+        // A record read in full is the only truth: no outer field mixes in.
+        let e = parse_lookup_event(
+            &lookup(Some(&record(serde_json::json!({"eventID": "outer-1"})))),
+            "1",
+            "r",
+        )
+        .unwrap();
+        assert!(e.is_whole());
+        assert_eq!((e.access_key_id, e.target), (None, None));
+        assert_eq!(e.event_name, "ResumeSession");
+
+        // Ids that disagree are kept by the record's and noted.
+        let e =
+            parse_lookup_event(&lookup(Some(&record(serde_json::json!({})))), "1", "r").unwrap();
+        assert_eq!(e.event_id, "e1");
+        assert!(e.parse_error.unwrap().contains("not LookupEvents' EventId"));
+
+        // Another service's record is skipped, not kept.
+        let other = record(serde_json::json!({"eventSource": "ec2.amazonaws.com"}));
+        assert!(parse_lookup_event(&lookup(Some(&other)), "1", "r")
+            .unwrap_err()
+            .is_not_session_call());
     }
 
     #[test]
@@ -523,11 +1478,28 @@ mod tests {
             ("2025-03-01T10:00:00.250Z", "2025-03-01T10:00:00.250Z"),
             ("2025-03-01T12:00:00+02:00", "2025-03-01T10:00:00Z"),
             ("2025-03-01T10:00:00", "2025-03-01T10:00:00Z"),
+            ("2025-02-19 20:13:49", "2025-02-19T20:13:49Z"),
+            ("2025-02-19 20:13:49.5", "2025-02-19T20:13:49.500Z"),
+            ("2025-03-01T10:00:00.000+0000", "2025-03-01T10:00:00Z"),
+            ("2025-03-01 12:00:00+0200", "2025-03-01T10:00:00Z"),
         ] {
             let text = record(serde_json::json!({ "eventTime": raw }));
-            assert_eq!(
-                parse_record(&text, "1", "r").unwrap().event_time,
-                utc(want),
+            let e = parse_record(&text, "1", "r").unwrap();
+            assert_eq!(e.event_time, utc(want), "{raw}");
+        }
+        // A zone name, a date alone, nonsense: not a time.
+        for raw in [
+            "2025-03-03 10:00:00 UTC",
+            "2025-03-03",
+            "2025-13-01T10:00:00Z",
+            "10:00",
+        ] {
+            let text = record(serde_json::json!({ "eventTime": raw }));
+            assert!(
+                matches!(
+                    parse_record_lenient(&text, "1", "r"),
+                    Err(ParseError::BadEventTime { .. })
+                ),
                 "{raw}"
             );
         }
@@ -655,7 +1627,33 @@ mod tests {
             let _ = parse_record(&text, "", "");
             if let Ok(e) = parse_value(&value, "1", "r") {
                 prop_assert!(!e.event_id.is_empty());
+                prop_assert!(e.is_whole());
                 prop_assert_eq!(e.account_id, "1");
+            }
+            match parse_value_lenient(&value, "1", "r") {
+                Ok(e) => {
+                    prop_assert!(!e.event_id.is_empty());
+                    prop_assert!(!e.actor.is_empty());
+                    let strict = parse_value(&value, "1", "r");
+                    prop_assert_eq!(strict.is_ok(), e.is_whole());
+                    if let Some(why) = &e.parse_error {
+                        prop_assert!(!why.chars().any(char::is_control));
+                        prop_assert!(why.chars().count() < 600, "{}", why.len());
+                    }
+                }
+                Err(err) => prop_assert!(parse_value(&value, "1", "r").unwrap_err() == err),
+            }
+            let fields = LookupFields {
+                event_id: Some("outer"),
+                event_name: Some("StartSession"),
+                event_time: Some(utc("2025-03-01T10:00:00Z")),
+                cloud_trail_event: Some(&text),
+                ..LookupFields::default()
+            };
+            // With LookupEvents' fields, only another service's record is not kept.
+            match parse_lookup_event(&fields, "1", "r") {
+                Ok(e) => prop_assert!(!e.event_id.is_empty()),
+                Err(err) => prop_assert!(err.is_not_session_call(), "{}", err),
             }
         }
 

@@ -6,10 +6,12 @@
 pub mod call;
 pub mod config;
 pub mod event;
+pub mod failpoint;
 pub mod ids;
 pub mod model;
 pub mod org;
 pub mod progress;
+pub mod regions;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -17,7 +17,10 @@ pub const REPORT_SCHEMA: &str = "ssm-session-audit/report/v1";
 pub const DEFAULT_EVENT_NAMES: [&str; 3] = ["StartSession", "ResumeSession", "TerminateSession"];
 
 /// One CloudTrail record of a Session Manager call, normalized.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The fields added after the first v1 reports (`actor`, `access_key_id`,
+/// `reason`, `parse_error`) default when absent, so an older report still reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionEvent {
     /// The account whose CloudTrail holds the record (the partition's account).
     pub account_id: String,
@@ -32,11 +35,20 @@ pub struct SessionEvent {
     pub principal_type: String,
     /// `userIdentity.arn` (may be empty for some identity types).
     pub principal_arn: String,
+    /// Who really acted (PRODUCT.md "actor"), see [`crate::event::actor_of`]: what
+    /// bursts and the baseline key on. Empty only in hand-built or old events,
+    /// where [`SessionEvent::actor`] stands in.
+    #[serde(default)]
+    pub actor: String,
     pub principal_account_id: Option<String>,
     /// IAM user name, or the role session name of an assumed role.
     pub user_name: Option<String>,
     /// `sessionContext.sessionIssuer.arn` for assumed roles.
     pub session_issuer_arn: Option<String>,
+    /// `userIdentity.accessKeyId`: `AKIA…` is an IAM user's long-term key,
+    /// `ASIA…` a temporary one (assumed roles, console sign-in, GetSessionToken).
+    #[serde(default)]
+    pub access_key_id: Option<String>,
     pub mfa_authenticated: Option<bool>,
     /// The caller is an EC2 instance's own role (`ec2RoleDelivery` present, or
     /// the role session name is an instance id).
@@ -45,16 +57,49 @@ pub struct SessionEvent {
     pub source_ip: Option<String>,
     /// Caller-chosen text: never trust it, never print it raw.
     pub user_agent: Option<String>,
+    /// `requestParameters.target`; for a denial without request parameters, the
+    /// instance or managed node its `errorMessage` names.
     pub target: Option<String>,
+    /// `requestParameters.documentName`, or the document a denial's
+    /// `errorMessage` names.
     pub document_name: Option<String>,
+    /// StartSession's `requestParameters.reason`: caller-chosen text.
+    #[serde(default)]
+    pub reason: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// Set when the record could not be read in full: what was wrong with it. The
+    /// other fields hold what could be read (for LookupEvents at least its own
+    /// `EventId`, `EventName`, `EventTime`, `Username`, `Resources`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parse_error: Option<String>,
 }
 
 impl SessionEvent {
-    /// A call that AWS refused (`AccessDenied` / `AccessDeniedException`, or any error code).
-    pub fn is_denied(&self) -> bool {
+    /// A call that did not succeed: AWS answered it with an error code, a denial
+    /// or any other (`TargetNotConnected`, `InvalidDocument`, throttling, ...).
+    pub fn is_failed(&self) -> bool {
         self.error_code.is_some()
+    }
+
+    /// A call refused for lack of permission ([`is_access_denial`]); other
+    /// failures are not denials.
+    pub fn is_denied(&self) -> bool {
+        self.error_code.as_deref().is_some_and(is_access_denial)
+    }
+
+    /// Who acted: the parsed actor, or the principal where none was derived.
+    pub fn actor(&self) -> &str {
+        if self.actor.is_empty() {
+            self.principal()
+        } else {
+            &self.actor
+        }
+    }
+
+    /// The record was read in full.
+    pub fn is_whole(&self) -> bool {
+        self.parse_error.is_none()
     }
 
     /// The principal as the report names it: the ARN, or the type when there is none.
@@ -65,6 +110,18 @@ impl SessionEvent {
             &self.principal_arn
         }
     }
+}
+
+/// An error code that means "not allowed": `AccessDenied`, `AccessDeniedException`
+/// and any other code with `AccessDenied` in it, EC2's `UnauthorizedOperation` and
+/// the AWS-wide `NotAuthorized` (with a `Client.` prefix or an `Exception` suffix
+/// or not). Anything else (`TargetNotConnected`, `InvalidDocument`,
+/// `ThrottlingException`, ...) is a failure, not a denial.
+pub fn is_access_denial(code: &str) -> bool {
+    let code = code.trim();
+    let code = code.strip_prefix("Client.").unwrap_or(code);
+    let base = code.strip_suffix("Exception").unwrap_or(code);
+    code.contains("AccessDenied") || matches!(base, "UnauthorizedOperation" | "NotAuthorized")
 }
 
 /// A ResumeSession call within a session.
@@ -83,6 +140,9 @@ pub struct Session {
     pub region: String,
     pub principal_arn: String,
     pub principal_type: String,
+    /// Who acted (PRODUCT.md "actor"); absent from reports written before it.
+    #[serde(default)]
+    pub actor: String,
     pub target: Option<String>,
     pub document_name: Option<String>,
     pub start_time: Option<DateTime<Utc>>,
@@ -226,6 +286,10 @@ pub struct Finding {
     pub severity: Severity,
     pub account_id: String,
     pub region: String,
+    /// Who acted (PRODUCT.md "actor"); absent from reports written before it.
+    #[serde(default)]
+    pub actor: String,
+    /// The exact principal of the first call the finding cites.
     pub principal_arn: String,
     pub session_id: Option<String>,
     /// Sorted event ids.

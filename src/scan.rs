@@ -401,10 +401,11 @@ fn build_report(p: ReportParts<'_>) -> Report {
     for s in &sessions {
         per_account.entry(s.account_id.as_str()).or_default().1 += 1;
     }
+    let mut flags_of = crate::rules::summarize(&findings);
     for (account, coverage) in coverage_of {
         let (n_events, n_sessions, principals) =
             per_account.remove(account.id.as_str()).unwrap_or_default();
-        let (flags, max_severity) = crate::rules::summarize(&findings, &account.id);
+        let (flags, max_severity) = flags_of.remove(account.id.as_str()).unwrap_or_default();
         accounts.push(AccountReport {
             account_id: account.id.clone(),
             account_name: account.name.clone(),

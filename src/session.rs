@@ -1,9 +1,9 @@
 //! Session events → sessions: Start, Resume and Terminate joined on
 //! (account, session id).
 //!
-//! Denied calls and events without a session id open no session (AWS refused
-//! them, or they name none); they still reach the rules as events. The output
-//! depends only on the set of events, never on their order.
+//! Failed calls (denied or any other error) and events without a session id open
+//! no session (AWS refused them, or they name none); they still reach the rules
+//! as events. The output depends only on the set of events, never on their order.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +19,7 @@ pub const TERMINATE_SESSION: &str = "TerminateSession";
 pub fn build_sessions(events: &[SessionEvent]) -> Vec<Session> {
     let mut groups: BTreeMap<(&str, &str), Vec<&SessionEvent>> = BTreeMap::new();
     for event in events {
-        if event.is_denied() {
+        if event.is_failed() {
             continue;
         }
         if let Some(id) = event.session_id.as_deref().filter(|id| !id.is_empty()) {
@@ -67,10 +67,12 @@ fn join(session_id: &str, group: &[&SessionEvent]) -> Session {
             source_ip: e.source_ip.clone(),
         })
         .collect();
-    let source_ips: BTreeSet<&str> = group
+    // One address once, whichever way it is written (`::ffff:1.2.3.4` is 1.2.3.4).
+    let source_ips: BTreeSet<String> = group
         .iter()
         .filter_map(|e| e.source_ip.as_deref())
         .filter(|ip| !ip.is_empty())
+        .map(|ip| crate::event::ip_of(ip).map_or_else(|| ip.to_string(), |a| a.to_string()))
         .collect();
     let event_ids: BTreeSet<&str> = group.iter().map(|e| e.event_id.as_str()).collect();
     let start_time = start.map(|e| e.event_time);
@@ -82,6 +84,7 @@ fn join(session_id: &str, group: &[&SessionEvent]) -> Session {
         region: origin.map(|e| e.region.clone()).unwrap_or_default(),
         principal_arn: origin.map(|e| e.principal_arn.clone()).unwrap_or_default(),
         principal_type: origin.map(|e| e.principal_type.clone()).unwrap_or_default(),
+        actor: origin.map(|e| e.actor().to_string()).unwrap_or_default(),
         target: origin.and_then(|e| e.target.clone()),
         document_name: origin.and_then(|e| e.document_name.clone()),
         start_time,
@@ -94,7 +97,7 @@ fn join(session_id: &str, group: &[&SessionEvent]) -> Session {
             (Some(s), Some(e)) => Some((e - s).num_seconds()),
             _ => None,
         },
-        source_ips: source_ips.into_iter().map(str::to_string).collect(),
+        source_ips: source_ips.into_iter().collect(),
         event_ids: event_ids.into_iter().map(str::to_string).collect(),
     }
 }
@@ -152,7 +155,7 @@ pub fn cmp_events(a: &SessionEvent, b: &SessionEvent) -> Ordering {
             e.instance_role,
         )
     }
-    type Call<'a> = [Option<&'a str>; 6];
+    type Call<'a> = [Option<&'a str>; 10];
     fn call(e: &SessionEvent) -> Call<'_> {
         [
             e.source_ip.as_deref(),
@@ -161,6 +164,10 @@ pub fn cmp_events(a: &SessionEvent, b: &SessionEvent) -> Ordering {
             e.document_name.as_deref(),
             e.error_code.as_deref(),
             e.error_message.as_deref(),
+            Some(e.actor.as_str()),
+            e.access_key_id.as_deref(),
+            e.reason.as_deref(),
+            e.parse_error.as_deref(),
         ]
     }
     key(a)
@@ -195,19 +202,23 @@ pub(crate) mod test_support {
             principal_type: "AssumedRole".into(),
             principal_arn: "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Admin_0123/alice"
                 .into(),
+            actor: "arn:aws:sts::111111111111:assumed-role/AWSReservedSSO_Admin_0123/alice".into(),
             principal_account_id: Some("111111111111".into()),
             user_name: Some("alice".into()),
             session_issuer_arn: Some(
                 "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123".into(),
             ),
+            access_key_id: Some("ASIAEXAMPLEALICE0001".into()),
             mfa_authenticated: Some(false),
             instance_role: false,
             source_ip: Some("203.0.113.10".into()),
             user_agent: Some("aws-cli/2.15.0".into()),
             target: None,
             document_name: None,
+            reason: None,
             error_code: None,
             error_message: None,
+            parse_error: None,
         }
     }
 
@@ -218,6 +229,11 @@ pub(crate) mod test_support {
         fn doc(self, d: &str) -> Self;
         fn ip(self, ip: Option<&str>) -> Self;
         fn denied(self) -> Self;
+        /// Failed with `code`, which may or may not be a denial.
+        fn failed(self, code: &str) -> Self;
+        /// Assumed from `role` (its issuer ARN) under the session name `session`.
+        fn role_session(self, role: &str, session: &str) -> Self;
+        fn key(self, access_key_id: Option<&str>) -> Self;
         fn account(self, a: &str) -> Self;
         fn region(self, r: &str) -> Self;
         fn principal(self, kind: &str, arn: &str, account: Option<&str>) -> Self;
@@ -240,10 +256,29 @@ pub(crate) mod test_support {
             self.source_ip = ip.map(Into::into);
             self
         }
-        fn denied(mut self) -> Self {
-            self.error_code = Some("AccessDeniedException".into());
+        fn denied(self) -> Self {
+            self.failed("AccessDeniedException")
+        }
+        fn failed(mut self, code: &str) -> Self {
+            self.error_code = Some(code.into());
             self.error_message = Some("not authorized".into());
             self.session_id = None;
+            self
+        }
+        fn role_session(mut self, role: &str, session: &str) -> Self {
+            let (head, name) = role.split_once(":role/").expect("a role ARN");
+            let account = head.rsplit(':').next().unwrap_or_default();
+            let name = name.rsplit('/').next().unwrap_or_default();
+            self.principal_type = "AssumedRole".into();
+            self.principal_arn = format!("arn:aws:sts::{account}:assumed-role/{name}/{session}");
+            self.principal_account_id = Some(account.into());
+            self.user_name = Some(session.into());
+            self.session_issuer_arn = Some(role.into());
+            self.actor = role.into();
+            self
+        }
+        fn key(mut self, access_key_id: Option<&str>) -> Self {
+            self.access_key_id = access_key_id.map(Into::into);
             self
         }
         /// Moves the call, and its same-account principal, to account `a`.
@@ -262,6 +297,16 @@ pub(crate) mod test_support {
             self.principal_account_id = account.map(Into::into);
             self.user_name = arn.rsplit_once('/').map(|(_, n)| n.to_string());
             self.session_issuer_arn = None;
+            self.actor = crate::event::actor_of(kind, arn, None, None);
+            // Long-term keys for an IAM user, temporary ones otherwise.
+            self.access_key_id = Some(
+                if kind == "IAMUser" {
+                    "AKIAEXAMPLE00000001"
+                } else {
+                    "ASIAEXAMPLE00000001"
+                }
+                .into(),
+            );
             self
         }
     }
@@ -325,11 +370,31 @@ mod tests {
             // A denied Resume still names the session in its request: not part of it.
             resume("d2", "2025-03-03T09:10:00Z", "alice-1").denied(),
             ev("x", "StartSession", "2025-03-03T09:00:00Z").target("i-1"),
+            // Failed for another reason: no session either, even naming one.
+            start("f", "2025-03-03T09:05:00Z", "alice-1", "i-1").failed("TargetNotConnected"),
+            resume("g", "2025-03-03T09:06:00Z", "alice-1")
+                .failed("ThrottlingException")
+                .session("alice-1"),
             start("s", "2025-03-03T09:00:00Z", "alice-1", "i-1"),
         ];
         let sessions = build_sessions(&events);
         assert_eq!(sessions.len(), 1);
         assert_eq!(sessions[0].event_ids, vec!["s"]);
+    }
+
+    #[test]
+    fn a_session_keeps_its_actor_and_lists_an_address_once() {
+        let role = "arn:aws:iam::111111111111:role/ops";
+        let events = vec![
+            start("e1", "2025-03-03T09:00:00Z", "s-1", "i-1")
+                .role_session(role, "s")
+                .ip(Some("198.51.100.7")),
+            resume("e2", "2025-03-03T09:10:00Z", "s-1").ip(Some("::ffff:198.51.100.7")),
+            resume("e3", "2025-03-03T09:20:00Z", "s-1").ip(Some("AWS Internal")),
+        ];
+        let s = &build_sessions(&events)[0];
+        assert_eq!(s.actor, role);
+        assert_eq!(s.source_ips, vec!["198.51.100.7", "AWS Internal"]);
     }
 
     #[test]

@@ -454,7 +454,23 @@ pub(super) fn resolve_accounts(
         // An empty value means "none", so a flag can clear the file's id.
         Some((id, _)) if id.is_empty() => None,
         Some((id, origin)) => {
-            check_iam_name(&id, &origin, 2, 1224, "+=,.@:/_-", "an STS external id")?;
+            // A secret shared with the member accounts: never echoed, even when wrong.
+            check_iam_name(&id, &origin, 2, 1224, "+=,.@:/_-", "an STS external id").map_err(
+                |e| match e {
+                    ConfigError::Invalid {
+                        origin,
+                        problem,
+                        fix,
+                        ..
+                    } => ConfigError::Invalid {
+                        origin,
+                        value: format!("<{} characters, not shown>", id.chars().count()),
+                        problem,
+                        fix,
+                    },
+                    other => other,
+                },
+            )?;
             Some(id)
         }
         None => None,

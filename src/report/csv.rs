@@ -92,6 +92,9 @@ impl ReportWriter for EventsCsv {
                 "error_code",
                 "error_message",
                 "flags",
+                // Added after the first v1 files: last, so column positions hold.
+                "actor",
+                "access_key_id",
             ],
         )?;
         for e in &report.events {
@@ -116,6 +119,8 @@ impl ReportWriter for EventsCsv {
                     opt(&e.error_code),
                     opt(&e.error_message),
                     flag_names(flags.get(e.event_id.as_str())),
+                    e.actor().to_string(),
+                    opt(&e.access_key_id),
                 ],
             )?;
         }
@@ -304,6 +309,8 @@ impl ReportWriter for FindingsCsv {
                 "session_id",
                 "event_ids",
                 "detail",
+                // Added after the first v1 files: last, so column positions hold.
+                "actor",
             ],
         )?;
         for f in &report.findings {
@@ -319,6 +326,7 @@ impl ReportWriter for FindingsCsv {
                     opt(&f.session_id),
                     join(&f.event_ids),
                     f.detail.clone(),
+                    f.actor.clone(),
                 ],
             )?;
         }
@@ -379,10 +387,10 @@ mod tests {
             rows[0].join(","),
             "account_id,account_name,region,event_time,event_name,event_id,session_id,\
              principal_type,principal_arn,principal_account_id,user_name,source_ip,user_agent,\
-             target,document_name,error_code,error_message,flags"
+             target,document_name,error_code,error_message,flags,actor,access_key_id"
         );
         assert_eq!(rows.len(), 1 + report.events.len());
-        assert!(rows.iter().all(|r| r.len() == 18));
+        assert!(rows.iter().all(|r| r.len() == 20));
         // Kept in the report's order.
         let ids: Vec<String> = report.events.iter().map(|e| e.event_id.clone()).collect();
         assert_eq!(column(&rows, "event_id"), ids);
@@ -402,6 +410,8 @@ mod tests {
         assert!(column(&rows, "user_agent")[0].starts_with("'=HYPERLINK("));
         assert!(column(&rows, "user_agent")[4].starts_with("'-cmd"));
         assert!(column(&rows, "error_message")[2].contains(",\nsee \"policy\""));
+        assert_eq!(column(&rows, "actor")[0], "arn:aws:iam::111111111111:root");
+        assert_eq!(column(&rows, "access_key_id")[2], "AKIAEXAMPLEBOB000001");
     }
 
     #[test]

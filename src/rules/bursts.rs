@@ -96,21 +96,26 @@ pub(super) fn find_bursts<'a>(
 }
 
 pub(super) fn bursts(events: &[&SessionEvent], rules: &RuleConfig, out: &mut Vec<Pending>) {
-    // Per (account, principal), across the account's regions: a principal
-    // spraying regions is one burst. `events` is time-sorted, so each group is.
+    // Per (account, actor), across the account's regions: an actor spraying
+    // regions, or session names, is one burst. `events` is time-sorted, so each
+    // group is.
     let mut denied: BTreeMap<(&str, &str), Vec<&SessionEvent>> = BTreeMap::new();
     let mut starts: BTreeMap<(&str, &str), Vec<&SessionEvent>> = BTreeMap::new();
     for &e in events {
-        let key = (e.account_id.as_str(), e.principal());
+        let key = (e.account_id.as_str(), e.actor());
         let opens = e.event_name == START_SESSION || e.event_name == RESUME_SESSION;
         if e.is_denied() && opens {
             denied.entry(key).or_default().push(e);
-        } else if !e.is_denied() && e.event_name == START_SESSION && e.target.is_some() {
+        }
+        // An attempt on a target counts, allowed or denied; a call that failed
+        // for another reason (the agent offline, a bad document) does not.
+        if e.event_name == START_SESSION && e.target.is_some() && (!e.is_failed() || e.is_denied())
+        {
             starts.entry(key).or_default().push(e);
         }
     }
 
-    for ((account, principal), calls) in denied {
+    for ((account, actor), calls) in denied {
         let test = AtLeast {
             n: 0,
             threshold: rules.denied_threshold.max(1),
@@ -118,19 +123,26 @@ pub(super) fn bursts(events: &[&SessionEvent], rules: &RuleConfig, out: &mut Vec
         for burst in find_bursts(&calls, rules.denied_window, test) {
             let codes = list(burst.iter().filter_map(|e| e.error_code.as_deref()));
             let detail = format!(
-                "{} had {} denied StartSession/ResumeSession calls ({codes}) {} (threshold {} within {}){}",
-                clean(principal),
+                "{}{} had {} denied StartSession/ResumeSession calls ({codes}) {} (threshold {} within {}){}",
+                clean(actor),
+                principals_suffix(&burst),
                 burst.len(),
                 time_span(burst.iter().map(|e| e.event_time)),
                 rules.denied_threshold,
                 human(rules.denied_window),
                 targets_suffix(&burst)
             );
-            out.push(burst_finding(Flag::DeniedAttempts, account, &burst, detail));
+            out.push(burst_finding(
+                Flag::DeniedAttempts,
+                account,
+                actor,
+                &burst,
+                detail,
+            ));
         }
     }
 
-    for ((account, principal), calls) in starts {
+    for ((account, actor), calls) in starts {
         let test = MoreTargetsThan {
             targets: BTreeMap::new(),
             limit: rules.fanout_targets,
@@ -138,9 +150,16 @@ pub(super) fn bursts(events: &[&SessionEvent], rules: &RuleConfig, out: &mut Vec
         for burst in find_bursts(&calls, rules.fanout_window, test) {
             let targets: BTreeSet<&str> =
                 burst.iter().filter_map(|e| e.target.as_deref()).collect();
+            let denied = burst.iter().filter(|e| e.is_denied()).count();
+            let denied = if denied > 0 {
+                format!(" ({denied} denied)")
+            } else {
+                String::new()
+            };
             let detail = format!(
-                "{} started {} sessions on {} distinct targets {} (limit {} within {}): {}",
-                clean(principal),
+                "{}{} started {} sessions{denied} on {} distinct targets {} (limit {} within {}): {}",
+                clean(actor),
+                principals_suffix(&burst),
                 burst.len(),
                 targets.len(),
                 time_span(burst.iter().map(|e| e.event_time)),
@@ -148,9 +167,29 @@ pub(super) fn bursts(events: &[&SessionEvent], rules: &RuleConfig, out: &mut Vec
                 human(rules.fanout_window),
                 list(targets.iter().copied())
             );
-            out.push(burst_finding(Flag::TargetFanout, account, &burst, detail));
+            out.push(burst_finding(
+                Flag::TargetFanout,
+                account,
+                actor,
+                &burst,
+                detail,
+            ));
         }
     }
+}
+
+/// " as 5 principals (a, b, …)" when the actor acted under more than one
+/// principal ARN (rotating session names), else nothing.
+pub(super) fn principals_suffix(burst: &[&SessionEvent]) -> String {
+    let principals: BTreeSet<&str> = burst.iter().map(|e| e.principal()).collect();
+    if principals.len() < 2 {
+        return String::new();
+    }
+    format!(
+        " as {} principals ({})",
+        principals.len(),
+        list(principals.into_iter())
+    )
 }
 
 pub(super) fn targets_suffix(burst: &[&SessionEvent]) -> String {
@@ -167,6 +206,7 @@ pub(super) fn targets_suffix(burst: &[&SessionEvent]) -> String {
 pub(super) fn burst_finding(
     flag: Flag,
     account: &str,
+    actor: &str,
     burst: &[&SessionEvent],
     detail: String,
 ) -> Pending {
@@ -178,9 +218,12 @@ pub(super) fn burst_finding(
         .collect();
     pending(
         flag,
-        account,
-        &region,
-        &burst[0].principal_arn,
+        About {
+            account_id: account,
+            region: &region,
+            actor,
+            principal_arn: &burst[0].principal_arn,
+        },
         single_session(burst),
         &ids,
         detail,

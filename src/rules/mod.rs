@@ -2,22 +2,34 @@
 //! config: no I/O, no clock, no SDK types. The same input gives the same
 //! findings in the same order, whatever order the events came in.
 //!
+//! A rule about a call applies to the call, whether or not it joined a session.
 //! How many findings a rule gives (so a reviewer is not flooded):
 //! - per call, grouped by (account, region, principal): `root-session`,
 //!   `iam-user-session`, `instance-role-caller`, `cross-account-principal`,
 //!   `unusual-region`, `new-principal`; `unapproved-source-ip` also by source IP.
 //!   These look at every call, denied ones included: a denied StartSession by
-//!   root is still worth knowing.
+//!   root is still worth knowing. So do `off-hours` (successful Start/Resume)
+//!   and `port-forwarding` (StartSession with a tunnelling document, denied or
+//!   failed ones included) for the calls that joined no session.
 //! - per session (successful calls only): `off-hours`, `port-forwarding`,
 //!   `resume-from-new-ip`, `long-session`.
-//! - per burst of one principal in one account (across its regions):
-//!   `denied-attempts`, `target-fanout`. A window is inclusive: calls exactly
-//!   `window` apart are in the same window. Overlapping or touching qualifying
-//!   windows (closer than `window`) are one burst.
+//! - per burst of one actor in one account (across its regions):
+//!   `denied-attempts` (access denials only: `TargetNotConnected` and other
+//!   failures are not), `target-fanout` (StartSessions that succeeded or were
+//!   denied: an attempt on a target counts). A window is inclusive: calls
+//!   exactly `window` apart are in the same window. Overlapping or touching
+//!   qualifying windows (closer than `window`) are one burst.
+//!
+//! Bursts and the baseline key on the **actor** ([`crate::event::actor_of`]): a
+//! role's session names are picked by whoever assumes it, so rotating them
+//! neither splits a burst nor makes a known role new. Every finding names the
+//! actor and the exact principal ARN of its first call.
+//!
+//! IP addresses are compared as addresses: IPv4-mapped IPv6 (`::ffff:1.2.3.4`)
+//! is its IPv4 address ([`crate::event::ip_of`]).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde_json::Value;
@@ -37,6 +49,7 @@ use self::calls::*;
 pub use self::config::{BusinessHours, RuleConfig};
 use self::sessions::*;
 use self::text::*;
+use crate::event::ip_of;
 use crate::model::{Finding, Flag, FlagCount, Session, SessionEvent, Severity};
 use crate::session::{cmp_events, RESUME_SESSION, START_SESSION};
 
@@ -79,24 +92,37 @@ pub fn flags_for_event(findings: &[Finding]) -> BTreeMap<String, BTreeSet<Flag>>
 
 /// One account's `flags[]` (count of findings per flag, most severe first, then
 /// by flag) and its highest severity.
-pub fn summarize(findings: &[Finding], account_id: &str) -> (Vec<FlagCount>, Option<Severity>) {
-    let mut counts: BTreeMap<Flag, (Severity, u64)> = BTreeMap::new();
-    for f in findings.iter().filter(|f| f.account_id == account_id) {
-        let entry = counts.entry(f.flag).or_insert((f.severity, 0));
+pub type AccountFlags = (Vec<FlagCount>, Option<Severity>);
+
+/// Every account's [`AccountFlags`], in one pass over the findings; an account
+/// without findings is absent (its flags are empty, its severity none).
+pub fn summarize(findings: &[Finding]) -> BTreeMap<&str, AccountFlags> {
+    let mut counts: BTreeMap<&str, BTreeMap<Flag, (Severity, u64)>> = BTreeMap::new();
+    for f in findings {
+        let entry = counts
+            .entry(f.account_id.as_str())
+            .or_default()
+            .entry(f.flag)
+            .or_insert((f.severity, 0));
         entry.0 = entry.0.max(f.severity);
         entry.1 += 1;
     }
-    let mut flags: Vec<FlagCount> = counts
+    counts
         .into_iter()
-        .map(|(flag, (severity, count))| FlagCount {
-            flag,
-            severity,
-            count,
+        .map(|(account, counts)| {
+            let mut flags: Vec<FlagCount> = counts
+                .into_iter()
+                .map(|(flag, (severity, count))| FlagCount {
+                    flag,
+                    severity,
+                    count,
+                })
+                .collect();
+            flags.sort_by_key(|c| (Reverse(c.severity), c.flag));
+            let max = flags.first().map(|c| c.severity);
+            (account, (flags, max))
         })
-        .collect();
-    flags.sort_by_key(|c| (Reverse(c.severity), c.flag));
-    let max = flags.first().map(|c| c.severity);
-    (flags, max)
+        .collect()
 }
 
 /// Whether `time` falls in the business hours. The start is inclusive and the
@@ -130,21 +156,24 @@ pub fn is_unapproved_ip(source: &str, approved: &[ipnet::IpNet]) -> bool {
     if approved.is_empty() {
         return false;
     }
-    let Some(ip) = parse_ip(source) else {
+    let Some(ip) = ip_of(source) else {
         return false;
     };
-    // `::ffff:a.b.c.d` is the IPv4 address a.b.c.d.
+    // `::ffff:a.b.c.d` is a.b.c.d (ip_of), but a network written in the mapped
+    // form still holds it.
     let mapped = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
-        IpAddr::V4(_) => None,
+        std::net::IpAddr::V4(v4) => Some(std::net::IpAddr::V6(v4.to_ipv6_mapped())),
+        std::net::IpAddr::V6(_) => None,
     };
     !approved
         .iter()
-        .any(|net| net.contains(&ip) || mapped.is_some_and(|v4| net.contains(&v4)))
+        .any(|net| net.contains(&ip) || mapped.is_some_and(|m| net.contains(&m)))
 }
 
-pub(super) fn parse_ip(source: &str) -> Option<IpAddr> {
-    source.trim().parse().ok()
+/// An IP in the form it is compared and grouped by: IPv4-mapped IPv6 as its
+/// IPv4 address, IPv6 in its canonical text; anything else as written.
+pub(super) fn ip_key(source: &str) -> String {
+    ip_of(source).map_or_else(|| source.to_string(), |ip| ip.to_string())
 }
 
 /// A finding and the time of its first event, for sorting.
@@ -176,11 +205,17 @@ pub(super) fn sort_key(p: &Pending) -> SortKey<'_> {
     )
 }
 
+/// Where a finding is and who it is about.
+pub(super) struct About<'a> {
+    pub account_id: &'a str,
+    pub region: &'a str,
+    pub actor: &'a str,
+    pub principal_arn: &'a str,
+}
+
 pub(super) fn pending(
     flag: Flag,
-    account_id: &str,
-    region: &str,
-    principal_arn: &str,
+    about: About<'_>,
     session_id: Option<&str>,
     events: &[(&str, DateTime<Utc>)],
     detail: String,
@@ -191,9 +226,10 @@ pub(super) fn pending(
         finding: Finding {
             flag,
             severity: flag.default_severity(),
-            account_id: account_id.to_string(),
-            region: region.to_string(),
-            principal_arn: principal_arn.to_string(),
+            account_id: about.account_id.to_string(),
+            region: about.region.to_string(),
+            actor: about.actor.to_string(),
+            principal_arn: about.principal_arn.to_string(),
             session_id: session_id.map(str::to_string),
             event_ids: ids.into_iter().map(str::to_string).collect(),
             detail,

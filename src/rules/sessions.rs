@@ -10,12 +10,20 @@ pub(super) fn per_session(s: &Session, rules: &RuleConfig, out: &mut Vec<Pending
     });
     let sid = clean(&s.session_id);
     let target = clean(s.target.as_deref().unwrap_or("an unknown target"));
+    let actor = match (s.actor.as_str(), s.principal_arn.as_str()) {
+        ("", "") => s.principal_type.as_str(),
+        ("", arn) => arn,
+        (actor, _) => actor,
+    };
     let mut push = |flag: Flag, ids: &[(&str, DateTime<Utc>)], detail: String| {
         out.push(pending(
             flag,
-            &s.account_id,
-            &s.region,
-            &s.principal_arn,
+            About {
+                account_id: &s.account_id,
+                region: &s.region,
+                actor,
+                principal_arn: &s.principal_arn,
+            },
             Some(&s.session_id),
             ids,
             detail,
@@ -69,9 +77,10 @@ pub(super) fn per_session(s: &Session, rules: &RuleConfig, out: &mut Vec<Pending
         }
     }
 
-    // resume-from-new-ip: both addresses must be IPs (a service name says nothing).
+    // resume-from-new-ip: both addresses must be IPs (a service name says
+    // nothing), compared as addresses (`::ffff:1.2.3.4` is 1.2.3.4).
     if let (Some(start_ip), Some(id), Some(t)) = (
-        s.start_source_ip.as_deref().and_then(parse_ip),
+        s.start_source_ip.as_deref().and_then(ip_of),
         s.start_event_id.as_deref(),
         s.start_time,
     ) {
@@ -81,7 +90,7 @@ pub(super) fn per_session(s: &Session, rules: &RuleConfig, out: &mut Vec<Pending
             .filter(|r| {
                 r.source_ip
                     .as_deref()
-                    .and_then(parse_ip)
+                    .and_then(ip_of)
                     .is_some_and(|ip| ip != start_ip)
             })
             .collect();

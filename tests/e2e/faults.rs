@@ -248,28 +248,6 @@ async fn a_denied_role_fails_its_account_and_only_its_account() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_region_not_enabled_is_reported_and_keeps_the_run_complete() {
-    let mut cfg = org(3);
-    cfg.faults.disabled_regions = vec![(1, "eu-west-1".into())];
-    let sim = start(cfg).await;
-    let acct = sim.accounts()[1].id.clone();
-    let t = tempdir();
-    let cmd = scan_command(&sim, &t, None, &["--quiet"]);
-    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
-    assert_eq!(exit_of(&out), Some(0), "{}", stderr_of(&out));
-    let r = region(&report, &acct, "eu-west-1");
-    assert_eq!(r["status"], "not-enabled");
-    assert!(r["error"]
-        .as_str()
-        .unwrap()
-        .contains("UnrecognizedClientException"));
-    assert_eq!(account(&report, &acct)["coverage"]["status"], "complete");
-    assert_eq!(region(&report, &acct, "us-east-1")["status"], "ok");
-    assert_matches_ground_truth(&sim, &report);
-    sim.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_expiring_mid_run_are_refreshed_even_with_one_call_slot() {
     let mut cfg = org(3);
     cfg.latency = Duration::from_millis(20);
@@ -407,7 +385,8 @@ async fn any_page_size_gives_the_same_events() {
 
 mod paging {
     //! The per-page intake (`lookup::take_page`) with arbitrary page splits, orders
-    //! and repeats: never loses an event, never keeps one twice.
+    //! and repeats: never loses an event, never keeps one twice, and counts each
+    //! record not read in full once, however often it comes.
     use super::*;
     use aws_sdk_cloudtrail::types::Event;
     use proptest::prelude::*;
@@ -417,6 +396,9 @@ mod paging {
     #[derive(Debug, Clone)]
     enum Kind {
         Session,
+        /// Not JSON, but LookupEvents' own fields are whole: kept from them.
+        Partial,
+        /// Not JSON and no EventTime anywhere: nothing to keep.
         Malformed,
         OtherService,
     }
@@ -435,6 +417,10 @@ mod paging {
                 })
                 .to_string(),
             ),
+            Kind::Partial => b
+                .event_source("ssm.amazonaws.com")
+                .event_time(aws_smithy_types::DateTime::from_secs(1_793_527_200 + i as i64))
+                .cloud_trail_event(format!("<html>{id}</html>")),
             Kind::Malformed => b
                 .event_source("ssm.amazonaws.com")
                 .cloud_trail_event(format!("{{\"eventID\":\"{id}\",\"userIdent")),
@@ -450,7 +436,7 @@ mod paging {
     }
 
     fn kind() -> impl Strategy<Value = Kind> {
-        prop_oneof![8 => Just(Kind::Session), 1 => Just(Kind::Malformed), 1 => Just(Kind::OtherService)]
+        prop_oneof![8 => Just(Kind::Session), 1 => Just(Kind::Partial), 1 => Just(Kind::Malformed), 1 => Just(Kind::OtherService)]
     }
 
     proptest! {
@@ -485,21 +471,85 @@ mod paging {
                 kept += take_page(&records[w[0]..w[1]], "111111111111", "us-east-1", &mut seen, &mut events, &mut cov);
             }
 
-            let sessions: BTreeSet<String> = kinds.iter().enumerate()
-                .filter(|(_, k)| matches!(k, Kind::Session))
-                .map(|(i, _)| format!("evt-{i:04}")).collect();
+            let of = |f: fn(&Kind) -> bool| -> BTreeSet<String> {
+                kinds.iter().enumerate()
+                    .filter(|(_, k)| f(k))
+                    .map(|(i, _)| format!("evt-{i:04}")).collect()
+            };
+            let kept_kinds = of(|k| matches!(k, Kind::Session | Kind::Partial));
             let mut got: Vec<String> = events.iter().map(|e| e.event_id.clone()).collect();
             got.sort();
-            let want: Vec<String> = sessions.iter().cloned().collect();
-            prop_assert_eq!(&got, &want, "every session event exactly once");
+            let want: Vec<String> = kept_kinds.iter().cloned().collect();
+            prop_assert_eq!(&got, &want, "every session event exactly once, partial ones included");
             prop_assert_eq!(kept, want.len());
+            let partial: Vec<String> = events.iter().filter(|e| e.parse_error.is_some()).map(|e| e.event_id.clone()).collect();
+            prop_assert_eq!(partial.iter().cloned().collect::<BTreeSet<_>>(), of(|k| matches!(k, Kind::Partial)));
             let copies: BTreeMap<usize, usize> = stream.iter().fold(BTreeMap::new(), |mut m, &(i, _)| { *m.entry(i).or_default() += 1; m });
-            let dup: usize = copies.iter().filter(|(i, _)| matches!(kinds[**i], Kind::Session)).map(|(_, n)| n - 1).sum();
+            let dup: usize = copies.iter().filter(|(i, _)| !matches!(kinds[**i], Kind::OtherService)).map(|(_, n)| n - 1).sum();
             prop_assert_eq!(cov.duplicates as usize, dup);
-            let bad: usize = copies.iter().filter(|(i, _)| matches!(kinds[**i], Kind::Malformed)).map(|(_, n)| *n).sum();
-            prop_assert_eq!(cov.malformed as usize, bad);
-            prop_assert_eq!(cov.malformed_event_ids.len(), bad);
+            // Records, not copies: each partial or unreadable record once.
+            let mut bad: Vec<String> = of(|k| matches!(k, Kind::Partial | Kind::Malformed)).into_iter().collect();
+            prop_assert_eq!(cov.malformed as usize, bad.len());
+            let mut listed = cov.malformed_event_ids.clone();
+            listed.sort();
+            bad.sort();
+            prop_assert_eq!(listed, bad);
             prop_assert!(events.iter().all(|e| e.account_id == "111111111111" && e.region == "us-east-1"));
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_whose_scan_crashes_is_failed_and_the_others_are_read() {
+    let sim = start(org(4)).await;
+    let crashing = sim.accounts()[2].id.clone();
+    let t = tempdir();
+    let mut cmd = scan_command(&sim, &t, None, &["--quiet"]);
+    cmd.env(
+        ssm_session_audit::failpoint::VAR,
+        format!("account:{crashing}"),
+    );
+    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
+    assert_eq!(exit_of(&out), Some(3), "{}", stderr_of(&out));
+    let a = account(&report, &crashing);
+    assert_eq!(a["coverage"]["status"], "failed");
+    assert!(a["coverage"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("internal error"));
+    let reasons = report["run"]["incomplete_reasons"].to_string();
+    assert!(reasons.contains("internal error"), "{reasons}");
+    // One line on stderr that says it is a bug; no backtrace.
+    let err = stderr_of(&out);
+    assert!(err.contains("internal error (a bug"), "{err}");
+    assert!(!err.contains("stack backtrace"), "{err}");
+    for acct in sim.accounts() {
+        if acct.id != crashing {
+            assert_eq!(account(&report, &acct.id)["coverage"]["status"], "complete");
+        }
+    }
+    assert_matches_ground_truth(&sim, &report);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_that_reads_no_account_is_not_complete() {
+    let sim = start(org(2)).await;
+    let all: Vec<String> = sim.accounts().iter().map(|a| a.id.clone()).collect();
+    let t = tempdir();
+    let cmd = scan_command(
+        &sim,
+        &t,
+        None,
+        &["--quiet", "--exclude-accounts", &all.join(",")],
+    );
+    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
+    assert_eq!(exit_of(&out), Some(3), "{}", stderr_of(&out));
+    let reasons = report["run"]["incomplete_reasons"].to_string();
+    assert!(reasons.contains("every account was skipped"), "{reasons}");
+    assert_eq!(
+        sim.stats().calls.get("LookupEvents").copied().unwrap_or(0),
+        0
+    );
+    sim.shutdown().await;
 }

@@ -69,7 +69,9 @@ async fn hostile_records_are_counted_and_reach_no_terminal_or_spreadsheet_raw() 
         sim.config().window_end,
         &SESSION_NAMES,
     );
-    assert_eq!(truth.malformed.len(), 2, "the simulator plants two");
+    // Two that are not JSON; one without userIdentity, one with a pipeline's
+    // time format, one with wrong types.
+    assert_eq!(truth.malformed.len(), 5, "the simulator plants five");
     let t = tempdir();
     // Every event is unapproved, so hostile principals and agents reach the
     // findings, the summary and -vv debug logs.
@@ -81,11 +83,19 @@ async fn hostile_records_are_counted_and_reach_no_terminal_or_spreadsheet_raw() 
     );
     let dir = out_dir(&t);
     let (out, report) = scan_and_read(cmd, &dir).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert_eq!(report["run"]["complete"], true);
+    // Records not read in full are kept, but the run cannot call itself complete.
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert_eq!(report["run"]["complete"], false);
+    let reasons = report["run"]["incomplete_reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0]
+        .as_str()
+        .unwrap()
+        .contains("5 record(s) could not be read in full"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("could not be read in full"));
 
     // Counted in coverage, by id, in the partition they came from.
-    assert_eq!(report["run"]["stats"]["malformed"], 2);
+    assert_eq!(report["run"]["stats"]["malformed"], 5);
     let mut listed: Vec<String> = Vec::new();
     for a in report["accounts"].as_array().unwrap() {
         for r in a["coverage"]["regions"].as_object().unwrap().values() {
@@ -97,10 +107,30 @@ async fn hostile_records_are_counted_and_reach_no_terminal_or_spreadsheet_raw() 
     }
     listed.sort();
     assert_eq!(listed, ids(&truth.malformed));
-    // Everything else, the record without userIdentity included, is there once.
+    // Every record is there once, those read partially included, and only
+    // those are marked so.
     assert_matches_ground_truth(&sim, &report);
     let events = report["events"].as_array().unwrap();
+    for e in events {
+        let id = e["event_id"].as_str().unwrap();
+        let partial = e["parse_error"].as_str();
+        assert_eq!(partial.is_some(), truth.malformed.contains(id), "{e:.300}");
+        if let Some(why) = partial {
+            assert!(
+                !why.is_empty() && !why.chars().any(char::is_control),
+                "{why:?}"
+            );
+            // LookupEvents' own fields always give the call and its time.
+            assert_eq!(e["event_name"], "StartSession");
+            assert!(e["event_time"].is_string());
+        }
+    }
     assert!(events.iter().any(|e| e["principal_type"] == "Unknown"));
+    // What parsed of a record with a pipeline's time format is kept.
+    assert!(events.iter().any(|e| e["parse_error"]
+        .as_str()
+        .is_some_and(|w| w.contains("eventTime"))
+        && e["user_name"] == "odd.shape@example.com"));
     let huge = events
         .iter()
         .filter_map(|e| e["user_agent"].as_str())
@@ -142,7 +172,7 @@ async fn hostile_records_are_counted_and_reach_no_terminal_or_spreadsheet_raw() 
 
 mod records {
     //! The record parser on its own with the shapes a scan cannot easily plant.
-    use ssm_session_audit::event::parse_record;
+    use ssm_session_audit::event::{parse_record, parse_record_lenient};
 
     const GOOD: &str = r#"{"eventID":"e1","eventName":"StartSession","eventTime":"2026-11-01T10:00:00Z","eventSource":"ssm.amazonaws.com"}"#;
 
@@ -177,26 +207,36 @@ mod records {
     }
 
     #[test]
-    fn odd_but_valid_records_parse() {
-        assert!(parse_record(GOOD, "1", "r").is_ok());
-        for odd in [
+    fn odd_records_are_kept_with_what_parsed() {
+        // No userIdentity: kept, but not read in full.
+        let e = parse_record_lenient(GOOD, "1", "r").unwrap();
+        assert!(e.parse_error.is_some());
+        assert!(
+            parse_record(GOOD, "1", "r").is_err(),
+            "strictly, it is not whole"
+        );
+        for (odd, whole) in [
             // userIdentity missing, or of the wrong type.
-            r#"{"eventID":"e","eventName":"StartSession","eventTime":"2026-11-01T10:00:00Z","userIdentity":"root"}"#,
-            r#"{"eventID":"e","eventName":"StartSession","eventTime":"2026-11-01T10:00:00Z","userIdentity":{"type":7,"arn":["x"]}}"#,
+            (r#"{"eventID":"e","eventName":"StartSession","eventTime":"2026-11-01T10:00:00Z","userIdentity":"root"}"#, false),
+            (r#"{"eventID":"e","eventName":"StartSession","eventTime":"2026-11-01T10:00:00Z","userIdentity":{"type":7,"arn":["x"]}}"#, false),
             // Control characters, NUL and ANSI escapes in caller-chosen fields.
-            "{\"eventID\":\"e\",\"eventName\":\"StartSession\",\"eventTime\":\"2026-11-01T10:00:00Z\",\"userAgent\":\"\\u0000\\u001b[2J\\u009b31m\\r\\n\",\"userIdentity\":{\"type\":\"IAMUser\",\"userName\":\"\\u001b]0;pwn\\u0007\"}}",
+            ("{\"eventID\":\"e\",\"eventName\":\"StartSession\",\"eventTime\":\"2026-11-01T10:00:00Z\",\"userAgent\":\"\\u0000\\u001b[2J\\u009b31m\\r\\n\",\"userIdentity\":{\"type\":\"IAMUser\",\"userName\":\"\\u001b]0;pwn\\u0007\"}}", true),
             // Wrong types in optional places.
-            r#"{"eventID":"e","eventName":"StartSession","eventTime":"2026-11-01T10:00:00Z","requestParameters":[1,2],"responseElements":"x","sourceIPAddress":{}}"#,
+            (r#"{"eventID":"e","eventName":"StartSession","eventTime":"2026-11-01T10:00:00Z","userIdentity":{"type":"Root"},"requestParameters":[1,2],"responseElements":"x","sourceIPAddress":{}}"#, false),
         ] {
-            let e = parse_record(odd, "111111111111", "us-east-1")
+            let e = parse_record_lenient(odd, "111111111111", "us-east-1")
                 .unwrap_or_else(|err| panic!("{odd}: {err}"));
             assert_eq!(e.event_id, "e");
+            assert_eq!(e.parse_error.is_none(), whole, "{odd}");
+            if let Some(why) = e.parse_error {
+                assert!(!why.chars().any(|c| c.is_control()), "{why:?}");
+            }
         }
         let huge = format!(
             "{{\"eventID\":\"e\",\"eventName\":\"StartSession\",\"eventTime\":\"2026-11-01T10:00:00Z\",\"userAgent\":\"{}\"}}",
             "x".repeat(8 << 20)
         );
-        let e = parse_record(&huge, "1", "r").unwrap();
+        let e = parse_record_lenient(&huge, "1", "r").unwrap();
         assert_eq!(e.user_agent.unwrap().len(), 8 << 20);
     }
 }

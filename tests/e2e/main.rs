@@ -14,6 +14,8 @@ mod faults;
 mod hostile;
 mod interrupt;
 mod moto;
+mod regions;
+mod rules;
 mod scan;
 mod secrets;
 mod security_hub;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::org::Org;
 use super::rng::{hash, hash_str, Rng};
-use super::{GroundTruth, SimConfig};
+use super::{GroundTruth, PlantedCase, SimConfig};
 
 pub(crate) const SSM: &str = "ssm.amazonaws.com";
 const DAY: i64 = 86_400;
@@ -89,7 +89,8 @@ pub(crate) struct Planned {
     pub response: Value,
     pub error: Option<(String, String)>,
     pub target: Option<String>,
-    /// A `CloudTrailEvent` that is not a parseable record (hostile knob).
+    /// A `CloudTrailEvent` that cannot be read in full (hostile knob): not JSON,
+    /// or JSON with an odd time or fields of the wrong type.
     pub malformed: Option<String>,
 }
 
@@ -130,6 +131,13 @@ pub(crate) struct World {
     days: Vec<i64>,
     planted: HashMap<(usize, usize), Vec<Planned>>,
     pub new_principal: Option<String>,
+    /// [`SimConfig::rule_cases`]: what the rules must say about planted records.
+    cases: Vec<CasePlan>,
+    /// Principal ARNs of this run that a previous run knew under other names
+    /// (rotating role session names): left out of the baseline...
+    rotated: BTreeSet<String>,
+    /// ...which holds the previous run's names instead.
+    previous_names: Vec<String>,
     cache: Vec<Mutex<Shard>>,
 }
 
@@ -174,6 +182,9 @@ impl World {
             days,
             planted: HashMap::new(),
             new_principal: None,
+            cases: Vec::new(),
+            rotated: BTreeSet::new(),
+            previous_names: Vec::new(),
             cache: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         };
         if world.cfg.plant_anomalies {
@@ -181,6 +192,9 @@ impl World {
         }
         if world.cfg.hostile_records {
             world.plant_hostile();
+        }
+        if world.cfg.rule_cases {
+            world.plant_rule_cases();
         }
         world
     }
@@ -505,7 +519,7 @@ impl World {
                 for p in self.plan(a, ri) {
                     let t = DateTime::from_timestamp(p.time, 0).unwrap_or_default();
                     if t >= start && t <= end && names.contains(&p.name) {
-                        if p.malformed.is_some() {
+                        if p.malformed.is_some() || p.identity.is_none() {
                             gt.malformed.insert(p.id.clone());
                         }
                         ids.insert(p.id);
@@ -514,6 +528,24 @@ impl World {
                 regions.insert(self.cfg.regions[ri].clone(), ids);
             }
             gt.events.insert(self.acct(a).to_string(), regions);
+        }
+        let inside = |t: i64| {
+            let t = DateTime::from_timestamp(t, 0).unwrap_or_default();
+            t >= start && t <= end
+        };
+        for c in &self.cases {
+            if c.calls
+                .iter()
+                .all(|(_, t, name)| inside(*t) && names.contains(name))
+            {
+                gt.cases.push(PlantedCase {
+                    name: c.name.to_string(),
+                    flag: c.flag.to_string(),
+                    account_id: self.acct(c.account).to_string(),
+                    fires: c.fires,
+                    event_ids: c.calls.iter().map(|(id, _, _)| id.clone()).collect(),
+                });
+            }
         }
         gt
     }
@@ -525,13 +557,17 @@ impl World {
             for ri in 0..self.cfg.regions.len() {
                 for p in self.plan(a, ri) {
                     if let (Some(id), None) = (&p.identity, &p.malformed) {
-                        if !id.arn.is_empty() && Some(&id.arn) != self.new_principal.as_ref() {
+                        if !id.arn.is_empty()
+                            && Some(&id.arn) != self.new_principal.as_ref()
+                            && !self.rotated.contains(&id.arn)
+                        {
                             set.insert(id.arn.clone());
                         }
                     }
                 }
             }
         }
+        set.extend(self.previous_names.iter().cloned());
         set.into_iter().collect()
     }
 
@@ -783,7 +819,8 @@ impl World {
                             identity: Some(id.clone()),
                             source_ip: office.clone(),
                             user_agent: cli.clone(),
-                            request: json!({ "target": target }),
+                            // As in real denials: the target is only in errorMessage.
+                            request: Value::Null,
                             response: Value::Null,
                             error: Some(("AccessDenied".into(), msg)),
                             target: Some(target.clone()),
@@ -942,6 +979,39 @@ impl World {
         );
         missing.identity = None;
         out.push(missing);
+        // Records that are JSON but cannot be read in full: kept with what parsed.
+        for (k, odd) in [
+            // A pipeline's own time format, not CloudTrail's.
+            json!({ "eventTime": Value::Null }),
+            // Wrong types where strings and objects belong.
+            json!({ "sourceIPAddress": 3_405_803_786u64, "requestParameters": [target.clone()] }),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let t = base + 22 * MIN + k as i64 * MIN;
+            let mut e = plain(
+                &mut rng,
+                self,
+                t,
+                "odd.shape@example.com",
+                CLI_AGENTS[2].into(),
+            );
+            let mut v: Value =
+                serde_json::from_str(&record_json(&e, &acct, &region)).unwrap_or_default();
+            for (key, value) in odd.as_object().into_iter().flatten() {
+                v[key.as_str()] = if key == "eventTime" {
+                    json!(DateTime::from_timestamp(t, 0)
+                        .unwrap_or_default()
+                        .format("%Y-%m-%d %H:%M:%S UTC")
+                        .to_string())
+                } else {
+                    value.clone()
+                };
+            }
+            e.malformed = Some(v.to_string());
+            out.push(e);
+        }
         for (k, raw) in [
             format!("{{\"eventVersion\":\"1.09\",\"userIdentity\":{{\"type\":\"AssumedRole\",\"arn\":\"arn:aws:sts::{acct}:assumed-role/"),
             "<html><body>502 Bad Gateway</body></html>\u{0}\u{1b}[31m".to_string(),
@@ -955,6 +1025,294 @@ impl World {
             out.push(e);
         }
         self.planted.entry((a, 0)).or_default().extend(out);
+    }
+}
+
+/// One planted case of [`SimConfig::rule_cases`].
+#[derive(Debug, Clone)]
+struct CasePlan {
+    name: &'static str,
+    flag: &'static str,
+    account: usize,
+    fires: bool,
+    /// (event id, time, event name) of every record the case is about.
+    calls: Vec<(String, i64, &'static str)>,
+}
+
+impl CasePlan {
+    fn new(
+        name: &'static str,
+        flag: &'static str,
+        account: usize,
+        fires: bool,
+        events: &[Planned],
+    ) -> CasePlan {
+        CasePlan {
+            name,
+            flag,
+            account,
+            fires,
+            calls: events
+                .iter()
+                .map(|e| (e.id.clone(), e.time, e.name))
+                .collect(),
+        }
+    }
+}
+
+/// One record of a planted case, in a successful shape unless `error` is set.
+#[allow(clippy::too_many_arguments)]
+fn call(
+    rng: &mut Rng,
+    time: i64,
+    name: &'static str,
+    identity: &Identity,
+    ip: &str,
+    request: Value,
+    response: Value,
+    error: Option<(&str, String)>,
+    target: Option<&str>,
+) -> Planned {
+    Planned {
+        time,
+        name,
+        id: rng.uuid(),
+        read_only: false,
+        identity: Some(identity.clone()),
+        source_ip: ip.to_string(),
+        user_agent: CLI_AGENTS[1].to_string(),
+        request,
+        response,
+        error: error.map(|(code, msg)| (code.to_string(), msg)),
+        target: target.map(str::to_string),
+        malformed: None,
+    }
+}
+
+impl World {
+    /// [`SimConfig::rule_cases`]: each case has its own principal, so the cases
+    /// neither add up to each other nor to `plant()`'s.
+    fn plant_rule_cases(&mut self) {
+        let day = self.planted_day();
+        let at = |h: i64, m: i64| day + h * HOUR + m * MIN;
+        let seed = self.cfg.seed;
+        let region = self.cfg.regions[0].clone();
+        let names = [
+            "target-not-connected",
+            "rotating-session-names",
+            "denied-tunnel",
+            "console-iam-user",
+            "long-term-iam-user",
+            "sessionless-off-hours",
+            "sessionless-tunnel",
+            "resume-from-mapped-ip",
+        ];
+        for (ci, name) in names.into_iter().enumerate() {
+            let Some(a) = self.pick_account(ci, 0) else {
+                continue;
+            };
+            let acct = self.acct(a).to_string();
+            let mut rng = Rng::from_parts(&[seed, a as u64, ci as u64, 0xCA5E]);
+            let target = self.instance(a, 0, 700 + ci as u64);
+            let ip = format!("203.0.113.{}", 60 + ci);
+            let sso = |world: &World, rng: &mut Rng, user: &str, t: i64| {
+                world.sso_identity(rng, a, user, "SSMOperator", t)
+            };
+            let iam_user = |rng: &mut Rng, user: &str, key: &str, t: i64| Identity {
+                kind: "IAMUser",
+                arn: format!("arn:aws:iam::{acct}:user/{user}"),
+                account_id: acct.clone(),
+                principal_id: format!("AIDA{}", rng.base32(17)),
+                access_key_id: format!("{key}{}", rng.base32(16)),
+                user_name: Some(user.to_string()),
+                session_name: None,
+                issuer: None,
+                ec2_role_delivery: false,
+                creation: t - 10 * MIN,
+            };
+            let denial = |arn: &str, resource: &str| {
+                format!("User: {arn} is not authorized to perform: ssm:StartSession on resource: {resource} because no identity-based policy allows the ssm:StartSession action")
+            };
+            let mut s = SessionPlan {
+                rng: Rng::from_parts(&[seed, a as u64, ci as u64, 0x5E55]),
+                region: region.clone(),
+                ip: ip.clone(),
+                ua: CLI_AGENTS[0].to_string(),
+                target: target.clone(),
+                events: Vec::new(),
+            };
+            let mut cases = Vec::new();
+            match name {
+                // The agent is offline: failures, not denials.
+                "target-not-connected" => {
+                    let id = sso(self, &mut rng, "flaky.agent@example.com", at(14, 0));
+                    for m in [0, 5, 10, 15] {
+                        let e = call(
+                            &mut rng,
+                            at(14, m),
+                            "StartSession",
+                            &id,
+                            &ip,
+                            json!({ "target": target }),
+                            Value::Null,
+                            Some(("TargetNotConnected", format!("{target} is not connected."))),
+                            Some(&target),
+                        );
+                        s.events.push(e);
+                    }
+                    cases.push(("denied-attempts", false));
+                }
+                // Five denials of one role under five session names, on four
+                // targets named only in errorMessage (real denials carry
+                // `requestParameters: null`).
+                "rotating-session-names" => {
+                    let role_id = format!("AROA{}", rng.base32(17));
+                    let targets: Vec<String> =
+                        (0..4).map(|k| self.instance(a, 0, 750 + k)).collect();
+                    for (k, m) in [0i64, 7, 15, 26, 41].into_iter().enumerate() {
+                        let session = format!(
+                            "botocore-session-{}",
+                            rng.range(1_700_000_000, 1_800_000_000)
+                        );
+                        let arn = format!("arn:aws:sts::{acct}:assumed-role/ci-deployer/{session}");
+                        let id = Identity {
+                            kind: "AssumedRole",
+                            arn: arn.clone(),
+                            account_id: acct.clone(),
+                            principal_id: format!("{role_id}:{session}"),
+                            access_key_id: format!("ASIA{}", rng.base32(16)),
+                            user_name: None,
+                            session_name: Some(session),
+                            issuer: Some(Issuer {
+                                arn: format!("arn:aws:iam::{acct}:role/ci-deployer"),
+                                user_name: "ci-deployer".into(),
+                                principal_id: role_id.clone(),
+                                account_id: acct.clone(),
+                            }),
+                            ec2_role_delivery: false,
+                            creation: at(15, m) - MIN,
+                        };
+                        let t = &targets[k % targets.len()];
+                        let resource = format!("arn:aws:ec2:{region}:{acct}:instance/{t}");
+                        let e = call(
+                            &mut rng,
+                            at(15, m),
+                            "StartSession",
+                            &id,
+                            &ip,
+                            Value::Null,
+                            Value::Null,
+                            Some(("AccessDenied", denial(&arn, &resource))),
+                            Some(t),
+                        );
+                        self.rotated.insert(arn);
+                        s.events.push(e);
+                    }
+                    // A previous run saw the same role under another name.
+                    self.previous_names.push(format!(
+                        "arn:aws:sts::{acct}:assumed-role/ci-deployer/botocore-session-1600000000"
+                    ));
+                    cases.push(("denied-attempts", true));
+                    cases.push(("target-fanout", true));
+                    cases.push(("new-principal", false));
+                }
+                // A denied tunnel: the document is named only in errorMessage.
+                "denied-tunnel" => {
+                    let id = sso(self, &mut rng, "tunnel.denied@example.com", at(13, 40));
+                    let resource = format!(
+                        "arn:aws:ssm:{region}::document/AWS-StartPortForwardingSessionToRemoteHost"
+                    );
+                    let msg = denial(&id.arn, &resource);
+                    let e = call(
+                        &mut rng,
+                        at(13, 40),
+                        "StartSession",
+                        &id,
+                        &ip,
+                        Value::Null,
+                        Value::Null,
+                        Some(("AccessDenied", msg)),
+                        None,
+                    );
+                    s.events.push(e);
+                    cases.push(("port-forwarding", true));
+                }
+                // Console sign-in: temporary (ASIA) keys are not long-term keys.
+                "console-iam-user" => {
+                    let t = at(11, 20);
+                    let id = iam_user(&mut rng, "console.admin", "ASIA", t);
+                    s.ua = CONSOLE_AGENT.to_string();
+                    s.session(&id, "console.admin", t, None, Some(t + 15 * MIN), None);
+                    cases.push(("iam-user-session", false));
+                }
+                "long-term-iam-user" => {
+                    let t = at(11, 50);
+                    let id = iam_user(&mut rng, "build-agent", "AKIA", t);
+                    s.session(&id, "build-agent", t, None, Some(t + 10 * MIN), None);
+                    cases.push(("iam-user-session", true));
+                }
+                // Successful StartSessions whose response holds no session id.
+                "sessionless-off-hours" => {
+                    let t = self.sunday_3am() + 40 * MIN;
+                    let id = sso(self, &mut rng, "night.batch@example.com", t);
+                    let e = call(
+                        &mut rng,
+                        t,
+                        "StartSession",
+                        &id,
+                        &ip,
+                        json!({ "target": target }),
+                        Value::Null,
+                        None,
+                        Some(&target),
+                    );
+                    s.events.push(e);
+                    cases.push(("off-hours", true));
+                }
+                "sessionless-tunnel" => {
+                    let t = at(10, 25);
+                    let id = sso(self, &mut rng, "ssh.jump@example.com", t);
+                    let req = json!({
+                        "target": target,
+                        "documentName": "AWS-StartSSHSession",
+                        "parameters": { "portNumber": ["22"] }
+                    });
+                    let e = call(
+                        &mut rng,
+                        t,
+                        "StartSession",
+                        &id,
+                        &ip,
+                        req,
+                        Value::Null,
+                        None,
+                        Some(&target),
+                    );
+                    s.events.push(e);
+                    cases.push(("port-forwarding", true));
+                }
+                // The same address, written as IPv4-mapped IPv6 on the resume.
+                "resume-from-mapped-ip" => {
+                    let t = at(9, 45);
+                    let id = sso(self, &mut rng, "dual.stack@example.com", t);
+                    s.session(
+                        &id,
+                        "dual.stack@example.com",
+                        t,
+                        Some((t + 20 * MIN, format!("::ffff:{ip}"))),
+                        Some(t + 40 * MIN),
+                        None,
+                    );
+                    cases.push(("resume-from-new-ip", false));
+                }
+                _ => {}
+            }
+            for (flag, fires) in cases {
+                self.cases
+                    .push(CasePlan::new(name, flag, a, fires, &s.events));
+            }
+            self.planted.entry((a, 0)).or_default().extend(s.events);
+        }
     }
 }
 
@@ -1098,7 +1456,9 @@ fn identity_json(id: &Identity) -> Value {
             ctx["ec2RoleDelivery"] = json!("2.0");
         }
         v["sessionContext"] = ctx;
-    } else if id.kind == "Root" {
+    } else if id.kind == "Root" || (id.kind == "IAMUser" && id.access_key_id.starts_with("ASIA")) {
+        // Root's console sign-in, or an IAM user's console sign-in or
+        // GetSessionToken: temporary keys, with a session context.
         v["sessionContext"] = json!({
             "attributes": { "creationDate": iso(id.creation), "mfaAuthenticated": "true" }
         });
@@ -1169,11 +1529,8 @@ struct Resource<'a> {
 
 fn render(p: Planned, acct: &str, region: &str) -> Rec {
     let ct = record_json(&p, acct, region);
-    let username = p
-        .identity
-        .as_ref()
-        .filter(|_| p.malformed.is_none())
-        .map(Identity::username);
+    // CloudTrail's own fields: there even when the record text is odd.
+    let username = p.identity.as_ref().map(Identity::username);
     let access_key = p.identity.as_ref().map(|i| i.access_key_id.clone());
     let json = serde_json::to_string(&LookupEvent {
         event_id: &p.id,
@@ -1439,24 +1796,127 @@ mod tests {
             ..demo_fixed()
         });
         let gt = w.ground_truth(w.cfg.window_start(), w.cfg.window_end, &[]);
-        assert_eq!(gt.malformed.len(), 2);
+        // Two not JSON, one without userIdentity, one odd time, one of wrong types.
+        assert_eq!(gt.malformed.len(), 5);
         let a = w.pick_account(0, 0).unwrap_or(0);
         let recs = w.partition(a, 0);
-        let mut malformed = 0;
+        let mut not_json = 0;
+        let mut odd = 0;
         let mut huge = false;
         for r in recs.iter() {
             let outer: Value = serde_json::from_str(&r.json).unwrap_or_default();
             let ct = outer["CloudTrailEvent"].as_str().unwrap_or_default();
+            // LookupEvents' own fields are always whole.
+            assert_eq!(outer["EventId"], r.id.as_str());
+            assert!(outer["EventTime"].is_i64());
             match serde_json::from_str::<Value>(ct) {
                 Err(_) => {
-                    malformed += 1;
+                    not_json += 1;
                     assert!(gt.malformed.contains(&r.id));
                 }
-                Ok(v) => huge |= v["userAgent"].as_str().is_some_and(|u| u.len() > 100_000),
+                Ok(v) => {
+                    huge |= v["userAgent"].as_str().is_some_and(|u| u.len() > 100_000);
+                    let is_odd = v.get("userIdentity").is_none()
+                        || v["eventTime"].as_str().is_some_and(|t| t.ends_with(" UTC"))
+                        || v["sourceIPAddress"].is_number();
+                    assert_eq!(is_odd, gt.malformed.contains(&r.id), "{ct:.200}");
+                    odd += usize::from(is_odd);
+                }
             }
         }
-        assert_eq!(malformed, 2);
+        assert_eq!((not_json, odd), (2, 3));
         assert!(huge);
+    }
+
+    #[test]
+    fn rule_cases_are_planted_with_what_must_be_found() {
+        let w = World::new(SimConfig {
+            rule_cases: true,
+            ..demo_fixed()
+        });
+        let gt = w.ground_truth(w.cfg.window_start(), w.cfg.window_end, &[]);
+        let by_name =
+            |n: &str| -> Vec<&PlantedCase> { gt.cases.iter().filter(|c| c.name == n).collect() };
+        assert_eq!(gt.cases.len(), 10, "{:#?}", gt.cases);
+        let records: HashMap<String, Planned> = all_events(&w)
+            .into_iter()
+            .map(|(_, _, p)| (p.id.clone(), p))
+            .collect();
+        for c in &gt.cases {
+            assert!(!c.event_ids.is_empty(), "{}", c.name);
+            for id in &c.event_ids {
+                assert!(
+                    gt.all_ids().contains(id),
+                    "{}: {id} is a session event",
+                    c.name
+                );
+            }
+        }
+        let rotating = by_name("rotating-session-names");
+        assert_eq!(rotating.len(), 3);
+        let arns: HashSet<String> = rotating[0]
+            .event_ids
+            .iter()
+            .map(|id| {
+                records[id]
+                    .identity
+                    .as_ref()
+                    .map(|i| i.arn.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(arns.len(), 5, "five session names");
+        for id in &rotating[0].event_ids {
+            let r = &records[id];
+            assert_eq!(
+                r.request,
+                Value::Null,
+                "real denials have no requestParameters"
+            );
+            let (code, msg) = r.error.clone().unwrap_or_default();
+            assert_eq!(code, "AccessDenied");
+            assert!(msg.contains(":instance/i-0"), "{msg}");
+        }
+        // The previous run's name of the rotating role is in the baseline, this run's are not.
+        let base = w.baseline_principals();
+        assert!(arns.iter().all(|a| !base.contains(a)));
+        assert!(base.iter().any(|b| b.contains("assumed-role/ci-deployer/")));
+        let failed = &by_name("target-not-connected")[0];
+        assert!(failed.event_ids.iter().all(|id| records[id]
+            .error
+            .as_ref()
+            .is_some_and(|e| e.0 == "TargetNotConnected")));
+        let sessionless = &by_name("sessionless-off-hours")[0];
+        for id in &sessionless.event_ids {
+            assert_eq!(records[id].response, Value::Null);
+            assert_eq!(
+                weekday(records[id].time.div_euclid(DAY) * DAY),
+                Weekday::Sun
+            );
+        }
+        let console = &by_name("console-iam-user")[0];
+        let rec: Value = serde_json::from_str(&record_json(
+            &records[console.event_ids.iter().next().unwrap()],
+            "1",
+            "r",
+        ))
+        .unwrap_or_default();
+        assert!(rec["userIdentity"]["accessKeyId"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("ASIA"));
+        assert!(rec["userIdentity"]["sessionContext"]["attributes"].is_object());
+        let mapped = &by_name("resume-from-mapped-ip")[0];
+        assert!(mapped
+            .event_ids
+            .iter()
+            .any(|id| records[id].source_ip.starts_with("::ffff:203.0.113.")));
+        // Off: nothing planted.
+        let plain = World::new(demo_fixed());
+        assert!(plain
+            .ground_truth(plain.cfg.window_start(), plain.cfg.window_end, &[])
+            .cases
+            .is_empty());
     }
 
     #[test]

@@ -92,6 +92,27 @@ pub struct Faults {
     pub credential_ttl: Option<Duration>,
     /// Organizations calls answered with TooManyRequestsException.
     pub org_throttle_rate: f64,
+    /// (account index, region): LookupEvents answers the NextToken it was sent,
+    /// forever (a proxy or a broken endpoint; CloudTrail never does).
+    pub repeat_token_partitions: Vec<(usize, String)>,
+    /// (account index, region): every LookupEvents answer is a 200 without `Events`.
+    pub missing_events_partitions: Vec<(usize, String)>,
+    /// LookupEvents answered with a 200 without `Events`, at this rate (retried).
+    pub missing_events_rate: f64,
+    /// (account index, region): UnrecognizedClientException although the region is
+    /// enabled (a revoked key, STS v1 tokens in an opt-in region).
+    pub unrecognized_partitions: Vec<(usize, String)>,
+    /// ListAccounts answers the NextToken it was sent, after its first page.
+    pub org_repeat_token: bool,
+    /// ListAccounts answers a 200 without `Accounts`, at this rate (retried).
+    pub org_missing_accounts_rate: f64,
+    /// account:ListRegions is refused (no trusted access for Account Management).
+    pub list_regions_denied: bool,
+    /// Accounts whose audit role may not call ec2:DescribeRegions.
+    pub describe_regions_denied: Vec<usize>,
+    /// The trail bucket's ListObjectsV2 answers, after a first truncated page,
+    /// the continuation token it was sent.
+    pub s3_repeat_token: bool,
 }
 
 /// Everything that shapes the simulated organization. Same config, same data.
@@ -123,6 +144,12 @@ pub struct SimConfig {
     pub plant_anomalies: bool,
     /// Malformed and attacker-shaped records (see [`GroundTruth::malformed`]).
     pub hostile_records: bool,
+    /// The shapes that fool naive rules, each with what a rule must (not) say
+    /// about it in [`GroundTruth::cases`]: failures that are not denials, a role
+    /// whose session names rotate, console IAM users, StartSessions without a
+    /// session id, resumes from the IPv4-mapped form of the start IP, denials
+    /// whose target and document are only in `errorMessage`.
+    pub rule_cases: bool,
     /// Mean number of ordinary sessions per active partition.
     pub sessions_per_partition: usize,
     /// Only the first N regions carry ordinary activity (`None`: all). The demo keeps
@@ -173,6 +200,7 @@ impl Default for SimConfig {
             include_status_field: false,
             plant_anomalies: false,
             hostile_records: false,
+            rule_cases: false,
             sessions_per_partition: 4,
             active_regions: None,
             heavy_partitions: Vec::new(),
@@ -187,12 +215,12 @@ impl Default for SimConfig {
 }
 
 /// The regions of the demo; the first two are the allowed ones.
-pub const DEMO_REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+pub const DEMO_REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-east-1"];
 
 impl SimConfig {
     /// The demo organization: 10 accounts, 3 regions, ~30 ms latency, every flag
     /// planted once, a denied role (account 7), a suspended account (8), and
-    /// ap-southeast-2 not enabled in account 9. The window ends now.
+    /// ap-east-1 (an opt-in region) not enabled in account 9. The window ends now.
     pub fn demo() -> SimConfig {
         let now = Utc::now();
         let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
@@ -211,7 +239,7 @@ impl SimConfig {
             faults: Faults {
                 denied_accounts: vec![7],
                 suspended_accounts: vec![8],
-                disabled_regions: vec![(9, "ap-southeast-2".into())],
+                disabled_regions: vec![(9, "ap-east-1".into())],
                 ..Faults::default()
             },
             ..SimConfig::default()
@@ -235,6 +263,13 @@ impl SimConfig {
                 "simulator: lookup_rate must be positive, got {}",
                 self.lookup_rate
             ));
+        }
+        for (_, r) in &self.faults.disabled_regions {
+            if org::is_default_region(r) {
+                return bad(format!(
+                    "simulator: {r} is enabled in every AWS account and cannot be disabled; disable an opt-in region"
+                ));
+            }
         }
         if self.window < TimeDelta::zero() {
             return bad("simulator: window must not be negative".into());
@@ -348,9 +383,30 @@ pub struct GroundTruth {
     /// account id → region → event ids; every account and configured region is
     /// present, unreachable ones included (empty when there is no activity).
     pub events: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
-    /// Ids whose `CloudTrailEvent` is not a parseable JSON record. A record without
-    /// `userIdentity` is valid JSON and is not in this set.
+    /// Ids of records that cannot be read in full: a `CloudTrailEvent` that is not
+    /// JSON, or one without `userIdentity`, with an `eventTime` that is not a time,
+    /// or with fields of the wrong type. A scan keeps each of them with what it
+    /// could read (LookupEvents' own fields at least) and counts it as malformed.
     pub malformed: BTreeSet<String>,
+    /// What the rules must, or must not, say about planted records
+    /// ([`SimConfig::rule_cases`]); only cases whose records all lie in the window.
+    #[serde(default)]
+    pub cases: Vec<PlantedCase>,
+}
+
+/// One planted case of [`SimConfig::rule_cases`]: a flag and the records it is
+/// about. The flag is its report name (`denied-attempts`), since the simulator
+/// shares no type with the product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlantedCase {
+    /// A short name for messages (`rotating-session-names`).
+    pub name: String,
+    pub flag: String,
+    pub account_id: String,
+    /// `true`: one finding of `flag` lists exactly these event ids. `false`: no
+    /// finding of `flag` lists any of them.
+    pub fires: bool,
+    pub event_ids: BTreeSet<String>,
 }
 
 impl GroundTruth {

@@ -579,13 +579,21 @@ pub async fn read(c: Clients<'_>, req: ReadRequest<'_>) -> Result<AthenaRead, At
                 } else {
                     rec.region.as_str()
                 };
-                match crate::event::parse_value(&rec.record, account_arg, region_arg) {
+                match crate::event::parse_value_lenient(&rec.record, account_arg, region_arg) {
                     Ok(ev) => {
                         let in_scope = wanted_accounts.contains(ev.account_id.as_str())
                             && wanted_regions.contains(ev.region.as_str())
                             && ev.event_time >= req.window.start
                             && ev.event_time < req.window.end;
                         if in_scope {
+                            // Read partially: kept with what parsed, and counted.
+                            if !ev.is_whole() {
+                                out.details.malformed += 1;
+                                malformed
+                                    .entry((rec.account.clone(), rec.region.clone()))
+                                    .or_default()
+                                    .push(clean_event_id(&ev.event_id));
+                            }
                             parsed.push(ev);
                         } else {
                             out.details.out_of_scope += 1;
@@ -594,15 +602,12 @@ pub async fn read(c: Clients<'_>, req: ReadRequest<'_>) -> Result<AthenaRead, At
                     Err(ParseError::NotSessionCall { .. }) => out.details.out_of_scope += 1,
                     Err(_) => {
                         out.details.malformed += 1;
-                        let id = rec
-                            .record
-                            .get("eventID")
-                            .and_then(|v| v.as_str())
-                            .unwrap_or("")
-                            .chars()
-                            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                            .take(64)
-                            .collect::<String>();
+                        let id = clean_event_id(
+                            rec.record
+                                .get("eventID")
+                                .and_then(|v| v.as_str())
+                                .unwrap_or(""),
+                        );
                         malformed
                             .entry((rec.account.clone(), rec.region.clone()))
                             .or_default()
@@ -658,6 +663,14 @@ pub async fn read(c: Clients<'_>, req: ReadRequest<'_>) -> Result<AthenaRead, At
     out.events
         .sort_by(|a, b| (a.event_time, &a.event_id).cmp(&(b.event_time, &b.event_id)));
     Ok(out)
+}
+
+/// Event ids go into reports: keep only what a UUID is made of.
+fn clean_event_id(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(64)
+        .collect()
 }
 
 #[cfg(test)]

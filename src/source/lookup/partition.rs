@@ -24,7 +24,7 @@ use super::credentials::AccountCredentials;
 use crate::call::{
     backoff, cancelled, classify, CallFailure, CallSlots, ErrorClass, Pace, Priority, Tokens,
 };
-use crate::event::parse_record;
+use crate::event::{parse_lookup_event, LookupFields};
 use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
 use crate::progress::{Progress, ProgressEvent};
 
@@ -510,10 +510,16 @@ fn from_smithy(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
 }
 
 /// Takes one page's records into `events`: other services' records are skipped,
-/// a record that does not parse is counted as malformed (with its id), and an
-/// event id already taken is counted as a duplicate, never kept twice. Returns
-/// how many new events the page gave. Pure: the paging proptests drive it with
-/// arbitrary page splits and orders.
+/// an event id already taken is counted as a duplicate and never kept twice, and
+/// a record that cannot be read in full is kept with what could be read (its own
+/// fields that parsed, else LookupEvents' `EventId`, `EventName`, `EventTime`,
+/// `Username`, `Resources`), marked by `parse_error`, and counted as malformed
+/// with its id. A record with nothing to keep (no id, name or time anywhere) is
+/// counted as malformed and dropped. `malformed` counts records, not copies: a
+/// record not read in full returned twice is one malformed record and one
+/// duplicate (only records without any event id are counted per copy).
+/// Returns how many new events the page gave. Pure: the paging proptests drive
+/// it with arbitrary page splits and orders.
 pub fn take_page(
     page: &[aws_sdk_cloudtrail::types::Event],
     account_id: &str,
@@ -527,31 +533,52 @@ pub fn take_page(
         if e.event_source().is_some_and(|s| s != SSM_SOURCE) {
             continue;
         }
-        let parsed = e
-            .cloud_trail_event()
-            .map(|raw| parse_record(raw, account_id, region));
-        match parsed {
-            Some(Ok(ev)) => {
-                if seen.insert(ev.event_id.clone()) {
-                    events.push(ev);
-                    kept += 1;
-                } else {
+        let fields = LookupFields {
+            event_id: e.event_id(),
+            event_name: e.event_name(),
+            event_time: e
+                .event_time()
+                .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
+            username: e.username(),
+            access_key_id: e.access_key_id(),
+            resources: e
+                .resources()
+                .iter()
+                .filter_map(|r| Some((r.resource_type()?, r.resource_name()?)))
+                .collect(),
+            cloud_trail_event: e.cloud_trail_event(),
+        };
+        match parse_lookup_event(&fields, account_id, region) {
+            Ok(ev) => {
+                if !seen.insert(ev.event_id.clone()) {
                     cov.duplicates += 1;
+                    continue;
                 }
+                // (Listed already only if an unreadable copy came first.)
+                if let Some(why) = &ev.parse_error {
+                    if !cov.malformed_event_ids.contains(&ev.event_id) {
+                        tracing::debug!(account = account_id, region, event_id = ?ev.event_id, error = %why, "CloudTrail record read partially");
+                        cov.malformed += 1;
+                        cov.malformed_event_ids.push(ev.event_id.clone());
+                    }
+                }
+                events.push(ev);
+                kept += 1;
             }
             // Another service's record under the same event name: not ours.
-            Some(Err(err)) if err.is_not_session_call() => {}
-            Some(Err(err)) => {
-                cov.malformed += 1;
-                let id = e.event_id().unwrap_or("(no event id)");
-                tracing::debug!(account = account_id, region, event_id = id, error = %err, "malformed CloudTrail record");
-                cov.malformed_event_ids.push(id.to_string());
-            }
-            None => {
-                cov.malformed += 1;
-                cov.malformed_event_ids
-                    .push(e.event_id().unwrap_or("(no event id)").to_string());
-            }
+            Err(err) if err.is_not_session_call() => {}
+            Err(err) => match e.event_id().filter(|id| !id.is_empty()) {
+                // The same unreadable record again: a copy, not another record.
+                Some(id) if cov.malformed_event_ids.iter().any(|m| m == id) => {
+                    cov.duplicates += 1;
+                }
+                id => {
+                    let id = id.unwrap_or("(no event id)");
+                    tracing::debug!(account = account_id, region, event_id = ?id, error = %err, "malformed CloudTrail record");
+                    cov.malformed += 1;
+                    cov.malformed_event_ids.push(id.to_string());
+                }
+            },
         }
     }
     kept

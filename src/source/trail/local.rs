@@ -215,9 +215,7 @@ fn list_dirs(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(names)
 }
 
-fn is_account_id(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
-}
+use crate::ids::is_account_id;
 
 struct Walk<'a> {
     q: &'a TrailQuery,

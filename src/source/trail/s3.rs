@@ -33,7 +33,7 @@ use super::{
     default_threads, Acc, FileScan, Listing, PartListing, TrailError, TrailQuery,
     TrailResult,
 };
-use crate::call::{call_with_retry, CallFailure, CallSlots};
+use crate::call::{call_with_retry, CallFailure, CallSlots, Tokens};
 
 /// Listing calls in flight (each also holds a call slot while it runs).
 const LISTS_IN_FLIGHT: usize = 16;
@@ -71,6 +71,10 @@ struct Ctx<'a, 'k> {
 /// A digest object's decompressed text (or why not) and its signature metadata.
 type Fetched = (Result<Vec<u8>, String>, Option<String>);
 
+/// More pages than any one prefix holds (a year of a region's files is ~100 pages
+/// of 1,000 keys); past it the listing is not S3 speaking.
+const MAX_LIST_PAGES: u64 = 1_000_000;
+
 /// One ListObjectsV2 walk of a prefix, every page: folders (with a delimiter) and keys.
 #[derive(Default)]
 struct Listed {
@@ -81,6 +85,7 @@ struct Listed {
 impl Ctx<'_, '_> {
     async fn list(&self, prefix: &str, folders: bool) -> Result<Listed, CallFailure> {
         let mut out = Listed::default();
+        let mut tokens = Tokens::new(MAX_LIST_PAGES);
         let mut token: Option<String> = None;
         loop {
             let page = call_with_retry(Some(self.slots), self.deadline, || {
@@ -106,8 +111,11 @@ impl Ctx<'_, '_> {
                     .iter()
                     .filter_map(|o| o.key().map(str::to_string)),
             );
-            token = page.next_continuation_token().map(str::to_string);
-            if token.is_none() || page.is_truncated() == Some(false) {
+            if page.is_truncated() == Some(false) {
+                return Ok(out);
+            }
+            token = tokens.next(page.next_continuation_token())?;
+            if token.is_none() {
                 return Ok(out);
             }
         }
@@ -134,8 +142,8 @@ impl Ctx<'_, '_> {
         last: NaiveDate,
     ) -> BoxStream<'s, Result<(NaiveDate, String), CallFailure>> {
         let start_after = format!("{prefix}{}", day_path(first));
-        let state = (Some(None::<String>), false);
-        stream::unfold(state, move |(token, done)| {
+        let state = (Some(None::<String>), false, Tokens::new(MAX_LIST_PAGES));
+        stream::unfold(state, move |(token, done, mut tokens)| {
             let prefix = prefix.clone();
             let start_after = start_after.clone();
             async move {
@@ -155,7 +163,7 @@ impl Ctx<'_, '_> {
                 .await;
                 let page = match page {
                     Ok(p) => p,
-                    Err(f) => return Some((vec![Err(f)], (None, true))),
+                    Err(f) => return Some((vec![Err(f)], (None, true, tokens))),
                 };
                 let mut items = Vec::new();
                 let mut past = false;
@@ -170,9 +178,17 @@ impl Ctx<'_, '_> {
                         _ => {}
                     }
                 }
-                let next = page.next_continuation_token().map(str::to_string);
-                let more = !past && next.is_some() && page.is_truncated() != Some(false);
-                Some((items, (more.then_some(next), !more)))
+                if past || page.is_truncated() == Some(false) {
+                    return Some((items, (None, true, tokens)));
+                }
+                match tokens.next(page.next_continuation_token()) {
+                    Ok(Some(next)) => Some((items, (Some(Some(next)), false, tokens))),
+                    Ok(None) => Some((items, (None, true, tokens))),
+                    Err(e) => {
+                        items.push(Err(e.into()));
+                        Some((items, (None, true, tokens)))
+                    }
+                }
             }
         })
         .flat_map(stream::iter)
@@ -503,9 +519,7 @@ fn logs_prefix(prefix: &str) -> String {
     }
 }
 
-fn is_account_id(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
-}
+use crate::ids::is_account_id;
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn read(

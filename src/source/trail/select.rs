@@ -50,7 +50,9 @@ struct Head<'a> {
     aws_region: Option<Cow<'a, str>>,
 }
 
-/// The parser of one record: `crate::event::parse_record`, or a stand-in in tests.
+/// The parser of one record: `crate::event::parse_record_lenient`, or a stand-in
+/// in tests. An event it returns with `parse_error` set is kept and counted as
+/// malformed.
 pub(crate) type ParseFn = &'static (dyn Fn(&str, &str, &str) -> Result<SessionEvent, String> + Sync);
 
 pub(crate) fn real_parse(
@@ -58,7 +60,7 @@ pub(crate) fn real_parse(
     account: &str,
     region: &str,
 ) -> Result<SessionEvent, String> {
-    crate::event::parse_record(record, account, region).map_err(|e| e.to_string())
+    crate::event::parse_record_lenient(record, account, region).map_err(|e| e.to_string())
 }
 
 /// Scan one file's bytes (tests and [`super::scan_file_bytes`]).
@@ -401,7 +403,13 @@ fn select_record(raw: &str, q: &TrailQuery, parse: ParseFn, scan: &mut FileScan)
         },
     );
     match parse(raw, account_arg, region_arg) {
-        Ok(ev) if in_window(ev.event_time) => scan.events.push(ev),
+        Ok(ev) if in_window(ev.event_time) => {
+            // Read partially: kept with what parsed, and counted.
+            if !ev.is_whole() {
+                scan.malformed(Some(clean_id(&ev.event_id)));
+            }
+            scan.events.push(ev)
+        }
         Ok(_) => {}
         Err(_) => scan.malformed(id),
     }
@@ -497,6 +505,7 @@ mod tests {
             document_name: None,
             error_code: None,
             error_message: None,
+            ..SessionEvent::default()
         })
     }
 
@@ -940,5 +949,56 @@ mod real_parser_tests {
         assert_eq!(s.events[0].account_id, "111122223333");
         assert_eq!(s.events[1].region, "us-east-1");
         assert_eq!(s.events[1].document_name.as_deref(), Some("SSM-sudo"));
+        assert!(s.events.iter().all(SessionEvent::is_whole));
+    }
+
+    #[test]
+    fn a_record_not_read_in_full_is_kept_and_counted() {
+        let q = TrailQuery::new(TimeWindow {
+            start: "2025-02-19T00:00:00Z".parse().unwrap(),
+            end: "2025-02-20T00:00:00Z".parse().unwrap(),
+        });
+        let record = |id: &str, extra: &str| {
+            format!(
+                r#"{{"eventVersion":"1.10","eventTime":"2025-02-19T10:00:00Z","eventSource":"ssm.amazonaws.com","eventName":"StartSession","awsRegion":"eu-west-1","eventID":"{id}","recipientAccountId":"111122223333"{extra}}}"#
+            )
+        };
+        let text = format!(
+            r#"{{"Records":[{},{},{}]}}"#,
+            record("no-identity", ""),
+            record(
+                "wrong-types",
+                r#","userIdentity":{"type":"IAMUser"},"sourceIPAddress":7"#
+            ),
+            record(
+                "whole",
+                r#","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u"}"#
+            ),
+        );
+        let s = scan_bytes(
+            "f.json",
+            None,
+            text.as_bytes(),
+            &q,
+            &real_parse,
+        );
+        let ids: Vec<_> = s.events.iter().map(|e| e.event_id.as_str()).collect();
+        assert_eq!(ids, ["no-identity", "wrong-types", "whole"]);
+        assert_eq!(s.malformed, 2);
+        assert_eq!(s.malformed_event_ids, ["no-identity", "wrong-types"]);
+        assert!(s.events[2].is_whole());
+        // No time to keep it by: counted and dropped (a file has no outer fields).
+        let bad = format!(
+            r#"{{"Records":[{}]}}"#,
+            record("t", "").replace("2025-02-19T10:00:00Z", "2025-02-19 10:00:00 UTC")
+        );
+        let s = scan_bytes(
+            "f.json",
+            None,
+            bad.as_bytes(),
+            &q,
+            &real_parse,
+        );
+        assert_eq!((s.events.len(), s.malformed), (0, 1));
     }
 }

@@ -29,7 +29,8 @@ pub(super) fn lookup_events(
         .region
         .clone()
         .unwrap_or_else(|| "us-east-1".to_string());
-    if !world.org.region_enabled(account, &region) {
+    let here = |list: &[(usize, String)]| list.iter().any(|(a, r)| *a == account && *r == region);
+    if !world.org.region_enabled(account, &region) || here(&faults.unrecognized_partitions) {
         c.unrecognized_client.fetch_add(1, Ordering::Relaxed);
         return (
             json_error(
@@ -68,6 +69,20 @@ pub(super) fn lookup_events(
     } else if roll < faults.error_rate + faults.slow_rate + faults.reset_rate {
         c.injected_resets.fetch_add(1, Ordering::Relaxed);
         reset = true;
+    }
+    // Not CloudTrail speaking: a 200 without `Events` (a proxy, a wrong endpoint).
+    if here(&faults.missing_events_partitions)
+        || state.roll(serial, 0xE7E7) < faults.missing_events_rate
+    {
+        c.injected_errors.fetch_add(1, Ordering::Relaxed);
+        return (Reply::Json("{}".into()), extra);
+    }
+    let sent = p.get("NextToken").and_then(Value::as_str);
+    if let (Some(t), true) = (sent, here(&faults.repeat_token_partitions)) {
+        // The token it was sent, again, forever.
+        c.injected_errors.fetch_add(1, Ordering::Relaxed);
+        let body = format!("{{\"Events\":[],\"NextToken\":{}}}", json!(t));
+        return (Reply::Json(body), extra);
     }
     let reply = match lookup_page(state, account, &region, p, serial) {
         Ok(body) if reset => Reply::Reset(body),

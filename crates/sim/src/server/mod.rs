@@ -30,7 +30,9 @@ use crate::data::{iso, Rec, World};
 use crate::rng::{base32_u64, hash, hash_str, mix, uuid_from, Rng};
 use crate::{GroundTruth, IssuedSecret, LookupPaging, SimAccount, SimStats};
 
+mod account;
 mod cloudtrail;
+mod ec2;
 mod public_keys;
 mod s3;
 
@@ -50,7 +52,7 @@ const SHARDS: usize = 64;
 const MAX_BODY: usize = 1 << 20;
 
 /// Operations counted in the stats.
-const OPS: [&str; 13] = [
+const OPS: [&str; 15] = [
     "ListAccounts",
     "DescribeOrganization",
     "ListRoots",
@@ -63,6 +65,8 @@ const OPS: [&str; 13] = [
     "ListObjectsV2",
     "GetObject",
     "HeadObject",
+    "ListRegions",
+    "DescribeRegions",
     "Unknown",
 ];
 
@@ -224,6 +228,11 @@ enum Reply {
     },
     /// Start a JSON body, then cut the connection.
     Reset(String),
+    /// XML with a status of its own (EC2's error shape).
+    RawXml {
+        status: u16,
+        body: String,
+    },
 }
 
 fn json_error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
@@ -255,7 +264,11 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
     let addr = listener.local_addr()?;
     let seed_mix = mix(world.cfg.seed ^ 0x5EED);
     let s3 = match &world.cfg.trail_root {
-        Some(root) => Some(self::s3::Bucket::open(root, world.cfg.trail_cut_bodies)?),
+        Some(root) => {
+            let mut b = self::s3::Bucket::open(root, world.cfg.trail_cut_bodies)?;
+            b.repeat_token = world.cfg.faults.s3_repeat_token;
+            Some(b)
+        }
         None => None,
     };
     let state = Arc::new(State {
@@ -605,9 +618,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
-    let (reply, extra) = match target {
-        Some(op) => json_call(&state, &op, auth, &body, serial),
-        None => (
+    let rest_op = (parts.uri.path() == "/listRegions").then_some("ListRegions");
+    let (reply, extra) = match (target, rest_op) {
+        (None, Some(op)) => (rest_call(&state, op, auth, &body), Duration::ZERO),
+        (Some(op), _) => json_call(&state, &op, auth, &body, serial),
+        (None, None) => (
             query_call(&state, auth, &body, serial, &request_id),
             Duration::ZERO,
         ),
@@ -680,6 +695,7 @@ fn render(reply: Reply, request_id: &str) -> Response<Body> {
             resp
         }
         Reply::Xml(body) => respond(200, "text/xml", full(body)),
+        Reply::RawXml { status, body } => respond(status, "text/xml", full(body)),
         Reply::XmlError {
             status,
             code,
@@ -725,6 +741,24 @@ fn parse_auth(header: &str) -> Option<Auth> {
         return None;
     }
     Some(Auth { access_key, region })
+}
+
+/// REST-JSON services, routed by path (Account Management).
+fn rest_call(state: &State, op: &str, auth: Option<Auth>, body: &[u8]) -> Reply {
+    state.count_op(op);
+    let Some(auth) = auth else {
+        state.counters.client_errors.fetch_add(1, Ordering::Relaxed);
+        return json_error(
+            403,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        );
+    };
+    let caller = match state.caller(&auth) {
+        Ok(c) => c,
+        Err(e) => return e.json(),
+    };
+    account::list_regions(state, &caller, body)
 }
 
 fn json_call(
