@@ -4,6 +4,7 @@
 //! command line, builds a [`config::Config`], runs it and maps the result to an exit code.
 
 pub mod call;
+pub mod chain;
 pub mod config;
 pub mod event;
 pub mod failpoint;

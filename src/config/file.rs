@@ -36,6 +36,7 @@ pub struct FileScan {
     pub call_timeout: Option<String>,
     pub retry_deadline: Option<String>,
     pub session_manager: Option<bool>,
+    pub settle: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -82,6 +83,7 @@ pub struct FileReport {
     pub output: Option<PathBuf>,
     pub formats: Option<Vec<String>>,
     pub fail_on: Option<String>,
+    pub object_lock_days: Option<i64>,
     pub security_hub: Option<bool>,
     pub security_hub_region: Option<String>,
 }

@@ -325,7 +325,7 @@ pub fn expected(
         q.wants_account(&e.account)
             && q.wants_region(&e.region)
             && e.time >= q.window.start
-            && e.time <= q.window.end
+            && e.time < q.window.end
             && q.event_names.contains(&e.name)
     })
 }

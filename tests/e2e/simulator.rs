@@ -490,9 +490,10 @@ async fn lookup_filters_and_validation() {
     let (ids, got_times, _) = lookup_all(&ct, Some("StartSession"), t_lo, t_hi).await;
     assert!(got_times.iter().all(|t| (t_lo..=t_hi).contains(t)));
     assert!(got_times.contains(&t_lo) && got_times.contains(&t_hi));
+    // Ground truth is half-open, [start, end): one second past t_hi is the same set.
     let truth = sim.ground_truth(
         chrono::DateTime::from_timestamp(t_lo, 0).unwrap_or_default(),
-        chrono::DateTime::from_timestamp(t_hi, 0).unwrap_or_default(),
+        chrono::DateTime::from_timestamp(t_hi + 1, 0).unwrap_or_default(),
         &["StartSession"],
     );
     let expected = truth

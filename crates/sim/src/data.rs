@@ -130,6 +130,8 @@ pub(crate) struct World {
     /// Midnights of weekdays whose 09:00-17:00 lies inside the window (with margins).
     days: Vec<i64>,
     pub(crate) planted: HashMap<(usize, usize), Vec<Planned>>,
+    /// Event id → the first second LookupEvents shows it (planted late calls).
+    pub(crate) visible_from: HashMap<String, i64>,
     pub new_principal: Option<String>,
     /// Where each planted case went: case → (account, region index).
     pub(crate) case_at: HashMap<&'static str, (usize, usize)>,
@@ -185,6 +187,7 @@ impl World {
             we,
             days,
             planted: HashMap::new(),
+            visible_from: HashMap::new(),
             new_principal: None,
             case_at: HashMap::new(),
             ssm: Default::default(),
@@ -200,6 +203,7 @@ impl World {
         if world.cfg.hostile_records {
             world.plant_hostile();
         }
+        world.plant_calls();
         if world.cfg.rule_cases {
             world.plant_rule_cases();
         }
@@ -513,7 +517,9 @@ impl World {
         }
     }
 
-    /// Every event id in `[start, end]` with one of `names`, per account and region.
+    /// Every event id in `[start, end)` with one of `names`, per account and region
+    /// (half-open, as the tool's windows: an event at exactly `end` is the next
+    /// window's).
     pub fn ground_truth(
         &self,
         start: DateTime<Utc>,
@@ -532,7 +538,7 @@ impl World {
                 let mut ids = BTreeSet::new();
                 for p in self.plan(a, ri) {
                     let t = DateTime::from_timestamp(p.time, 0).unwrap_or_default();
-                    if t >= start && t <= end && names.contains(&p.name) {
+                    if t >= start && t < end && names.contains(&p.name) {
                         if p.malformed.is_some() || p.identity.is_none() {
                             gt.malformed.insert(p.id.clone());
                         }
@@ -545,7 +551,7 @@ impl World {
         }
         let inside = |t: i64| {
             let t = DateTime::from_timestamp(t, 0).unwrap_or_default();
-            t >= start && t <= end
+            t >= start && t < end
         };
         for c in &self.cases {
             if c.calls

@@ -19,6 +19,7 @@
 //! cannot share the product's mistakes by construction; [`trail_gen`] writes trail
 //! trees for the files source the same way.
 
+mod calls;
 mod data;
 mod org;
 #[cfg(test)]
@@ -65,6 +66,32 @@ pub enum LookupPaging {
     /// A random size in `0..=MaxResults` per call, seeded by the request serial: pages
     /// of any size, empty ones with a `NextToken` included, to test a client's paging.
     Random,
+}
+
+/// A session call planted at an exact time (on a window's bound, say), which
+/// LookupEvents shows only from `visible_from` on when that is set: CloudTrail's
+/// late delivery, on the simulator's clock ([`SimHandle::set_clock`]). Ground
+/// truth holds it whatever the clock says. Its time must lie in the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlantedCall {
+    pub account_index: usize,
+    pub region: String,
+    pub time: DateTime<Utc>,
+    /// `StartSession`, `ResumeSession` or `TerminateSession`.
+    pub name: String,
+    pub event_id: String,
+    /// The session it belongs to (a Start's `responseElements.sessionId`).
+    pub session_id: String,
+    pub visible_from: Option<DateTime<Utc>>,
+}
+
+/// How a partition set to fail answers LookupEvents ([`SimHandle::fail_partition`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionFault {
+    /// Every call: `AccessDeniedException`.
+    Always,
+    /// The first page of each lookup is served; every call with a `NextToken` fails.
+    AfterFirstPage,
 }
 
 /// Credentials the simulator issued on `AssumeRole`, so tests can prove they never
@@ -284,6 +311,8 @@ pub struct SimConfig {
     pub heavy_partitions: Vec<HeavyPartition>,
     /// Page sizes of `LookupEvents`.
     pub lookup_paging: LookupPaging,
+    /// Session calls at exact times, some delivered late.
+    pub planted_calls: Vec<PlantedCall>,
     pub faults: Faults,
     /// The accounts' ids (index 0: the management account) instead of generated
     /// ones, so the records belong to an organization defined elsewhere (e.g. in
@@ -333,6 +362,7 @@ impl Default for SimConfig {
             active_regions: None,
             heavy_partitions: Vec::new(),
             lookup_paging: LookupPaging::Full,
+            planted_calls: Vec::new(),
             faults: Faults::default(),
             account_ids: None,
             identity_resolver: None,
@@ -424,6 +454,26 @@ impl SimConfig {
                 if !seen.insert(id) {
                     return bad(format!("simulator: account id {id} given twice"));
                 }
+            }
+        }
+        for c in &self.planted_calls {
+            if c.account_index >= self.accounts || !self.regions.contains(&c.region) {
+                return bad(format!(
+                    "simulator: planted call {} is in no configured account and region",
+                    c.event_id
+                ));
+            }
+            if !DEFAULT_EVENT_NAMES.contains(&c.name.as_str()) {
+                return bad(format!(
+                    "simulator: planted call {} is a {}, not a session call",
+                    c.event_id, c.name
+                ));
+            }
+            if c.time < self.window_start() || c.time > self.window_end {
+                return bad(format!(
+                    "simulator: planted call {} lies outside the window",
+                    c.event_id
+                ));
             }
         }
         for h in &self.heavy_partitions {

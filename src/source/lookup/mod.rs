@@ -124,6 +124,8 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
             settings: LookupSettings {
                 event_names: cfg.scan.event_names.clone(),
                 window: cfg.scan.window,
+                starts: Arc::new(cfg.scan.plan.partition_starts.clone()),
+                account_starts: Arc::new(cfg.scan.plan.account_starts.clone()),
                 rate: cfg.scan.lookup_rate,
                 retry_deadline: cfg.scan.retry_deadline,
             },

@@ -5,8 +5,10 @@
 //! once for its digests and once for its log files, so calls follow the
 //! objects, never the days, and no list of (account, region, day) tasks is
 //! built. Keys stream into downloads; a body streams into the scan on a
-//! blocking thread through a small bounded queue (never a whole object in
-//! memory), resumed with a Range request if it is cut off. A bounded number of
+//! blocking thread through a small bounded queue, resumed with a Range request
+//! if it is cut off; the scan takes an object whole into its reused buffers
+//! when it fits them (bounded per scanning thread), else streams it, so no
+//! larger object is ever whole in memory. A bounded number of
 //! partitions, downloads and scans (one per core) run at once.
 
 use std::collections::HashMap;
@@ -26,8 +28,9 @@ use super::digest::{
 use super::inflate;
 use super::local::in_scope;
 use super::path::{day_path, delivered_from_name, is_log_file_name, DayPlan, TrailKey};
+use super::select::{self, Scanner};
 use super::{
-    default_threads, select, Acc, FileScan, Listing, PartListing, TrailError, TrailQuery,
+    default_threads, Acc, FileScan, Listing, PartListing, TrailError, TrailQuery,
     TrailResult,
 };
 use crate::call::{call_with_retry, CallFailure, CallSlots, Tokens};
@@ -58,7 +61,8 @@ struct Ctx<'a, 'k> {
     plan: &'a DayPlan,
     downloads: Semaphore,
     cpu: Arc<Semaphore>,
-    buffers: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// One per scanning thread at most, reused from file to file.
+    scanners: Arc<Mutex<Vec<Scanner>>>,
     query: Arc<TrailQuery>,
     public_keys: &'a PublicKeys<'k>,
     keys: tokio::sync::Mutex<HashMap<String, Keys>>,
@@ -248,22 +252,13 @@ impl Ctx<'_, '_> {
             let Ok(permit) = self.cpu.clone().acquire_owned().await else {
                 return FileScan::failed(&name, Some(key.clone()), "scan pool closed".into());
             };
-            let (buffers, query) = (self.buffers.clone(), self.query.clone());
+            let (scanners, query) = (self.scanners.clone(), self.query.clone());
             let (name2, key2) = (name.clone(), key.clone());
             let task = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                let mut buf = take_buffer(&buffers);
-                let scan = select::scan_stream(
-                    &name2,
-                    Some(key2),
-                    Chunks::new(rx),
-                    size,
-                    hash,
-                    &query,
-                    &mut buf,
-                    &select::real_parse,
-                );
-                give_buffer(&buffers, buf);
+                let mut scanner = take_scanner(&scanners, query);
+                let scan = scanner.read(&name2, Some(key2), Chunks::new(rx), size, hash);
+                give_scanner(&scanners, scanner);
                 scan
             });
             match task.await {
@@ -546,7 +541,7 @@ pub(super) async fn read(
         plan: &plan,
         downloads: Semaphore::new(DOWNLOADS_IN_FLIGHT),
         cpu: Arc::new(Semaphore::new(default_threads(0))),
-        buffers: Arc::new(Mutex::new(Vec::new())),
+        scanners: Arc::new(Mutex::new(Vec::new())),
         query: Arc::new(q.clone()),
         public_keys,
         keys: tokio::sync::Mutex::new(HashMap::new()),
@@ -635,15 +630,15 @@ pub(super) async fn read(
 }
 
 /// Inflate windows are reused across objects: at most one per core is live.
-fn take_buffer(pool: &Mutex<Vec<Vec<u8>>>) -> Vec<u8> {
+fn take_scanner(pool: &Mutex<Vec<Scanner>>, q: Arc<TrailQuery>) -> Scanner {
     pool.lock()
         .unwrap_or_else(|p| p.into_inner())
         .pop()
-        .unwrap_or_default()
+        .unwrap_or_else(|| Scanner::new(q, &select::real_parse, default_threads(0)))
 }
 
-fn give_buffer(pool: &Mutex<Vec<Vec<u8>>>, buf: Vec<u8>) {
-    pool.lock().unwrap_or_else(|p| p.into_inner()).push(buf);
+fn give_scanner(pool: &Mutex<Vec<Scanner>>, scanner: Scanner) {
+    pool.lock().unwrap_or_else(|p| p.into_inner()).push(scanner);
 }
 
 #[cfg(test)]

@@ -48,6 +48,21 @@ pub(super) fn lookup_events(
             Duration::ZERO,
         );
     }
+    let fault = state.partition_fault(account, &region);
+    let has_token = p.get("NextToken").and_then(Value::as_str).is_some();
+    if fault == Some(PartitionFault::Always)
+        || (fault == Some(PartitionFault::AfterFirstPage) && has_token)
+    {
+        c.client_errors.fetch_add(1, Ordering::Relaxed);
+        return (
+            json_error(
+                400,
+                "AccessDeniedException",
+                "simulator: this partition is set to fail",
+            ),
+            Duration::ZERO,
+        );
+    }
     let roll = state.roll(serial, 0xFA17);
     let mut extra = Duration::ZERO;
     let mut reset = false;
@@ -202,6 +217,12 @@ pub(super) fn lookup_page(
     };
     let recs = world.partition(account, ri);
     let first = recs.partition_point(|r| r.time as f64 > end);
+    // Late calls: not in event history before their time comes (simulator clock).
+    let now = (!world.visible_from.is_empty()).then(|| state.now());
+    let visible = |r: &Rec| match now {
+        None => true,
+        Some(now) => world.visible_from.get(&r.id).is_none_or(|v| *v <= now),
+    };
     let matches = |r: &Rec| match &filter {
         None => true,
         Some((k, v)) => match *k {
@@ -224,7 +245,7 @@ pub(super) fn lookup_page(
         if (r.time as f64) < start {
             break;
         }
-        if !matches(r) {
+        if !matches(r) || !visible(r) {
             continue;
         }
         if n == max {

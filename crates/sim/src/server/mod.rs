@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::data::{iso, Rec, World};
 use crate::rng::{base32_u64, hash, hash_str, mix, uuid_from, Rng};
-use crate::{GroundTruth, IssuedSecret, LookupPaging, SimAccount, SimStats};
+use crate::{GroundTruth, IssuedSecret, LookupPaging, PartitionFault, SimAccount, SimStats};
 
 mod account;
 mod cloudtrail;
@@ -138,6 +138,10 @@ struct State {
     /// Every credential set handed out, for [`SimHandle::issued_secrets`].
     issued: Mutex<Vec<IssuedSecret>>,
     seed_mix: u64,
+    /// [`SimHandle::set_clock`]: the time late calls are shown against.
+    clock: Mutex<Option<DateTime<Utc>>>,
+    /// [`SimHandle::fail_partition`]: (account index, region) → how it fails.
+    failing: Mutex<HashMap<(usize, String), PartitionFault>>,
     /// S3 over `SimConfig::trail_root`, when set.
     s3: Option<self::s3::Bucket>,
 }
@@ -290,6 +294,8 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
         cred_serial: AtomicU64::new(0),
         issued: Mutex::new(Vec::new()),
         seed_mix,
+        clock: Mutex::new(None),
+        failing: Mutex::new(HashMap::new()),
         s3,
     });
     let (stop, mut stopped) = watch::channel(false);
@@ -359,7 +365,7 @@ impl SimHandle {
     }
 
     /// Every event id with one of `event_names` (empty: the three session names) in
-    /// `[start, end]`, per account and region, and which of them are malformed.
+    /// `[start, end)`, per account and region, and which of them are malformed.
     pub fn ground_truth(
         &self,
         start: DateTime<Utc>,
@@ -398,6 +404,27 @@ impl SimHandle {
             .unwrap_or_else(|e| e.into_inner().clone())
     }
 
+    /// The time LookupEvents shows late planted calls against (`None`: the real
+    /// clock), so a test can run consecutive scans at chosen times.
+    pub fn set_clock(&self, now: Option<DateTime<Utc>>) {
+        *self.state.clock.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    }
+
+    /// Makes LookupEvents in one partition fail (or, with `None`, work again),
+    /// from the next call on.
+    pub fn fail_partition(
+        &self,
+        account_index: usize,
+        region: &str,
+        fault: Option<PartitionFault>,
+    ) {
+        let mut f = self.state.failing.lock().unwrap_or_else(|e| e.into_inner());
+        match fault {
+            Some(x) => f.insert((account_index, region.to_string()), x),
+            None => f.remove(&(account_index, region.to_string())),
+        };
+    }
+
     /// Stops accepting and closes every open connection.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -413,6 +440,24 @@ fn management_arn(world: &World) -> String {
 }
 
 impl State {
+    /// Now, on the simulator's clock, in epoch seconds.
+    fn now(&self) -> i64 {
+        self.clock
+            .lock()
+            .map(|c| *c)
+            .unwrap_or(None)
+            .unwrap_or_else(Utc::now)
+            .timestamp()
+    }
+
+    fn partition_fault(&self, account: usize, region: &str) -> Option<PartitionFault> {
+        let f = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_empty() {
+            return None;
+        }
+        f.get(&(account, region.to_string())).copied()
+    }
+
     fn stats(&self) -> SimStats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
