@@ -46,6 +46,23 @@ pub enum ScanError {
     DiscoveryStopped,
 }
 
+/// The run's bound on calls in flight: sized by the run (see `call::inflight`)
+/// within the open-file limit, raised first; `--concurrency` caps it.
+fn call_slots(cap: Option<usize>) -> CallSlots {
+    let files = crate::call::inflight::raise_open_files();
+    let ceiling = files.ceiling();
+    if let Some(why) = &files.problem {
+        // Fewer calls in flight than a slow round trip could use: slower, never wrong.
+        if cap.is_none_or(|c| c > ceiling) {
+            tracing::warn!(
+                "{why}: at most {ceiling} calls in flight; raise it with `ulimit -n` (or the service's LimitNOFILE) for a faster scan at long round trips"
+            );
+        }
+    }
+    tracing::debug!(soft = files.soft, hard = files.hard, ceiling, ?cap, "calls in flight");
+    CallSlots::auto(ceiling, cap)
+}
+
 /// Run the whole `scan` against whatever endpoints `sdk` points at, from the
 /// source `cfg.scan.source` names.
 pub async fn run_scan(
@@ -61,7 +78,7 @@ pub async fn run_scan(
         Discovery::Required => cfg.scan.retry_deadline,
         Discovery::BestEffort => BEST_EFFORT_DEADLINE,
     };
-    let slots = CallSlots::new(cfg.scan.concurrency);
+    let slots = call_slots(cfg.scan.concurrency);
     let clients = ClientSettings::new(sdk, cfg.scan.call_timeout);
     let sts = clients.sts();
     let orgs = clients.organizations();

@@ -63,8 +63,9 @@ pub struct ScanConfig {
     pub regions: RegionSelection,
     pub event_names: Vec<String>,
     pub window: TimeWindow,
-    /// Calls in flight across the whole run.
-    pub concurrency: usize,
+    /// At most this many calls in flight across the run (`--concurrency`);
+    /// `None`: the run sizes its bound itself (see `call::inflight`).
+    pub concurrency: Option<usize>,
     /// LookupEvents calls per second per account and region.
     pub lookup_rate: f64,
     /// One HTTP attempt may take this long before it is abandoned and retried.

@@ -160,6 +160,8 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
             },
         }
     }
+    let (_, peak) = ctx.slots.limits();
+    tracing::debug!(peak, "largest bound on calls in flight");
     let mut reasons = Vec::new();
     if crashed > 0 {
         reasons.push(format!(
@@ -209,6 +211,11 @@ fn crashed_account(
 
 async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
     let cfg = &shared.ctx.cfg;
+    // Its partitions' pace counts in the bound on calls in flight while it runs.
+    let _demand = shared
+        .run
+        .slots
+        .demand(shared.regions.len() as f64 * shared.run.settings.rate);
     let credentials = if account.id == shared.caller_account {
         AccountCredentials::caller()
     } else {
