@@ -95,8 +95,15 @@ pub async fn run_scan(
                 None
             }
         };
+    // Only the report needs it: asked beside the listing, not before it, so the
+    // first accounts start one round trip sooner.
     let organization_id = match caller {
-        Some(_) => crate::org::organization_id(&orgs, &slots, deadline).await,
+        Some(_) => {
+            let (orgs, slots) = (orgs.clone(), slots.clone());
+            Some(tokio::spawn(async move {
+                crate::org::organization_id(&orgs, &slots, deadline).await
+            }))
+        }
         None => None,
     };
     let region_count = match &cfg.scan.regions {
@@ -259,6 +266,10 @@ pub async fn run_scan(
         }
     }
 
+    let organization_id = match organization_id {
+        Some(task) => task.await.ok().flatten(),
+        None => None,
+    };
     let interrupted = ctx.cancelled();
     let mut report = build_report(ReportParts {
         cfg,

@@ -68,8 +68,10 @@ const ACTIVE_ACCOUNTS: usize = 2_000;
 /// What every account task of a run shares.
 struct Shared {
     run: LookupRun,
-    /// One client per region of `regions`, in the same order.
+    /// One client per region of `regions`, in the same order: the caller's
+    /// own credentials, and every assumed account's (see `credentials::ScopedProvider`).
     cloudtrail: Vec<aws_sdk_cloudtrail::Client>,
+    cloudtrail_assumed: Vec<aws_sdk_cloudtrail::Client>,
     sts: aws_sdk_sts::Client,
     regions: Vec<String>,
     caller_account: String,
@@ -96,6 +98,15 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
             cancel: ctx.cancel.clone(),
         },
         cloudtrail: regions.iter().map(|r| ctx.clients.cloudtrail(r)).collect(),
+        cloudtrail_assumed: regions
+            .iter()
+            .map(|r| {
+                let scoped = aws_credential_types::provider::SharedCredentialsProvider::new(
+                    credentials::ScopedProvider,
+                );
+                ctx.clients.cloudtrail_with(r, Some(scoped))
+            })
+            .collect(),
         sts: ctx.clients.sts(),
         regions: regions.clone(),
         caller_account: ctx
@@ -267,10 +278,14 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
         };
     }
 
+    let clients = match credentials.is_assumed() {
+        true => &shared.cloudtrail_assumed,
+        false => &shared.cloudtrail,
+    };
     let partitions = shared
         .regions
         .iter()
-        .zip(&shared.cloudtrail)
+        .zip(clients)
         .map(|(region, client)| {
             read_partition(
                 &shared.run,
