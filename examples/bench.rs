@@ -50,12 +50,18 @@ struct Workload {
     sim: SimConfig,
 }
 
-/// `name` or `name@ms`: the workload at that round trip, jitter ±25 %.
+/// Round trip to Organizations and STS when the regions' is given: the scanner
+/// runs in (or near) its home region; the regions it reads are far.
+const HOME_LATENCY: Duration = Duration::from_millis(50);
+
+/// `name` or `name@ms`: the workload with CloudTrail at that round trip, jitter
+/// ±25 %, Organizations and STS at [`HOME_LATENCY`] ± 25 %.
 fn workload_at(name: &str, latency_ms: Option<u64>) -> Option<Workload> {
     let mut w = workload(name)?;
     if let Some(ms) = latency_ms {
         w.sim.latency = Duration::from_millis(ms);
         w.sim.jitter = Duration::from_millis(ms / 4);
+        w.sim.home_latency = Some(HOME_LATENCY);
     }
     Some(w)
 }
