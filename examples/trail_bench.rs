@@ -1,16 +1,25 @@
-//! Throughput of the trail-file reader against the usual tools.
+//! Throughput of the trail-file reader against the usual tools, and against
+//! the fastest decompressors alone.
 //!
 //!     cargo run --release --example trail_bench -- --gb 2 [--dir PATH] [--runs 3]
-//!         [--python PATH] [--no-jq] [--no-duckdb]
+//!         [--share 0.001] [--python PATH] [--no-jq] [--no-duckdb]
 //!
-//! Generates ~GB of uncompressed trail JSON (gzip files of 0.7–3.3 MB, session calls
-//! 0.2 % of the records) into PATH (default: $TMPDIR/ssm-trail-bench-<gb>gb, reused
-//! when present), warms the page cache, then times, on the same files:
-//! our reader with 1 thread and with every core; `gzip -dc` (decompression alone);
-//! `zcat | jq` selecting the session calls; DuckDB's `read_json`
-//! (benches/trail/duckdb_count.py, with `--python` pointing at an interpreter that has
-//! `duckdb`). Every tool must return the same number of records. Throughput is
-//! uncompressed JSON bytes per second. See docs/bench-trail.md.
+//! Generates ~GB of uncompressed trail JSON with `sim::trail_gen` (gzip files of
+//! 0.7–3.3 MB, records of 1–2 KB from many services, session calls `--share` of the
+//! records) into PATH (default: $TMPDIR/ssm-trail-bench-<gb>gb-<share>, reused
+//! when present), warms the page cache, then times, on the same list of files, in
+//! one run, on one core (`taskset -c 0` where it exists) and on every core:
+//! our reader; `igzip -dc` (ISA-L) and `libdeflate-gunzip` and `gzip -dc`
+//! (decompression alone, all cores = `xargs -P`); `zcat | jq` selecting the
+//! session calls; DuckDB's `read_json` (benches/trail/duckdb_count.py, with
+//! `--python` pointing at an interpreter that has `duckdb`). A tool that is not
+//! installed is reported so, not fatal. Every contender runs as its own process
+//! under `/usr/bin/time`, so its peak RSS is its own. Every reader that selects
+//! must return the same records. Throughput is uncompressed JSON bytes per second;
+//! ratios are against `igzip -dc` on as many cores. See docs/bench-trail.md.
+//!
+//! `--scan ROOT FIRST_DAY DAYS THREADS` is the child mode that times our reader
+//! (one `read_dir`); it prints `kept N bytes M`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,6 +36,7 @@ struct Args {
     gb: f64,
     dir: Option<PathBuf>,
     runs: usize,
+    share: f64,
     python: String,
     jq: bool,
     duckdb: bool,
@@ -37,6 +47,7 @@ fn args() -> Res<Args> {
         gb: 2.0,
         dir: None,
         runs: 3,
+        share: 0.001,
         python: "python3".into(),
         jq: true,
         duckdb: true,
@@ -48,6 +59,7 @@ fn args() -> Res<Args> {
             "--gb" => a.gb = value()?.parse()?,
             "--dir" => a.dir = Some(value()?.into()),
             "--runs" => a.runs = value()?.parse()?,
+            "--share" => a.share = value()?.parse()?,
             "--python" => a.python = value()?,
             "--no-jq" => a.jq = false,
             "--no-duckdb" => a.duckdb = false,
@@ -63,13 +75,14 @@ struct TreeInfo {
     days: u32,
     sessions: u64,
     files: u64,
+    records: u64,
     bytes_uncompressed: u64,
     bytes_compressed: u64,
 }
 
 const FIRST_DAY: &str = "2025-03-01";
 
-fn ensure_tree(dir: &Path, gb: f64) -> Res<TreeInfo> {
+fn ensure_tree(dir: &Path, gb: f64, share: f64) -> Res<TreeInfo> {
     let info_path = dir.join("bench-info.txt");
     if let Ok(text) = std::fs::read_to_string(&info_path) {
         let get = |k: &str| -> Res<String> {
@@ -84,6 +97,7 @@ fn ensure_tree(dir: &Path, gb: f64) -> Res<TreeInfo> {
             days: get("days")?.parse()?,
             sessions: get("sessions")?.parse()?,
             files: get("files")?.parse()?,
+            records: get("records")?.parse()?,
             bytes_uncompressed: get("bytes_uncompressed")?.parse()?,
             bytes_compressed: get("bytes_compressed")?.parse()?,
         });
@@ -106,7 +120,7 @@ fn ensure_tree(dir: &Path, gb: f64) -> Res<TreeInfo> {
         days: days.max(1),
         files_per_day: per_day,
         records_per_file: records,
-        session_share: 0.002,
+        session_share: share,
         // Every tool must read every file: nothing corrupt here (tests cover that).
         corrupt_files: 0,
         malformed_records: 0,
@@ -129,17 +143,19 @@ fn ensure_tree(dir: &Path, gb: f64) -> Res<TreeInfo> {
         days: spec.days,
         sessions: m.sessions.len() as u64,
         files: m.files.len() as u64,
+        records: m.files.iter().map(|f| f.records).sum(),
         bytes_uncompressed: m.bytes_uncompressed(),
         bytes_compressed: m.bytes_compressed(),
     };
     std::fs::write(
         &info_path,
         format!(
-            "first_day {}\ndays {}\nsessions {}\nfiles {}\nbytes_uncompressed {}\nbytes_compressed {}\n",
+            "first_day {}\ndays {}\nsessions {}\nfiles {}\nrecords {}\nbytes_uncompressed {}\nbytes_compressed {}\n",
             info.first_day,
             info.days,
             info.sessions,
             info.files,
+            info.records,
             info.bytes_uncompressed,
             info.bytes_compressed
         ),
@@ -164,40 +180,104 @@ fn trail_files(dir: &Path) -> Res<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Best (shortest) of `runs` timings of `f`, which returns the records it kept.
-fn best<F: FnMut() -> Res<u64>>(runs: usize, mut f: F) -> Res<(f64, u64)> {
-    let mut best = f64::MAX;
-    let mut kept = 0;
-    for _ in 0..runs.max(1) {
-        let t = Instant::now();
-        kept = f()?;
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    Ok((best, kept))
+fn window(first_day: NaiveDate, days: u32) -> Res<TimeWindow> {
+    let first = first_day.checked_sub_days(Days::new(1)).ok_or("date")?;
+    let last = first_day
+        .checked_add_days(Days::new(days as u64))
+        .ok_or("date")?;
+    Ok(TimeWindow {
+        start: first.and_hms_opt(0, 0, 0).ok_or("date")?.and_utc(),
+        end: last.and_hms_opt(23, 59, 59).ok_or("date")?.and_utc(),
+    })
 }
 
-/// Run a shell pipeline over the file list (NUL-separated in `list`); its stdout.
-fn shell(script: &str, list: &Path) -> Res<String> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg("sh")
-        .arg(list)
-        .stderr(Stdio::inherit())
-        .output()?;
-    if !out.status.success() {
-        return Err(format!("`{script}` failed: {}", out.status).into());
+/// The child: one read of the tree, what it kept and read.
+fn child(mut it: impl Iterator<Item = String>) -> Res<()> {
+    let root: PathBuf = it.next().ok_or("--scan ROOT")?.into();
+    let first_day: NaiveDate = it.next().ok_or("--scan FIRST_DAY")?.parse()?;
+    let days: u32 = it.next().ok_or("--scan DAYS")?.parse()?;
+    let threads: usize = it.next().ok_or("--scan THREADS")?.parse()?;
+    let q = TrailQuery::new(window(first_day, days)?);
+    let r = read_dir(&root, &q, threads)?;
+    if !r.coverage.bad_files.is_empty() {
+        return Err(format!("bad files: {:?}", r.coverage.bad_files).into());
     }
-    Ok(String::from_utf8(out.stdout)?)
+    println!(
+        "kept {} bytes {} records {}",
+        r.events.len(),
+        r.coverage.bytes_uncompressed,
+        r.coverage.records_seen
+    );
+    Ok(())
+}
+
+fn installed(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool} >/dev/null 2>&1"))
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// One timed run of `cmd` under `/usr/bin/time` (when there): wall seconds,
+/// peak RSS in MB (of the largest process), stdout.
+fn timed(cmd: &mut Command, rss_file: &Path) -> Res<(f64, Option<f64>, String)> {
+    let t = Instant::now();
+    let out = cmd.stderr(Stdio::inherit()).output()?;
+    let s = t.elapsed().as_secs_f64();
+    if !out.status.success() {
+        return Err(format!("{cmd:?} failed: {}", out.status).into());
+    }
+    let rss = std::fs::read_to_string(rss_file)
+        .ok()
+        .and_then(|t| t.trim().lines().last()?.trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0);
+    Ok((s, rss, String::from_utf8(out.stdout)?))
+}
+
+/// `argv` as a command, under `/usr/bin/time -f %M -o rss_file` when it exists,
+/// on the first core only when `one_core` and `taskset` exists.
+fn command(argv: &[String], one_core: bool, rss_file: &Path, has_time: bool, has_taskset: bool) -> Command {
+    let mut full: Vec<String> = Vec::new();
+    if has_time {
+        full.extend([
+            "/usr/bin/time".into(),
+            "-f".into(),
+            "%M".into(),
+            "-o".into(),
+            rss_file.display().to_string(),
+        ]);
+    }
+    if one_core && has_taskset {
+        full.extend(["taskset".into(), "-c".into(), "0".into()]);
+    }
+    full.extend(argv.iter().cloned());
+    let mut c = Command::new(&full[0]);
+    c.args(&full[1..]);
+    c
+}
+
+struct Row {
+    name: String,
+    cores: usize,
+    /// None: not run (the reason in `note`).
+    secs: Option<f64>,
+    rss_mb: Option<f64>,
+    kept: Option<u64>,
+    note: String,
 }
 
 fn main() -> Res<()> {
+    let mut argv = std::env::args().skip(1).peekable();
+    if argv.peek().map(String::as_str) == Some("--scan") {
+        argv.next();
+        return child(argv);
+    }
     let a = args()?;
-    let dir = a
-        .dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("ssm-trail-bench-{}gb", a.gb)));
-    let info = ensure_tree(&dir, a.gb)?;
+    let dir = a.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ssm-trail-bench-{}gb-{}", a.gb, a.share))
+    });
+    let info = ensure_tree(&dir, a.gb, a.share)?;
     let files = trail_files(&dir)?;
     if files.len() as u64 != info.files {
         return Err(format!(
@@ -219,89 +299,190 @@ fn main() -> Res<()> {
     for f in &files {
         std::fs::read(f)?;
     }
-
-    let first = info
-        .first_day
-        .checked_sub_days(Days::new(1))
-        .ok_or("date")?;
-    let last = info
-        .first_day
-        .checked_add_days(Days::new(info.days as u64))
-        .ok_or("date")?;
-    let window = TimeWindow {
-        start: first.and_hms_opt(0, 0, 0).ok_or("date")?.and_utc(),
-        end: last.and_hms_opt(23, 59, 59).ok_or("date")?.and_utc(),
-    };
-    let q = TrailQuery::new(window);
+    let win = window(info.first_day, info.days)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mb = info.bytes_uncompressed as f64 / 1e6;
     println!(
-        "tree: {} files, {:.0} MB uncompressed, {:.0} MB gzip, {} session records; {} cores",
+        "tree: {} files, {:.0} MB uncompressed, {:.0} MB gzip, {} records, {} session records ({:.2} %); {} cores",
         info.files,
         mb,
         info.bytes_compressed as f64 / 1e6,
+        info.records,
         info.sessions,
+        100.0 * info.sessions as f64 / info.records.max(1) as f64,
         cores
     );
+    let has_time = Path::new("/usr/bin/time").exists();
+    let has_taskset = installed("taskset");
+    let rss_file = dir.join("bench-rss.txt");
+    let me = std::env::current_exe()?;
+    let list_s = list.display().to_string();
+    // Files per process when the decompressors run on every core.
+    let per = (files.len() / (cores * 4)).max(1).to_string();
 
-    let mut rows: Vec<(String, f64, u64)> = Vec::new();
-    let ours = |threads: usize| -> Res<(f64, u64)> {
-        best(a.runs, || {
-            let r = read_dir(&dir, &q, threads)?;
-            if r.coverage.bytes_uncompressed != info.bytes_uncompressed {
-                return Err("our reader did not read every byte".into());
+    let mut rows: Vec<Row> = Vec::new();
+    // Best of `runs`: (seconds, peak RSS of that run, stdout).
+    let mut run = |name: String,
+                   cores_used: usize,
+                   runs: usize,
+                   argv: Vec<String>,
+                   needs: &str,
+                   kept: &dyn Fn(&str) -> Res<Option<u64>>|
+     -> Res<()> {
+        if !needs.is_empty() && !installed(needs) {
+            rows.push(Row {
+                name,
+                cores: cores_used,
+                secs: None,
+                rss_mb: None,
+                kept: None,
+                note: format!("`{needs}` not installed"),
+            });
+            return Ok(());
+        }
+        let mut best: Option<(f64, Option<f64>, Option<u64>)> = None;
+        for _ in 0..runs.max(1) {
+            let _ = std::fs::remove_file(&rss_file);
+            let mut c = command(&argv, cores_used == 1, &rss_file, has_time, has_taskset);
+            let (s, rss, out) = timed(&mut c, &rss_file)?;
+            let k = kept(&out)?;
+            if best.as_ref().is_none_or(|b| s < b.0) {
+                best = Some((s, rss, k));
             }
-            Ok(r.events.len() as u64)
-        })
+        }
+        let (s, rss, k) = best.ok_or("no run")?;
+        rows.push(Row {
+            name,
+            cores: cores_used,
+            secs: Some(s),
+            rss_mb: rss,
+            kept: k,
+            note: String::new(),
+        });
+        Ok(())
     };
-    let (s, n) = ours(1)?;
-    rows.push(("ssm-session-audit, 1 thread".into(), s, n));
+    let sh = |script: &str| -> Vec<String> {
+        vec![
+            "sh".into(),
+            "-c".into(),
+            script.into(),
+            "sh".into(),
+            list_s.clone(),
+            per.clone(),
+            cores.to_string(),
+        ]
+    };
+    let ours = |threads: usize| -> Vec<String> {
+        vec![
+            me.display().to_string(),
+            "--scan".into(),
+            dir.display().to_string(),
+            info.first_day.to_string(),
+            info.days.to_string(),
+            threads.to_string(),
+        ]
+    };
+    let our_kept = |out: &str| -> Res<Option<u64>> {
+        let mut w = out.split_whitespace();
+        let (Some("kept"), Some(n), Some("bytes"), Some(b)) = (w.next(), w.next(), w.next(), w.next())
+        else {
+            return Err(format!("unexpected output of our reader: {out}").into());
+        };
+        if b.parse::<u64>()? != info.bytes_uncompressed {
+            return Err("our reader did not read every byte".into());
+        }
+        Ok(Some(n.parse()?))
+    };
+    let none = |_: &str| -> Res<Option<u64>> { Ok(None) };
+    let count = |out: &str| -> Res<Option<u64>> { Ok(Some(out.trim().parse()?)) };
+
+    let mut core_counts = vec![1];
     if cores > 1 {
-        let (s, n) = ours(cores)?;
-        rows.push((format!("ssm-session-audit, {cores} threads"), s, n));
+        core_counts.push(cores);
     }
-    let (s, _) = best(a.runs, || {
-        shell(r#"xargs -0 gzip -dc < "$1" > /dev/null"#, &list)?;
-        Ok(0)
-    })?;
-    rows.push(("gzip -dc (decompression only)".into(), s, info.sessions));
+    for &c in &core_counts {
+        run("ssm-session-audit".to_string(), c, a.runs, ours(c), "", &our_kept)?;
+        for (tool, script) in [
+            ("igzip", "igzip -dc"),
+            ("libdeflate-gunzip", "libdeflate-gunzip -c"),
+            ("gzip", "gzip -dc"),
+        ] {
+            let s = if c == 1 {
+                format!(r#"xargs -0 {script} < "$1" > /dev/null"#)
+            } else {
+                format!(r#"xargs -0 -P "$3" -n "$2" {script} < "$1" > /dev/null"#)
+            };
+            run(format!("`{script}` (decompression only)"), c, a.runs, sh(&s), tool, &none)?;
+        }
+    }
     if a.jq {
-        let (s, n) = best(1, || {
-            let out = shell(
-                r#"xargs -0 zcat < "$1" | jq -c '.Records[] | select(.eventSource=="ssm.amazonaws.com" and (.eventName=="StartSession" or .eventName=="ResumeSession" or .eventName=="TerminateSession"))' | wc -l"#,
-                &list,
-            )?;
-            Ok(out.trim().parse()?)
-        })?;
-        rows.push(("zcat \\| jq".into(), s, n));
+        run(
+            "`zcat | jq`".into(),
+            1,
+            1,
+            sh(r#"xargs -0 zcat < "$1" | jq -c '.Records[] | select(.eventSource=="ssm.amazonaws.com" and (.eventName=="StartSession" or .eventName=="ResumeSession" or .eventName=="TerminateSession"))' | wc -l"#),
+            "jq",
+            &count,
+        )?;
     }
     if a.duckdb {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/trail/duckdb_count.py");
         let glob = format!("{}/AWSLogs/**/*.json.gz", dir.display());
-        let start = window.start.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let end = window.end.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let (s, n) = best(a.runs.min(2), || {
-            let out = Command::new(&a.python)
-                .arg(&script)
-                .args([&glob, &start, &end])
-                .stderr(Stdio::inherit())
-                .output()?;
-            if !out.status.success() {
-                return Err(format!("duckdb script failed: {}", out.status).into());
-            }
-            let text = String::from_utf8(out.stdout)?;
-            Ok(text.split_whitespace().next().ok_or("no output")?.parse()?)
-        })?;
-        rows.push((format!("DuckDB read_json ({cores} threads)"), s, n));
+        let start = win.start.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let end = win.end.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let duck = |out: &str| -> Res<Option<u64>> {
+            Ok(Some(out.split_whitespace().next().ok_or("no output")?.parse()?))
+        };
+        let has_duckdb = Command::new(&a.python)
+            .args(["-c", "import duckdb"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if has_duckdb {
+            run(
+                "DuckDB `read_json`".to_string(),
+                cores,
+                a.runs.min(2),
+                vec![a.python.clone(), script.display().to_string(), glob, start, end],
+                "",
+                &duck,
+            )?;
+        } else {
+            rows.push(Row {
+                name: "DuckDB `read_json`".into(),
+                cores,
+                secs: None,
+                rss_mb: None,
+                kept: None,
+                note: format!("`duckdb` not importable by {}", a.python),
+            });
+        }
     }
 
+    let igzip = |c: usize| {
+        rows.iter()
+            .find(|r| r.name.starts_with("`igzip") && r.cores == c)
+            .and_then(|r| r.secs)
+    };
     println!();
-    println!("| reader | seconds | MB/s (uncompressed) | records kept |");
-    println!("|---|---:|---:|---:|");
+    println!("| reader | cores | seconds | MB/s (uncompressed) | vs `igzip -dc` on as many cores | peak RSS (MB) | session records |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut ok = true;
-    for (name, s, n) in &rows {
-        println!("| {name} | {s:.2} | {:.0} | {n} |", mb / s);
-        ok &= *n == info.sessions;
+    for r in &rows {
+        let Some(s) = r.secs else {
+            println!("| {} | {} | – | – | – | – | {} |", r.name, r.cores, r.note);
+            continue;
+        };
+        let vs = igzip(r.cores).map_or("–".to_string(), |g| format!("{:.2}", g / s));
+        let rss = r.rss_mb.map_or("–".to_string(), |m| format!("{m:.0}"));
+        let kept = r.kept.map_or("–".to_string(), |k| k.to_string());
+        println!(
+            "| {} | {} | {s:.2} | {:.0} | {vs} | {rss} | {kept} |",
+            r.name,
+            r.cores,
+            mb / s
+        );
+        ok &= r.kept.is_none_or(|k| k == info.sessions);
     }
     println!();
     if !ok {
@@ -312,7 +493,7 @@ fn main() -> Res<()> {
         .into());
     }
     println!(
-        "every reader returned the {} session records",
+        "every reader that selects returned the {} session records",
         info.sessions
     );
     Ok(())

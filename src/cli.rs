@@ -43,13 +43,15 @@ pub struct ScanArgs {
     /// TOML config file (see config.example.toml); flags win over it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Look back this far from now, e.g. 90m, 12h, 7d (at most 90d for CloudTrail lookups).
-    #[arg(long, value_name = "DURATION", conflicts_with_all = ["start", "end"])]
+    /// Look back this far from now, e.g. 90m, 12h, 7d (at most 90d for CloudTrail
+    /// lookups); or `last`: go on from where the last run in the --output location
+    /// was settled, reading again what it failed to read.
+    #[arg(long, value_name = "DURATION|last", conflicts_with_all = ["start", "end"])]
     pub since: Option<String>,
     /// Window start, RFC 3339 (e.g. 2026-11-01T00:00:00Z).
     #[arg(long, value_name = "TIME")]
     pub start: Option<String>,
-    /// Window end, RFC 3339; defaults to now.
+    /// Window end (exclusive), RFC 3339, not in the future; defaults to now.
     #[arg(long, value_name = "TIME")]
     pub end: Option<String>,
     /// Regions to scan, comma-separated, or `all`.
@@ -84,9 +86,13 @@ pub struct ScanArgs {
     /// Report formats, comma-separated: json, csv, html, ocsf (default json,csv,html).
     #[arg(long, value_name = "FORMATS", value_delimiter = ',')]
     pub format: Option<Vec<String>>,
-    /// Directory that receives the report files.
-    #[arg(long, value_name = "DIR")]
+    /// Where the report files go: a folder (it holds this run's files only), or
+    /// s3://bucket/prefix (each run under prefix/<run start>/, then prefix/latest.json).
+    #[arg(long, value_name = "DIR|S3_URL")]
     pub output: Option<PathBuf>,
+    /// S3 output: Object Lock retention (compliance mode) of every object, in days.
+    #[arg(long, value_name = "DAYS")]
+    pub object_lock_days: Option<i64>,
     /// An earlier report.json: principals not in it are flagged `new-principal`.
     #[arg(long, value_name = "REPORT.json")]
     pub baseline: Option<PathBuf>,
@@ -137,6 +143,7 @@ impl ScanArgs {
             lookup_rate: self.lookup_rate,
             formats: self.format.clone(),
             output: self.output.clone(),
+            object_lock_days: self.object_lock_days,
             baseline: self.baseline.clone(),
             fail_on: self.fail_on.clone(),
             source: self.source.clone(),

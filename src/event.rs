@@ -638,7 +638,7 @@ fn denied_resource(message: &str, action: &str) -> Option<Named> {
         && region
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    let account_ok = crate::ids::is_account_id(account);
     if !partition_ok || !region_ok {
         return None;
     }

@@ -4,12 +4,15 @@
 //! command line, builds a [`config::Config`], runs it and maps the result to an exit code.
 
 pub mod call;
+pub mod chain;
 pub mod config;
 pub mod event;
+pub mod failpoint;
 pub mod ids;
 pub mod model;
 pub mod org;
 pub mod progress;
+pub mod regions;
 pub mod report;
 pub mod rules;
 pub mod scan;

@@ -360,6 +360,10 @@ pub struct RegionCoverage {
     pub malformed: u64,
     /// Records returned twice (same event id), kept once.
     pub duplicates: u64,
+    /// Events read again that an earlier report of the same `--since last`
+    /// chain already holds: left out of this one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub already_reported: u64,
     pub error: Option<String>,
     /// Event ids of the records that could not be parsed, so an auditor can look them up.
     #[serde(default)]
@@ -377,6 +381,7 @@ impl RegionCoverage {
             throttles: 0,
             malformed: 0,
             duplicates: 0,
+            already_reported: 0,
             error: None,
             malformed_event_ids: Vec::new(),
         }
@@ -455,11 +460,130 @@ pub struct AccountReport {
     pub max_severity: Option<Severity>,
 }
 
-/// The time window that was scanned.
+/// A time window, half-open: `[start, end)`. An event at exactly `start` is in
+/// it, one at exactly `end` is not, so back-to-back windows never hold an event
+/// twice. (CloudTrail's `LookupEvents` `EndTime` is inclusive: the live source
+/// drops what it returns at exactly `end`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimeWindow {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+}
+
+impl TimeWindow {
+    /// `start <= t < end`.
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.start <= t && t < self.end
+    }
+}
+
+/// Account id → region → a value: what differs per partition.
+pub type PartitionMap<T> = BTreeMap<String, BTreeMap<String, T>>;
+
+/// `run.window` of a report: what was read, and until when it is settled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunWindow {
+    /// Where every partition not named in `partition_starts` starts.
+    pub start: DateTime<Utc>,
+    /// Exclusive.
+    pub end: DateTime<Utc>,
+    /// Events before this had reached CloudTrail when the run read it. After it,
+    /// some may still arrive (event history lags a few minutes, some events
+    /// more; see `scan.settle`): the next `--since last` run reads again from here.
+    #[serde(default)]
+    pub settled_until: DateTime<Utc>,
+    /// Partitions that start elsewhere than `start` (`--since last`): earlier, to
+    /// read again what an earlier run failed to read; or later, where an earlier
+    /// run had already read them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partition_starts: PartitionMap<DateTime<Utc>>,
+    /// Accounts whose regions not named in `partition_starts` start here: an
+    /// earlier run could not read them and could not say which regions they
+    /// have (no role, no region list).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub account_starts: BTreeMap<String, DateTime<Utc>>,
+}
+
+impl RunWindow {
+    /// Where `account`'s `region` starts.
+    pub fn start_of(&self, account: &str, region: &str) -> DateTime<Utc> {
+        start_in(
+            &self.partition_starts,
+            &self.account_starts,
+            self.start,
+            account,
+            region,
+        )
+    }
+}
+
+/// Where `account`'s `region` starts: its own start, else its account's, else `default`.
+pub fn start_in(
+    partition_starts: &PartitionMap<DateTime<Utc>>,
+    account_starts: &BTreeMap<String, DateTime<Utc>>,
+    default: DateTime<Utc>,
+    account: &str,
+    region: &str,
+) -> DateTime<Utc> {
+    partition_starts
+        .get(account)
+        .and_then(|r| r.get(region))
+        .or_else(|| account_starts.get(account))
+        .copied()
+        .unwrap_or(default)
+}
+
+/// An event an earlier report already holds, by id and time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ReportedEvent {
+    pub event_id: String,
+    pub event_time: DateTime<Utc>,
+}
+
+/// `run.continuation`: everything the next `--since last` run needs to go on
+/// from this one without missing or repeating an event. It is in the report
+/// (and covered by `SHA256SUMS`), never in hidden state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Continuation {
+    /// Where the next run starts every partition not in `partition_starts`.
+    pub start: DateTime<Utc>,
+    /// Partitions the next run starts elsewhere: earlier where this run failed
+    /// to read them (from this run's own start), later where it read them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partition_starts: PartitionMap<DateTime<Utc>>,
+    /// Accounts this run did not read in full without naming every region it
+    /// left unread (AssumeRole failed, or the account's regions could not be
+    /// listed, under `--regions all`): their regions not in
+    /// `partition_starts` start here, this run's own start for the account.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub account_starts: BTreeMap<String, DateTime<Utc>>,
+    /// Events this report (or an earlier one) holds at or after the next run's
+    /// start of their partition: the next run reads them again and leaves them
+    /// out. They are the unsettled tail, and whatever a failed partition gave.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reported: PartitionMap<Vec<ReportedEvent>>,
+    /// The Start and Resume events of sessions still open at the end of this
+    /// run (their last call within a day), so the next run can join the calls
+    /// it reads to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_sessions: Vec<SessionEvent>,
+}
+
+/// `run.previous`: the run a `--since last` run continues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousRun {
+    /// The folder, or the run's `s3://bucket/prefix/RUN/`.
+    pub location: String,
+    pub started_at: DateTime<Utc>,
+    pub window: TimeWindow,
+    pub settled_until: DateTime<Utc>,
+    pub complete: bool,
+    /// Events read again that it (or a run before it) already reported.
+    #[serde(default)]
+    pub already_reported: u64,
+    /// Calls of sessions it left open that this run joined its own calls to.
+    #[serde(default)]
+    pub joined_events: u64,
 }
 
 /// The `run` header of the report.
@@ -468,7 +592,7 @@ pub struct RunInfo {
     pub tool_version: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
-    pub window: TimeWindow,
+    pub window: RunWindow,
     pub regions: Vec<String>,
     pub event_names: Vec<String>,
     /// `lookup-events`, or the trail files' folder / S3 prefix.
@@ -495,6 +619,13 @@ pub struct RunInfo {
     /// scanned and their cost, the partitions without any trail file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub athena: Option<serde_json::Value>,
+    /// `--since last`: the run this one continues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousRun>,
+    /// What the next `--since last` run needs (absent only in reports of
+    /// versions that did not write it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<Continuation>,
     /// What `--security-hub` did; absent when it was not asked for. A failed
     /// import makes the run incomplete (`complete` false), with the reason here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -548,6 +679,9 @@ pub struct RunStats {
     pub events: u64,
     pub malformed: u64,
     pub duplicates: u64,
+    /// Events an earlier report of the `--since last` chain already holds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub already_reported: u64,
 }
 
 /// The whole report (`report.json`).

@@ -9,7 +9,9 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::call::{call_with_retry, CallFailure, CallSlots};
+use crate::call::{
+    call_with_retry, call_with_retry_checked, CallFailure, CallSlots, ErrorClass, Tokens,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
@@ -94,8 +96,11 @@ pub async fn discover_each(
                     .set_next_token(token)
                     .send()
                     .await?;
-                let items: Vec<Account> = out.accounts().iter().filter_map(account_from).collect();
-                Ok((items, out.next_token().map(str::to_string)))
+                let items: Option<Vec<Account>> = out
+                    .accounts
+                    .as_ref()
+                    .map(|a| a.iter().filter_map(account_from).collect());
+                Ok((items, out.next_token))
             },
             &mut on_page,
         )
@@ -122,8 +127,11 @@ pub async fn discover_each(
                     .set_next_token(token)
                     .send()
                     .await?;
-                let items: Vec<Account> = out.accounts().iter().filter_map(account_from).collect();
-                Ok((items, out.next_token().map(str::to_string)))
+                let items: Option<Vec<Account>> = out
+                    .accounts
+                    .as_ref()
+                    .map(|a| a.iter().filter_map(account_from).collect());
+                Ok((items, out.next_token))
             },
             &mut on_page,
         )
@@ -141,12 +149,12 @@ pub async fn discover_each(
                     .set_next_token(token)
                     .send()
                     .await?;
-                let items: Vec<String> = out
-                    .organizational_units()
-                    .iter()
-                    .filter_map(|ou| ou.id().map(str::to_string))
-                    .collect();
-                Ok((items, out.next_token().map(str::to_string)))
+                let items: Option<Vec<String>> = out.organizational_units.as_ref().map(|ous| {
+                    ous.iter()
+                        .filter_map(|ou| ou.id().map(str::to_string))
+                        .collect()
+                });
+                Ok((items, out.next_token))
             },
             |ous| pending.extend(ous),
         )
@@ -156,7 +164,9 @@ pub async fn discover_each(
 }
 
 /// Every page of one listing, handed to `sink` page by page, each page retried on its own. A page
-/// may be empty while more remain: only a missing token ends the list.
+/// may be empty while more remain: only a missing token ends the list. A page without its list
+/// member is not the service speaking and is retried, never read as empty; a token that comes
+/// back, or a listing that never ends, fails it.
 async fn all_pages<T, E, F, Fut>(
     slots: &CallSlots,
     deadline: Duration,
@@ -167,25 +177,42 @@ async fn all_pages<T, E, F, Fut>(
 ) -> Result<(), DiscoveryError>
 where
     F: Fn(Option<String>) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), SdkError<E, HttpResponse>>>,
+    Fut: std::future::Future<
+        Output = Result<(Option<Vec<T>>, Option<String>), SdkError<E, HttpResponse>>,
+    >,
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let fail = |failure| DiscoveryError::List {
+        operation,
+        parent: parent.map(str::to_string),
+        failure,
+    };
+    let missing = |(items, _): &(Option<Vec<T>>, Option<String>)| {
+        items.is_none().then(|| CallFailure {
+            class: ErrorClass::Transient,
+            code: "malformed-response".into(),
+            message: format!(
+                "a {operation} answer without its list member: not Organizations speaking (a proxy, or AWS_ENDPOINT_URL_ORGANIZATIONS pointing elsewhere?)"
+            ),
+        })
+    };
+    let mut tokens = Tokens::new(MAX_PAGES);
     let mut token: Option<String> = None;
     loop {
-        let (items, next) = call_with_retry(Some(slots), deadline, || page(token.clone()))
-            .await
-            .map_err(|failure| DiscoveryError::List {
-                operation,
-                parent: parent.map(str::to_string),
-                failure,
-            })?;
-        sink(items);
-        match next {
-            Some(t) if !t.is_empty() => token = Some(t),
-            _ => return Ok(()),
+        let (items, next) =
+            call_with_retry_checked(Some(slots), deadline, || page(token.clone()), missing)
+                .await
+                .map_err(fail)?;
+        sink(items.unwrap_or_default());
+        token = tokens.next(next.as_deref()).map_err(|e| fail(e.into()))?;
+        if token.is_none() {
+            return Ok(());
         }
     }
 }
+
+/// More pages than any organization has (AWS allows 10,000 accounts, 20 a page).
+const MAX_PAGES: u64 = 100_000;
 
 /// The organization's id, when the caller may see it.
 pub async fn organization_id(

@@ -95,7 +95,10 @@ impl RegionAsker<'_> {
         if let RegionSelection::List(list) = selection {
             if list.iter().all(|r| is_default_region(r)) {
                 return AccountRegions {
-                    regions: list.iter().map(|r| (r.clone(), Enablement::Enabled)).collect(),
+                    regions: list
+                        .iter()
+                        .map(|r| (r.clone(), Enablement::Enabled))
+                        .collect(),
                     incomplete: None,
                 };
             }
@@ -272,7 +275,12 @@ impl Ec2Regions<'_> {
         };
         let provider = credentials
             .or_else(|| self.sdk.credentials_provider())
-            .ok_or_else(|| fail("credentials", "no credentials to sign DescribeRegions".into()))?;
+            .ok_or_else(|| {
+                fail(
+                    "credentials",
+                    "no credentials to sign DescribeRegions".into(),
+                )
+            })?;
         let http = self
             .sdk
             .http_client()
@@ -283,8 +291,12 @@ impl Ec2Regions<'_> {
             .ok_or_else(|| fail("request", "no async sleep".into()))?;
         let endpoint = self.endpoint();
         let body = call_with_retry(Some(slots), deadline, || {
-            let (provider, http, sleep, endpoint) =
-                (provider.clone(), http.clone(), sleep.clone(), endpoint.clone());
+            let (provider, http, sleep, endpoint) = (
+                provider.clone(),
+                http.clone(),
+                sleep.clone(),
+                endpoint.clone(),
+            );
             let region = self.region.clone();
             let timeout = self.call_timeout;
             async move {
@@ -439,6 +451,9 @@ mod tests {
     fn ec2_errors_name_their_code() {
         let xml = "<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized</Message></Error></Errors></Response>";
         assert_eq!(tag(xml, "Code").as_deref(), Some("UnauthorizedOperation"));
-        assert_eq!(tag(xml, "Message").as_deref(), Some("You are not authorized"));
+        assert_eq!(
+            tag(xml, "Message").as_deref(),
+            Some("You are not authorized")
+        );
     }
 }

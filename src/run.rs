@@ -103,7 +103,25 @@ pub(crate) fn load_config(flags: &FlagValues) -> Result<Config, UsageError> {
         Some(path) => Some(config::load_file(path)?),
         None => None,
     };
-    Ok(config::resolve(flags, file.as_ref(), chrono::Utc::now())?)
+    Ok(config::resolve(flags, file.as_ref(), now()?)?)
+}
+
+/// Now, in whole seconds (CloudTrail's event times are whole seconds, and a
+/// window's bounds become the next window's). Tests, which always set
+/// `SSM_SESSION_AUDIT_REQUIRE_LOCAL_ENDPOINT`, may set `SSM_SESSION_AUDIT_NOW`
+/// (RFC 3339) to run consecutive scans at chosen times; nothing else can.
+fn now() -> Result<chrono::DateTime<chrono::Utc>, UsageError> {
+    let real = chrono::Utc::now();
+    let real = chrono::DateTime::from_timestamp(real.timestamp(), 0).unwrap_or(real);
+    if std::env::var_os("SSM_SESSION_AUDIT_REQUIRE_LOCAL_ENDPOINT").is_none() {
+        return Ok(real);
+    }
+    match std::env::var("SSM_SESSION_AUDIT_NOW") {
+        Ok(t) => chrono::DateTime::parse_from_rfc3339(t.trim())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| UsageError(anyhow::anyhow!("SSM_SESSION_AUDIT_NOW={t:?}: {e}"))),
+        Err(_) => Ok(real),
+    }
 }
 
 /// A config file with no flags on top (for `alerts` and `iam`).
@@ -157,9 +175,40 @@ pub(crate) async fn run_and_report(
     opts: &OutputOpts,
     note: Option<&str>,
 ) -> Result<i32, UsageError> {
-    // An unwritable --output must fail before the scan, not after it.
-    report::check_output_dir(&cfg.report.output)
-        .with_context(|| format!("--output {}", cfg.report.output.display()))?;
+    // An unwritable --output must fail before the scan, not after it. Uploads
+    // of large parts get more time than one LookupEvents call.
+    let evidence_clients = ssm_session_audit::call::ClientSettings::new(
+        sdk,
+        cfg.scan
+            .call_timeout
+            .max(std::time::Duration::from_secs(120)),
+    );
+    let output = report::escape_terminal(&cfg.report.output.to_string());
+    let evidence = report::Evidence::open(&cfg.report, &evidence_clients, cfg.scan.resolved_at)
+        .await
+        .with_context(|| format!("--output {output}"))?;
+    let mut cfg = cfg.clone();
+    if cfg.scan.since_last {
+        let last = evidence
+            .last_run()
+            .await
+            .with_context(|| format!("--since last with --output {output}"))?;
+        let Some(last) = last else {
+            return Err(UsageError(anyhow::anyhow!(
+                "--since last: there is no earlier run in {output} to go on from; give the first run its window with --since DURATION (e.g. --since 1d) or --start TIME, and later runs with --since last go on from it"
+            )));
+        };
+        let oldest = (cfg.scan.source == config::Source::LookupEvents).then(|| {
+            cfg.scan.resolved_at - chrono::TimeDelta::days(config::LOOKUP_EVENTS_HISTORY_DAYS)
+        });
+        ssm_session_audit::chain::continue_from(&mut cfg.scan, &last, oldest).map_err(|e| {
+            UsageError(anyhow::anyhow!(
+                "--since last: {}",
+                report::escape_terminal(&e.to_string())
+            ))
+        })?;
+    }
+    let cfg = &cfg;
     // So is a Security Hub import with no region to import into.
     let hub_region = ssm_session_audit::report::security_hub::region(cfg, sdk)?;
 
@@ -204,8 +253,10 @@ pub(crate) async fn run_and_report(
         ssm_session_audit::report::security_hub::apply(&mut report, cfg, sdk, region, &stop).await;
     }
     signals.abort();
-    let written = report::write_report_dir(&report, &cfg.report.output, &cfg.report.formats)
-        .with_context(|| format!("writing the report to {}", cfg.report.output.display()))?;
+    let written = evidence
+        .write(&report, &cfg.report.formats)
+        .await
+        .with_context(|| format!("writing the report to {output}"))?;
     if !opts.quiet {
         let mut out = std::io::stdout().lock();
         let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -216,11 +267,11 @@ pub(crate) async fn run_and_report(
         }) {
             println!("{}", details.summary_line());
         }
-        let page = written.iter().find(|p| p.ends_with("report.html"));
+        let page = written.page.as_ref();
         println!(
             "\nreport: {} ({} files){}{}",
-            cfg.report.output.display(),
-            written.len(),
+            report::escape_terminal(&written.location),
+            written.files,
             page.map(|p| format!("\nopen in a browser: {}", p.display()))
                 .unwrap_or_default(),
             note.map(|n| format!("\n{n}")).unwrap_or_default()
@@ -240,7 +291,8 @@ fn exit_status(report: &Report, cfg: &Config) -> i32 {
 }
 
 /// First SIGINT/SIGTERM: stop the scan and write what was read, marked incomplete.
-/// Second: leave at once (temporary files never look like a report).
+/// Second: leave at once, once a commit of the report folder in progress is
+/// done, removing every staging folder (nothing half-written is left).
 async fn watch_signals(cancel: watch::Sender<bool>) {
     #[cfg(unix)]
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -259,6 +311,7 @@ async fn watch_signals(cancel: watch::Sender<bool>) {
             eprintln!("interrupted: stopping; the report will be marked incomplete (signal again to quit now)");
             let _ = cancel.send(true);
         } else {
+            report::abandon_staging();
             std::process::exit(130);
         }
     }
@@ -328,7 +381,7 @@ fn schedule(args: ScheduleArgs) -> Result<(), UsageError> {
     // The scan options are checked exactly as the scheduled scan will check
     // them (same flags, same messages), so a bad one fails here, not at 6 am.
     let flags = FlagValues {
-        since: Some("1d".to_string()),
+        since: Some("last".to_string()),
         regions: args.regions.clone(),
         accounts: args.accounts.clone(),
         exclude_accounts: args.exclude_accounts.clone(),

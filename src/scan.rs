@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use crate::call::{call_with_retry, CallFailure, CallSlots, ClientSettings};
 use crate::config::{Config, RegionSelection};
 use crate::model::{
-    Account, AccountCoverage, AccountReport, AccountStatus, Finding, Report, RunInfo, RunStats,
+    Account, AccountCoverage, AccountReport, AccountStatus, Report, RunInfo, RunStats, RunWindow,
     SessionEvent, REPORT_SCHEMA,
 };
 use crate::progress::{Progress, ProgressEvent};
@@ -44,6 +44,8 @@ pub enum ScanError {
     Source(#[from] SourceError),
     #[error("account discovery stopped unexpectedly")]
     DiscoveryStopped,
+    #[error("--since last: the window was not set from the last run (chain::continue_from) before the scan")]
+    NotContinued,
 }
 
 /// The run's bound on calls in flight: sized by the run (see `call::inflight`)
@@ -72,6 +74,9 @@ pub async fn run_scan(
     cancel: watch::Receiver<bool>,
 ) -> Result<Report, ScanError> {
     let started_at = Utc::now();
+    if cfg.scan.since_last && cfg.scan.plan.previous.is_none() {
+        return Err(ScanError::NotContinued);
+    }
     let baseline = load_baseline(cfg)?;
     let policy = cfg.scan.source.discovery();
     let deadline = match policy {
@@ -205,13 +210,19 @@ pub async fn run_scan(
     // the run stops with the error (exit 2). One that failed part-way keeps
     // what was read, and says the rest of the organization was not.
     let mut listing_failed = false;
+    // Every account of the scope reached the source: what the next --since last
+    // run may start at this run's settled point.
+    let mut whole_listing = true;
     if let Some(d) = discovery {
         let failure = match d.await {
             Ok(Ok(())) => None,
             Ok(Err(_)) if policy == Discovery::BestEffort => None,
             Ok(Err(e)) if listed == 0 => return Err(e.into()),
             Ok(Err(e)) => Some(e.to_string()),
-            Err(e) if e.is_cancelled() => None,
+            Err(e) if e.is_cancelled() => {
+                whole_listing = false;
+                None
+            }
             Err(e) if listed == 0 => {
                 tracing::error!(error = %e, "account discovery stopped unexpectedly");
                 return Err(ScanError::DiscoveryStopped);
@@ -220,6 +231,7 @@ pub async fn run_scan(
         };
         if let Some(f) = failure {
             listing_failed = true;
+            whole_listing = false;
             reasons.push(format!(
                 "the organization's account listing failed after {listed} account(s), so any account after them was not scanned: {f}"
             ));
@@ -271,6 +283,8 @@ pub async fn run_scan(
         None => None,
     };
     let interrupted = ctx.cancelled();
+    // `--since last`: each partition's own window, and nothing an earlier report holds.
+    let already_reported = crate::chain::keep_new(&cfg.scan, &mut results);
     let mut report = build_report(ReportParts {
         cfg,
         started_at,
@@ -282,6 +296,8 @@ pub async fn run_scan(
         skipped,
         baseline: baseline.as_ref(),
         interrupted,
+        whole_listing: whole_listing && !interrupted,
+        already_reported,
         reasons,
     });
     output.details.apply(&mut report.run);
@@ -334,6 +350,9 @@ struct ReportParts<'a> {
     skipped: Vec<AccountReport>,
     baseline: Option<&'a Baseline>,
     interrupted: bool,
+    /// Every account of the scope reached the source (for the continuation).
+    whole_listing: bool,
+    already_reported: u64,
     /// What the orchestrator or the source knows kept the run from reading
     /// everything (a listing that failed, a crashed task, ...).
     reasons: Vec<String>,
@@ -415,9 +434,11 @@ fn build_report(p: ReportParts<'_>) -> Report {
         ))
     });
     stats.events = events.len() as u64;
-    let sessions = crate::session::build_sessions(&events);
-    let findings: Vec<Finding> =
-        crate::rules::evaluate(&events, &sessions, &p.cfg.rules, p.baseline);
+    stats.already_reported = p.already_reported;
+    // `--since last`: this run's calls join the sessions the last run left open.
+    let joined = crate::chain::sessions_and_findings(&p.cfg.scan.plan, &events, |all, sessions| {
+        crate::rules::evaluate(all, sessions, &p.cfg.rules, p.baseline)
+    });
 
     // One pass over events and sessions, not one per account.
     let mut per_account: BTreeMap<&str, (u64, u64, BTreeSet<&str>)> = BTreeMap::new();
@@ -426,10 +447,10 @@ fn build_report(p: ReportParts<'_>) -> Report {
         entry.0 += 1;
         entry.2.insert(e.principal());
     }
-    for s in &sessions {
+    for s in &joined.sessions {
         per_account.entry(s.account_id.as_str()).or_default().1 += 1;
     }
-    let mut flags_of = crate::rules::summarize(&findings);
+    let mut flags_of = crate::rules::summarize(&joined.findings);
     for (account, coverage) in coverage_of {
         let (n_events, n_sessions, principals) =
             per_account.remove(account.id.as_str()).unwrap_or_default();
@@ -451,13 +472,23 @@ fn build_report(p: ReportParts<'_>) -> Report {
     let complete = reasons.is_empty();
     let mut event_names = p.cfg.scan.event_names.clone();
     event_names.sort();
+    let scan = &p.cfg.scan;
+    let continuation = joined.continuation(scan, &accounts, &events, p.whole_listing);
+    let previous = joined.previous(scan, p.already_reported);
+    let (sessions, findings) = joined.into_parts();
     Report {
         schema: REPORT_SCHEMA.to_string(),
         run: RunInfo {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             started_at: p.started_at,
             finished_at: Utc::now(),
-            window: p.cfg.scan.window,
+            window: RunWindow {
+                start: scan.window.start,
+                end: scan.window.end,
+                settled_until: scan.settled_until,
+                partition_starts: scan.plan.partition_starts.clone(),
+                account_starts: scan.plan.account_starts.clone(),
+            },
             regions: p.regions,
             event_names,
             source: p.source,
@@ -470,6 +501,8 @@ fn build_report(p: ReportParts<'_>) -> Report {
             stats,
             trail: None,
             athena: None,
+            previous,
+            continuation: Some(continuation),
             security_hub: None,
         },
         accounts,

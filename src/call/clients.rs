@@ -79,6 +79,27 @@ impl ClientSettings {
         )
     }
 
+    /// Account Management (`ListRegions`): a global service, asked in the home region.
+    pub fn account(&self) -> aws_sdk_account::Client {
+        aws_sdk_account::Client::from_conf(
+            aws_sdk_account::config::Builder::from(&self.sdk)
+                .region(self.home_region.clone())
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(self.timeouts.clone())
+                .build(),
+        )
+    }
+
+    /// The SDK config every client is built from (one HTTP client for all).
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// The region global services are asked in.
+    pub fn home_region(&self) -> &str {
+        self.home_region.as_ref()
+    }
+
     /// One CloudTrail client per region, shared by every account: each call
     /// carries its account's credentials (see `lookup::read_partition`), because
     /// building a client costs about as much CPU as three calls.

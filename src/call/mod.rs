@@ -19,5 +19,5 @@ pub use classify::{classify, classify_service, short, CallFailure, ErrorClass};
 pub use clients::ClientSettings;
 pub use pace::Pace;
 pub use paging::{PagingError, Tokens};
-pub use retry::{backoff, call_with_retry};
+pub use retry::{backoff, call_with_retry, call_with_retry_checked};
 pub use slots::{CallSlots, Demand, Priority, SlotPermit};

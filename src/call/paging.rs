@@ -15,6 +15,17 @@ pub enum PagingError {
     TooManyPages { pages: u64 },
 }
 
+impl From<PagingError> for super::CallFailure {
+    /// A listing that will not end is not retried: the same call gives the same token.
+    fn from(e: PagingError) -> Self {
+        super::CallFailure {
+            class: super::ErrorClass::Fatal,
+            code: "paging".into(),
+            message: e.to_string(),
+        }
+    }
+}
+
 /// The tokens of one listing so far.
 #[derive(Debug)]
 pub struct Tokens {

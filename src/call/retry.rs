@@ -16,7 +16,25 @@ use super::slots::CallSlots;
 pub async fn call_with_retry<T, E, F, Fut>(
     slots: Option<&CallSlots>,
     deadline: Duration,
+    call: F,
+) -> Result<T, CallFailure>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    call_with_retry_checked(slots, deadline, call, |_| None).await
+}
+
+/// [`call_with_retry`] for answers that must hold something: `check` names what a
+/// 200 lacks (a `CallFailure`, usually transient: a proxy's or a wrong endpoint's
+/// answer), and such an answer is retried or failed like any other failure, never
+/// taken for an empty one.
+pub async fn call_with_retry_checked<T, E, F, Fut>(
+    slots: Option<&CallSlots>,
+    deadline: Duration,
     mut call: F,
+    check: impl Fn(&T) -> Option<CallFailure>,
 ) -> Result<T, CallFailure>
 where
     F: FnMut() -> Fut,
@@ -34,7 +52,10 @@ where
         let result = call().await;
         drop(permit);
         let failure = match result {
-            Ok(v) => return Ok(v),
+            Ok(v) => match check(&v) {
+                None => return Ok(v),
+                Some(f) => f,
+            },
             Err(e) => classify(&e),
         };
         let retryable = matches!(failure.class, ErrorClass::Throttled | ErrorClass::Transient);

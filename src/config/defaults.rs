@@ -4,6 +4,9 @@ pub const DEFAULT_SINCE: &str = "7d";
 pub const DEFAULT_LOOKUP_RATE: f64 = 2.0;
 pub const DEFAULT_CALL_TIMEOUT: &str = "20s";
 pub const DEFAULT_RETRY_DEADLINE: &str = "5m";
+/// CloudTrail shows most events within about 5 minutes, some later: a window's
+/// last 15 minutes are not settled, and the next `--since last` run reads them again.
+pub const DEFAULT_SETTLE: &str = "15m";
 pub const DEFAULT_ROLE_NAME: &str = "SessionAuditRole";
 pub const DEFAULT_SESSION_NAME: &str = "ssm-session-audit";
 pub const DEFAULT_SESSION_DURATION: &str = "1h";
@@ -26,6 +29,9 @@ pub const DEFAULT_FAIL_ON: &str = "high";
 
 /// How far back CloudTrail `LookupEvents` reaches.
 pub const LOOKUP_EVENTS_HISTORY_DAYS: i64 = 90;
+
+/// Object Lock retention of S3 evidence: at most 100 years.
+pub(super) const MAX_OBJECT_LOCK_DAYS: i64 = 36_500;
 
 pub(super) const MAX_CONCURRENCY: usize = 1000;
 pub(super) const MAX_LOOKUP_RATE: f64 = 100.0;

@@ -41,9 +41,16 @@ pub(super) fn canonical_text(cfg: &Config) -> String {
     kv("scan.source", sc.source.describe());
     let a = &cfg.accounts;
     kv("accounts.role_name", a.role_name.clone());
+    // Only whether one is set: the digest is public, the id a secret (and an
+    // unsalted hash of a short secret is the secret).
     kv(
         "accounts.external_id",
-        a.external_id.clone().unwrap_or_default(),
+        if a.external_id.is_some() {
+            "set"
+        } else {
+            "unset"
+        }
+        .to_string(),
     );
     kv("accounts.session_name", a.session_name.clone());
     kv(

@@ -35,6 +35,7 @@ pub struct FileScan {
     pub lookup_rate: Option<f64>,
     pub call_timeout: Option<String>,
     pub retry_deadline: Option<String>,
+    pub settle: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -80,6 +81,7 @@ pub struct FileReport {
     pub output: Option<PathBuf>,
     pub formats: Option<Vec<String>>,
     pub fail_on: Option<String>,
+    pub object_lock_days: Option<i64>,
     pub security_hub: Option<bool>,
     pub security_hub_region: Option<String>,
 }

@@ -42,10 +42,10 @@ pub use self::file::{
     load_file, parse_file_str, FileAccounts, FileAthena, FileConfig, FileReport, FileRules,
     FileScan,
 };
-pub use self::resolve::resolve;
+pub use self::resolve::{resolve, settled_point};
 pub use self::values::parse_duration;
 pub use crate::ids::{is_account_id, is_ou_id, is_region_name};
-pub use crate::report::{Format, ReportConfig, SecurityHubConfig, DEFAULT_FORMATS};
+pub use crate::report::{Format, OutputLocation, ReportConfig, SecurityHubConfig, DEFAULT_FORMATS};
 pub use crate::rules::{BusinessHours, RuleConfig};
 pub use crate::source::Source;
 
@@ -62,7 +62,22 @@ pub enum RegionSelection {
 pub struct ScanConfig {
     pub regions: RegionSelection,
     pub event_names: Vec<String>,
+    /// `[start, end)`; with a [`crate::chain::Plan`], `start` is where every
+    /// partition the plan does not name starts.
     pub window: TimeWindow,
+    /// The moment the window was resolved against ("now" for `--since`): the
+    /// run's start, which names an S3 run's folder.
+    pub resolved_at: DateTime<Utc>,
+    /// How long CloudTrail may take to show an event (`scan.settle`).
+    pub settle: Duration,
+    /// `min(end, resolved_at - settle)`, never before `start`: events before it
+    /// had reached CloudTrail when the run read it.
+    pub settled_until: DateTime<Utc>,
+    /// `--since last`: the window is the continuation of the last run in the
+    /// output location, which the binary reads before the scan into `plan`.
+    pub since_last: bool,
+    /// What this run takes over from the one it continues (empty otherwise).
+    pub plan: crate::chain::Plan,
     /// At most this many calls in flight across the run (`--concurrency`);
     /// `None`: the run sizes its bound itself (see `call::inflight`).
     pub concurrency: Option<usize>,
@@ -117,7 +132,10 @@ pub struct FlagValues {
     pub concurrency: Option<usize>,
     pub lookup_rate: Option<f64>,
     pub formats: Option<Vec<String>>,
+    /// A folder, or `s3://bucket/prefix`.
     pub output: Option<PathBuf>,
+    /// `--object-lock-days`: Object Lock retention of S3 evidence.
+    pub object_lock_days: Option<i64>,
     pub baseline: Option<PathBuf>,
     pub fail_on: Option<String>,
     pub source: Option<String>,
@@ -126,4 +144,35 @@ pub struct FlagValues {
     /// `Some(true)` when `--security-hub` was given.
     pub security_hub: Option<bool>,
     pub security_hub_region: Option<String>,
+}
+
+impl ScanConfig {
+    /// Where `account`'s `region` starts: the plan's start for it, else the window's.
+    pub fn start_of(&self, account: &str, region: &str) -> DateTime<Utc> {
+        crate::model::start_in(
+            &self.plan.partition_starts,
+            &self.plan.account_starts,
+            self.window.start,
+            account,
+            region,
+        )
+    }
+
+    /// One window that holds every partition's: for the sources that read all
+    /// partitions at once (trail files, Athena). The scan then keeps, per
+    /// partition, only what lies in that partition's own window.
+    pub fn read_window(&self) -> TimeWindow {
+        let earliest = self
+            .plan
+            .partition_starts
+            .values()
+            .flat_map(|r| r.values())
+            .chain(self.plan.account_starts.values())
+            .copied()
+            .fold(self.window.start, DateTime::min);
+        TimeWindow {
+            start: earliest,
+            end: self.window.end,
+        }
+    }
 }

@@ -81,7 +81,7 @@ pub fn resolve(
     let scan = resolve_scan(flags, &fc.scan, &l, &source, now)?;
     let accounts = resolve_accounts(flags, &fc.accounts, &l)?;
     let rules = resolve_rules(&fc.rules, &l)?;
-    let report = resolve_report(flags, &fc.report, &l)?;
+    let report = resolve_report(flags, &fc.report, &l, scan.since_last)?;
 
     Ok(Config {
         scan: ScanConfig { source, ..scan },
@@ -219,7 +219,7 @@ pub(super) fn resolve_scan(
             .collect(),
     };
 
-    let window = resolve_window(flags, fs, l, source, now)?;
+    let (window, since_last) = resolve_window(flags, fs, l, source, now)?;
 
     // Not given: the run sizes its bound itself; given, it caps that bound.
     let concurrency = match l.pick(
@@ -272,11 +272,25 @@ pub(super) fn resolve_scan(
         DEFAULT_RETRY_DEADLINE,
         "scan.retry_deadline",
     )?;
+    // Zero is allowed: a caller who knows its source is settled (a trail copy
+    // made long ago) may say so.
+    let (settle_text, settle_origin) = Layers::or_default(
+        l.file_only(fs.settle.as_deref(), "scan.settle"),
+        DEFAULT_SETTLE,
+        "scan.settle",
+    );
+    let settle = parse_duration_at(settle_text, &settle_origin)?;
+    let settled_until = settled_point(window, now, settle);
 
     Ok(ScanConfig {
         regions,
         event_names,
         window,
+        resolved_at: now,
+        settle,
+        settled_until,
+        since_last,
+        plan: crate::chain::Plan::default(),
         concurrency,
         lookup_rate,
         call_timeout,
@@ -285,15 +299,26 @@ pub(super) fn resolve_scan(
     })
 }
 
+/// `min(end, now - settle)`, never before the start, in whole seconds (CloudTrail's
+/// event times are whole seconds, and a next window starts exactly here).
+pub fn settled_point(window: TimeWindow, now: DateTime<Utc>, settle: Duration) -> DateTime<Utc> {
+    let settle = TimeDelta::from_std(settle).unwrap_or(TimeDelta::MAX);
+    let point = now.checked_sub_signed(settle).unwrap_or(window.start);
+    let point = DateTime::from_timestamp(point.timestamp(), 0).unwrap_or(point);
+    point.clamp(window.start, window.end.max(window.start))
+}
+
 /// The window comes from the flags if any window flag is given (the file's
 /// window is then ignored as a whole), else from the file, else `since = 7d`.
+/// `since = last` gives a window that ends now and starts there (the binary
+/// moves its start to where the last run was settled), and `true`.
 pub(super) fn resolve_window(
     flags: &FlagValues,
     fs: &FileScan,
     l: &Layers<'_>,
     source: &Source,
     now: DateTime<Utc>,
-) -> Result<TimeWindow, ConfigError> {
+) -> Result<(TimeWindow, bool), ConfigError> {
     type Part<'a> = Option<(&'a str, Origin)>;
     let from_flags = flags.since.is_some() || flags.start.is_some() || flags.end.is_some();
     let (since, start, end): (Part, Part, Part) = if from_flags {
@@ -353,6 +378,19 @@ pub(super) fn resolve_window(
                             "give an end later than the start",
                         ));
                     }
+                    // A report covers only what CloudTrail could hold when it ran.
+                    if end > now {
+                        return Err(invalid(
+                            &origin,
+                            v,
+                            format!("the end is in the future (now is {}): no report can cover time that has not happened", rfc3339(now)),
+                            if origin.is_flag() {
+                                "give an end in the past, or leave --end out to end now"
+                            } else {
+                                "give an end in the past, or leave end out to end now"
+                            },
+                        ));
+                    }
                     end
                 }
                 None => now,
@@ -370,6 +408,15 @@ pub(super) fn resolve_window(
                 (start_text.to_string(), start_origin),
             )
         }
+        (Some((text, _)), None, None) if text.trim().eq_ignore_ascii_case("last") => {
+            return Ok((
+                TimeWindow {
+                    start: now,
+                    end: now,
+                },
+                true,
+            ));
+        }
         (since, None, None) => {
             let (text, origin) = since.unwrap_or((DEFAULT_SINCE, Origin::Default("scan.since")));
             let d = parse_duration(text).map_err(|problem| {
@@ -377,7 +424,7 @@ pub(super) fn resolve_window(
                     &origin,
                     text,
                     problem,
-                    "write a duration such as 7d, 12h or 1h30m",
+                    "write a duration such as 7d, 12h or 1h30m, or last (go on from the last run in the output location)",
                 )
             })?;
             if d.is_zero() {
@@ -418,7 +465,7 @@ pub(super) fn resolve_window(
             ));
         }
     }
-    Ok(window)
+    Ok((window, false))
 }
 
 pub(super) fn resolve_accounts(
@@ -454,7 +501,23 @@ pub(super) fn resolve_accounts(
         // An empty value means "none", so a flag can clear the file's id.
         Some((id, _)) if id.is_empty() => None,
         Some((id, origin)) => {
-            check_iam_name(&id, &origin, 2, 1224, "+=,.@:/_-", "an STS external id")?;
+            // A secret shared with the member accounts: never echoed, even when wrong.
+            check_iam_name(&id, &origin, 2, 1224, "+=,.@:/_-", "an STS external id").map_err(
+                |e| match e {
+                    ConfigError::Invalid {
+                        origin,
+                        problem,
+                        fix,
+                        ..
+                    } => ConfigError::Invalid {
+                        origin,
+                        value: format!("<{} characters, not shown>", id.chars().count()),
+                        problem,
+                        fix,
+                    },
+                    other => other,
+                },
+            )?;
             Some(id)
         }
         None => None,
@@ -723,8 +786,9 @@ pub(super) fn resolve_report(
     flags: &FlagValues,
     fr: &FileReport,
     l: &Layers<'_>,
+    since_last: bool,
 ) -> Result<ReportConfig, ConfigError> {
-    let (output, origin) = Layers::or_default(
+    let (output, output_origin) = Layers::or_default(
         l.pick(
             flags.output.clone(),
             "--output",
@@ -736,19 +800,22 @@ pub(super) fn resolve_report(
     );
     if output.as_os_str().is_empty() {
         return Err(invalid(
-            &origin,
+            &output_origin,
             "",
             "the output folder is empty",
-            "name a folder, e.g. reports",
+            "name a folder, e.g. reports, or s3://bucket/prefix",
         ));
     }
+    let output = parse_output(&output, &output_origin)?;
 
-    let formats = match l.pick(
+    let picked_formats = l.pick(
         flags.formats.clone(),
         "--format",
         fr.formats.clone(),
         "report.formats",
-    ) {
+    );
+    let formats_origin = picked_formats.as_ref().map(|(_, o)| o.clone());
+    let formats = match picked_formats {
         Some((list, origin)) => {
             let items = split_list(&list);
             if items.is_empty() {
@@ -784,6 +851,44 @@ pub(super) fn resolve_report(
         }
         None => DEFAULT_FORMATS.to_vec(),
     };
+    // The next run finds where this one ended in its report.json.
+    if since_last && !formats.contains(&Format::Json) {
+        let origin = formats_origin.unwrap_or(Origin::Default("report.formats"));
+        return Err(invalid(
+            &origin,
+            "without json",
+            "--since last reads where the last run ended from its report.json, so every run of the chain writes one",
+            "add json to the formats, e.g. json,csv",
+        ));
+    }
+
+    let object_lock_days = match l.pick(
+        flags.object_lock_days,
+        "--object-lock-days",
+        fr.object_lock_days,
+        "report.object_lock_days",
+    ) {
+        None => None,
+        Some((days, origin)) => {
+            if !(1..=MAX_OBJECT_LOCK_DAYS).contains(&days) {
+                return Err(invalid(
+                    &origin,
+                    days,
+                    format!("Object Lock retention is 1 to {MAX_OBJECT_LOCK_DAYS} days"),
+                    "give the days the evidence must be kept, e.g. 400",
+                ));
+            }
+            if !matches!(output, OutputLocation::S3 { .. }) {
+                return Err(invalid(
+                    &origin,
+                    days,
+                    format!("Object Lock applies to S3 objects, and the output is the folder {output}"),
+                    "write the report to s3://bucket/prefix (a bucket with Object Lock enabled), or leave the retention out",
+                ));
+            }
+            Some(days as u32)
+        }
+    };
 
     let (fail_text, origin) = Layers::or_default(
         l.pick(
@@ -816,6 +921,60 @@ pub(super) fn resolve_report(
         formats,
         fail_on,
         security_hub,
+        object_lock_days,
+    })
+}
+
+/// A folder, or `s3://bucket[/prefix]`.
+pub(super) fn parse_output(path: &Path, origin: &Origin) -> Result<OutputLocation, ConfigError> {
+    let text = path.to_string_lossy();
+    let t = text.trim();
+    if !t.to_ascii_lowercase().starts_with("s3://") {
+        if let Some((scheme, _)) = t.split_once("://") {
+            if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(invalid(
+                    origin,
+                    t,
+                    format!("{scheme}:// is not a supported output"),
+                    "give a local folder or s3://bucket/prefix",
+                ));
+            }
+        }
+        return Ok(OutputLocation::Dir(path.to_path_buf()));
+    }
+    let rest = &t["s3://".len()..];
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if !bucket_ok {
+        return Err(invalid(
+            origin,
+            t,
+            format!("{bucket:?} is not an S3 bucket name"),
+            "write s3://bucket/prefix with a bucket of 3 to 63 lowercase letters, digits, dots or hyphens",
+        ));
+    }
+    let prefix = prefix.trim_matches('/');
+    // Keys are the prefix, a run's folder and a file name: keep them plain.
+    if prefix.chars().any(|c| c.is_control() || c == '\\')
+        || prefix
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+            && !prefix.is_empty()
+        || prefix.len() > 512
+    {
+        return Err(invalid(
+            origin,
+            t,
+            "the key prefix has an empty, `.` or `..` part, a backslash or a control character, or is over 512 bytes",
+            "write a plain prefix such as s3://bucket/ssm-session-audit/runs",
+        ));
+    }
+    Ok(OutputLocation::S3 {
+        bucket: bucket.to_string(),
+        prefix: prefix.to_string(),
     })
 }
 

@@ -58,7 +58,15 @@ fn defaults_match_product() {
     );
     assert_eq!(bh.start, NaiveTime::from_hms_opt(8, 0, 0).unwrap());
     assert_eq!(bh.end, NaiveTime::from_hms_opt(19, 0, 0).unwrap());
-    assert_eq!(c.report.output, PathBuf::from("reports"));
+    assert_eq!(
+        c.report.output,
+        OutputLocation::Dir(PathBuf::from("reports"))
+    );
+    assert_eq!(c.report.object_lock_days, None);
+    assert_eq!(c.scan.settle, Duration::from_secs(900));
+    assert_eq!(c.scan.settled_until, now() - TimeDelta::minutes(15));
+    assert!(!c.scan.since_last);
+    assert_eq!(c.scan.resolved_at, now());
     assert_eq!(
         c.report.formats,
         vec![Format::Json, Format::Csv, Format::Html]
@@ -84,7 +92,9 @@ fn example_file_sets_every_key_to_its_default() {
         lookup_rate,
         call_timeout,
         retry_deadline,
+        settle,
     } = &fc.scan;
+    assert!(settle.is_some());
     assert!(regions.is_some() && event_names.is_some() && since.is_some());
     assert!(
         start.is_none() && end.is_none(),
@@ -132,10 +142,15 @@ fn example_file_sets_every_key_to_its_default() {
         output,
         formats,
         fail_on,
+        object_lock_days,
         security_hub,
         security_hub_region: _,
     } = &fc.report;
     assert!(output.is_some() && formats.is_some() && fail_on.is_some());
+    assert!(
+        object_lock_days.is_none(),
+        "no default: shown commented out"
+    );
     assert!(security_hub.is_some());
 
     let FileAthena {
@@ -184,7 +199,10 @@ fn flag_wins_over_file_wins_over_default() {
     assert_eq!(c.accounts.external_id.as_deref(), Some("file-id"));
     assert_eq!(c.report.fail_on, Some(Severity::Low));
     assert_eq!(c.report.formats, vec![Format::Csv]);
-    assert_eq!(c.report.output, PathBuf::from("from-file"));
+    assert_eq!(
+        c.report.output,
+        OutputLocation::Dir(PathBuf::from("from-file"))
+    );
     // Untouched keys keep their defaults.
     assert_eq!(c.rules, defaults().rules);
     assert_eq!(c.config_file, Some(PathBuf::from("audit.toml")));
@@ -212,7 +230,10 @@ fn flag_wins_over_file_wins_over_default() {
     );
     assert_eq!(c.report.fail_on, None);
     assert_eq!(c.report.formats, vec![Format::Json, Format::Csv]);
-    assert_eq!(c.report.output, PathBuf::from("from-flag"));
+    assert_eq!(
+        c.report.output,
+        OutputLocation::Dir(PathBuf::from("from-flag"))
+    );
 }
 
 #[test]
@@ -511,7 +532,7 @@ fn digest_is_stable_and_tracks_what_changes_the_report() {
     assert_eq!(config_digest(&later), d);
     // ...another output folder too...
     let mut out = a.clone();
-    out.report.output = PathBuf::from("elsewhere");
+    out.report.output = OutputLocation::Dir(PathBuf::from("elsewhere"));
     assert_eq!(config_digest(&out), d);
     // ...but a rule change does not.
     let mut rule = a.clone();
@@ -520,4 +541,162 @@ fn digest_is_stable_and_tracks_what_changes_the_report() {
     let mut region = a.clone();
     region.scan.regions = RegionSelection::List(vec!["us-east-1".into()]);
     assert_ne!(config_digest(&region), d);
+}
+
+fn err(flags: FlagValues) -> String {
+    resolve(&flags, None, now()).unwrap_err().to_string()
+}
+
+#[test]
+fn an_end_in_the_future_is_refused_and_a_recent_one_is_not_settled() {
+    let e = err(FlagValues {
+        start: Some("2025-03-01T00:00:00Z".into()),
+        end: Some("2025-03-01T12:00:01Z".into()),
+        ..FlagValues::default()
+    });
+    assert!(e.starts_with("--end: invalid value"), "{e}");
+    assert!(
+        e.contains("in the future (now is 2025-03-01T12:00:00Z)"),
+        "{e}"
+    );
+    let fc = file("[scan]\nstart = \"2025-03-01T00:00:00Z\"\nend = \"2025-03-02T00:00:00Z\"\n");
+    let e = resolve(&FlagValues::default(), Some(&fc), now())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("scan.end in config file audit.toml"), "{e}");
+
+    // Ending now is fine; the last 15 minutes are not settled.
+    let c = resolve(
+        &FlagValues {
+            start: Some("2025-03-01T00:00:00Z".into()),
+            end: Some("2025-03-01T12:00:00Z".into()),
+            ..FlagValues::default()
+        },
+        None,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(c.scan.settled_until, now() - TimeDelta::minutes(15));
+    // An end longer ago than the margin is settled to the end.
+    let c = resolve(
+        &FlagValues {
+            start: Some("2025-02-01T00:00:00Z".into()),
+            end: Some("2025-02-02T00:00:00Z".into()),
+            ..FlagValues::default()
+        },
+        None,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(c.scan.settled_until, c.scan.window.end);
+    // A window shorter than the margin is settled nowhere: its start.
+    let c = resolve(
+        &FlagValues {
+            since: Some("10m".into()),
+            ..FlagValues::default()
+        },
+        None,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(c.scan.settled_until, c.scan.window.start);
+    // The margin is a setting; zero settles everything.
+    let fc = file("[scan]\nsettle = \"0s\"\n");
+    let c = resolve(&FlagValues::default(), Some(&fc), now()).unwrap();
+    assert_eq!(c.scan.settled_until, now());
+    let fc = file("[scan]\nsettle = \"soon\"\n");
+    let e = resolve(&FlagValues::default(), Some(&fc), now())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("scan.settle"), "{e}");
+}
+
+#[test]
+fn since_last_is_a_chain_and_needs_json() {
+    let c = resolve(
+        &FlagValues {
+            since: Some("last".into()),
+            ..FlagValues::default()
+        },
+        None,
+        now(),
+    )
+    .unwrap();
+    assert!(c.scan.since_last);
+    assert_eq!(c.scan.window.end, now());
+    let fc = file("[scan]\nsince = \"LAST\"\n");
+    assert!(
+        resolve(&FlagValues::default(), Some(&fc), now())
+            .unwrap()
+            .scan
+            .since_last
+    );
+    let e = err(FlagValues {
+        since: Some("last".into()),
+        formats: Some(vec!["csv".into()]),
+        ..FlagValues::default()
+    });
+    assert!(e.starts_with("--format: invalid value"), "{e}");
+    assert!(e.contains("report.json"), "{e}");
+    let e = err(FlagValues {
+        since: Some("lastweek".into()),
+        ..FlagValues::default()
+    });
+    assert!(e.contains("or last"), "{e}");
+}
+
+#[test]
+fn output_is_a_folder_or_an_s3_prefix_and_only_s3_is_locked() {
+    let c = resolve(
+        &FlagValues {
+            output: Some(PathBuf::from("s3://evidence-bucket/audit/runs/")),
+            object_lock_days: Some(400),
+            ..FlagValues::default()
+        },
+        None,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(
+        c.report.output,
+        OutputLocation::S3 {
+            bucket: "evidence-bucket".into(),
+            prefix: "audit/runs".into()
+        }
+    );
+    assert_eq!(
+        c.report.output.to_string(),
+        "s3://evidence-bucket/audit/runs"
+    );
+    assert_eq!(c.report.object_lock_days, Some(400));
+    let c = resolve(
+        &FlagValues {
+            output: Some(PathBuf::from("s3://evidence-bucket")),
+            ..FlagValues::default()
+        },
+        None,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(c.report.output.to_string(), "s3://evidence-bucket");
+    for (output, days, want) in [
+        ("s3://Bad_Bucket/x", None, "is not an S3 bucket name"),
+        ("s3://bucket/a//b", None, "empty, `.` or `..` part"),
+        ("s3://bucket/../up", None, "empty, `.` or `..` part"),
+        ("gs://bucket/x", None, "gs:// is not a supported output"),
+        ("reports", Some(30), "Object Lock applies to S3 objects"),
+        ("s3://bucket/x", Some(0), "1 to 36500 days"),
+    ] {
+        let e = err(FlagValues {
+            output: Some(PathBuf::from(output)),
+            object_lock_days: days,
+            ..FlagValues::default()
+        });
+        assert!(e.contains(want), "{output}: {e}");
+    }
+    let fc = file("[report]\noutput = \"s3://bucket/p\"\nobject_lock_days = 36501\n");
+    let e = resolve(&FlagValues::default(), Some(&fc), now())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("report.object_lock_days"), "{e}");
 }

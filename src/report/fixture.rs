@@ -325,9 +325,12 @@ pub(crate) fn report() -> Report {
             tool_version: "0.1.0".into(),
             started_at: t("2025-03-01T12:00:00Z"),
             finished_at: t("2025-03-01T12:03:30Z"),
-            window: TimeWindow {
+            window: RunWindow {
                 start: t("2025-02-22T12:00:00Z"),
                 end: t("2025-03-01T12:00:00Z"),
+                settled_until: t("2025-03-01T12:00:00Z"),
+                partition_starts: BTreeMap::new(),
+                account_starts: BTreeMap::new(),
             },
             regions: vec!["eu-west-1".into(), "us-east-1".into()],
             event_names: DEFAULT_EVENT_NAMES.iter().map(|s| s.to_string()).collect(),
@@ -340,6 +343,8 @@ pub(crate) fn report() -> Report {
             interrupted: false,
             trail: None,
             athena: None,
+            previous: None,
+            continuation: None,
             security_hub: None,
             stats: RunStats {
                 accounts_total: 5,
@@ -353,6 +358,7 @@ pub(crate) fn report() -> Report {
                 events: 5,
                 malformed: 0,
                 duplicates: 0,
+                already_reported: 0,
             },
         },
         accounts: vec![prod, dev, legacy, closed, quiet],

@@ -817,6 +817,13 @@ fn findings(h: &mut String, r: &Report, ix: &Index<'_>) {
         }
         h.push_str("</td><td class=\"mono\">");
         push_text(h, &f.principal_arn);
+        // The actor the rules keyed on, where it is not the principal itself
+        // (an assumed role's session name dropped, an instance's role).
+        if !f.actor.is_empty() && f.actor != f.principal_arn {
+            h.push_str("<br><span class=\"actor\">actor ");
+            push_text(h, &f.actor);
+            h.push_str("</span>");
+        }
         h.push_str("</td><td class=\"mono\">");
         if let Some(s) = &f.session_id {
             push_text(h, s);
@@ -1266,6 +1273,7 @@ mod tests {
             assert!(row.contains(f.flag.as_str()), "{row}");
             assert!(row.contains(&text(&f.detail)), "{row}");
             assert!(row.contains(&text(&f.principal_arn)), "{row}");
+            assert!(row.contains(&text(&f.actor)), "{row}");
             for id in &f.event_ids {
                 assert!(row.contains(id), "{id} cited in {row}");
             }

@@ -3,13 +3,17 @@
 //!
 //! Every file format sits behind [`ReportWriter`], which writes to any
 //! `io::Write`; [`write_report_dir`] is the one place that turns writers into
-//! files (atomically, checksums last). Writers keep the order of the `Report`:
+//! files (atomically, checksums last), and the S3 writer uploads those same
+//! staged files ([`s3`]); [`Evidence`] is either. Writers keep the order of the `Report`:
 //! the caller sorts it, so the same input gives the same bytes.
 
 mod config;
 mod csv;
 pub mod html;
 mod json;
+pub mod last;
+mod output;
+pub mod s3;
 pub mod ocsf;
 mod sanitize;
 pub mod security_hub;
@@ -21,7 +25,8 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-pub use self::config::{Format, ReportConfig, SecurityHubConfig, DEFAULT_FORMATS};
+pub use self::config::{Format, OutputLocation, ReportConfig, SecurityHubConfig, DEFAULT_FORMATS};
+pub use self::output::{Evidence, Written};
 use crate::model::Report;
 
 pub use self::csv::{AccountsCsv, EventsCsv, FindingsCsv, SessionsCsv};
@@ -32,7 +37,7 @@ pub use self::sanitize::{
     escape_terminal, neutralize_csv_cell, sanitize_terminal, MAX_TERMINAL_FIELD,
 };
 pub use self::summary::{write_summary, SUMMARY_MAX_ROWS};
-pub use self::write::{check_output_dir, write_report_dir, write_with, SUMS_FILE};
+pub use self::write::{abandon_staging, check_output_dir, write_report_dir, write_with, SUMS_FILE};
 
 /// One output file of the report.
 pub trait ReportWriter {
@@ -103,6 +108,14 @@ pub enum ReportError {
         #[source]
         source: io::Error,
     },
+    #[error("S3 {operation} {location} failed: {failure}")]
+    S3 {
+        operation: &'static str,
+        location: String,
+        failure: String,
+    },
+    #[error("the last run in {location} cannot be continued: {problem}")]
+    LastRun { location: String, problem: String },
 }
 
 /// A finding's stable id, the same in every run that finds it (OCSF

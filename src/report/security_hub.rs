@@ -72,9 +72,7 @@ pub fn account_and_partition(arn: &str) -> Option<(String, String)> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     match parts.as_slice() {
         ["arn", partition, _, _, account, _]
-            if !partition.is_empty()
-                && account.len() == 12
-                && account.bytes().all(|b| b.is_ascii_digit()) =>
+            if !partition.is_empty() && crate::ids::is_account_id(account) =>
         {
             Some((account.to_string(), partition.to_string()))
         }

@@ -265,6 +265,50 @@ fn write_totals(report: &Report, out: &mut dyn io::Write, color: bool) -> io::Re
             )?;
         }
     }
+    write_window(report, out)
+}
+
+/// What the window holds that a reader could mistake: an end so recent that
+/// CloudTrail may still deliver events before it, what was read again, and
+/// the run this one goes on from.
+fn write_window(report: &Report, out: &mut dyn io::Write) -> io::Result<()> {
+    let w = &report.run.window;
+    let time = super::time;
+    if w.settled_until < w.end {
+        let minutes = (w.end - w.settled_until).num_minutes().max(1);
+        writeln!(
+            out,
+            "Window:    {} to {}, settled until {}: CloudTrail may still deliver events of the last {minutes} min; the next --since last run reads them again from there",
+            time(w.start),
+            time(w.end),
+            time(w.settled_until)
+        )?;
+    }
+    let earlier = w
+        .partition_starts
+        .values()
+        .flat_map(|r| r.values())
+        .chain(w.account_starts.values())
+        .filter(|t| **t < w.start)
+        .count();
+    if earlier > 0 {
+        writeln!(
+            out,
+            "Re-read:   {earlier} partition(s) from before {}: what an earlier run failed to read",
+            time(w.start)
+        )?;
+    }
+    if let Some(p) = &report.run.previous {
+        writeln!(
+            out,
+            "Continues: {} (settled until {}{}); {} event(s) read again were in it already, {} call(s) of sessions it left open joined",
+            fit(&p.location, DETAIL_WIDTH),
+            time(p.settled_until),
+            if p.complete { "" } else { ", incomplete" },
+            p.already_reported,
+            p.joined_events
+        )?;
+    }
     Ok(())
 }
 
@@ -382,6 +426,48 @@ mod tests {
         assert!(text.starts_with("All 1 accounts complete, no findings.\n"));
         assert!(text.contains("Run:       complete"));
         assert!(!text.contains('\x1b'), "no color without severities");
+    }
+
+    #[test]
+    fn a_recent_end_says_what_is_not_settled_and_what_continues() {
+        let mut report = fixture::report();
+        let text = render(&report, false);
+        assert!(
+            !text.contains("settled until"),
+            "a settled window says nothing: {text}"
+        );
+        report.run.window.settled_until = fixture::t("2025-03-01T11:45:00Z");
+        report.run.window.partition_starts = BTreeMap::from([(
+            "111111111111".to_string(),
+            BTreeMap::from([("us-east-1".to_string(), fixture::t("2025-02-20T00:00:00Z"))]),
+        )]);
+        report.run.previous = Some(crate::model::PreviousRun {
+            location: "s3://evidence/runs/2025-02-22T12-00-00Z/\x1b[2J".into(),
+            started_at: fixture::t("2025-02-22T12:00:00Z"),
+            window: crate::model::TimeWindow {
+                start: fixture::t("2025-02-21T12:00:00Z"),
+                end: fixture::t("2025-02-22T12:00:00Z"),
+            },
+            settled_until: fixture::t("2025-02-22T11:45:00Z"),
+            complete: false,
+            already_reported: 2,
+            joined_events: 1,
+        });
+        let text = render(&report, false);
+        assert!(text.contains("settled until 2025-03-01T11:45:00Z: CloudTrail may still deliver events of the last 15 min"), "{text}");
+        assert!(
+            text.contains("Re-read:   1 partition(s) from before 2025-02-22T12:00:00Z"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Continues: s3://evidence/runs/2025-02-22T12-00-00Z/"),
+            "{text}"
+        );
+        assert!(
+            text.contains("incomplete); 2 event(s) read again were in it already, 1 call(s)"),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'), "{text:?}");
     }
 
     #[test]

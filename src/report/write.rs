@@ -1,11 +1,21 @@
-//! Report files on disk. Each file is written under a temporary name in the
-//! output folder, fsynced, and only renamed to its final name once every file
-//! is written; `SHA256SUMS` comes last. A folder without `SHA256SUMS`, or whose
-//! sums do not match, is visibly incomplete.
+//! Report files on disk. A run's files are written into a staging folder inside
+//! the output folder (`.ssm-session-audit-staging-<pid>/`), each fsynced and
+//! hashed on the way; only when every one is written does the commit move them
+//! in: the old `SHA256SUMS` goes first, then the new files are renamed in, the
+//! previous run's files that this run does not write are removed (only names
+//! this tool writes: those its `SHA256SUMS` listed, or any format's), and the
+//! new `SHA256SUMS` comes last. A folder without `SHA256SUMS`, or whose sums do
+//! not match, is visibly incomplete; a folder with them holds exactly one run.
+//!
+//! A second SIGINT/SIGTERM quits at once: [`abandon_staging`] waits for a commit
+//! in progress (a few renames) and removes every staging folder, so a killed
+//! run leaves no half-written file behind. The S3 writer stages the same way in
+//! a temporary folder ([`stage_files`]).
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
@@ -15,6 +25,89 @@ use crate::model::Report;
 
 /// The checksum file, in `sha256sum` format.
 pub const SUMS_FILE: &str = "SHA256SUMS";
+
+/// Staging folders of this process are named this, then the pid.
+const STAGING_PREFIX: &str = ".ssm-session-audit-staging-";
+
+/// Staging folders in use, for [`abandon_staging`].
+static STAGING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Held while a folder's files change (the commit), so a quitting process
+/// never leaves it half-renamed.
+static COMMIT: Mutex<()> = Mutex::new(());
+
+/// For the second signal, just before the process exits: waits for a commit
+/// in progress, then removes every staging folder and keeps both locks, so no
+/// file is staged or renamed after it.
+pub fn abandon_staging() {
+    std::mem::forget(COMMIT.lock().unwrap_or_else(|e| e.into_inner()));
+    let staging = STAGING.lock().unwrap_or_else(|e| e.into_inner());
+    for dir in staging.iter() {
+        // A writer may still add a file while the folder goes: try again.
+        for _ in 0..50 {
+            match fs::remove_dir_all(dir) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => continue,
+                _ => break,
+            }
+        }
+    }
+    std::mem::forget(staging);
+}
+
+/// A staging folder: registered (for [`abandon_staging`]) before it exists,
+/// removed with everything in it when dropped.
+pub(crate) struct Staging {
+    dir: PathBuf,
+}
+
+impl Staging {
+    pub(crate) fn create(dir: PathBuf) -> io::Result<Staging> {
+        let mut list = STAGING.lock().unwrap_or_else(|e| e.into_inner());
+        // Created under the lock: abandon_staging either sees it or runs first.
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir)?;
+        list.push(dir.clone());
+        Ok(Staging { dir })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let mut list = STAGING.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = fs::remove_dir_all(&self.dir);
+        list.retain(|d| d != &self.dir);
+    }
+}
+
+fn staging_name() -> String {
+    format!("{STAGING_PREFIX}{}", std::process::id())
+}
+
+/// Removes staging folders that runs killed outright (SIGKILL, power loss)
+/// left in `dir`: those named `<prefix><pid>…` of processes that no longer exist.
+pub(crate) fn remove_stale_staging(dir: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix)) else {
+            continue;
+        };
+        let pid = rest.split('-').next().unwrap_or("");
+        let alive = pid.parse::<u32>().map_or(true, |pid| {
+            pid == std::process::id()
+                || !cfg!(target_os = "linux")
+                || Path::new("/proc").join(pid.to_string()).exists()
+        });
+        if !alive {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
 
 /// Creates the output folder if it is missing and proves it writable, so a bad
 /// `--output` stops the run before the scan starts, leaving nothing behind.
@@ -38,7 +131,9 @@ pub fn check_output_dir(dir: &Path) -> Result<(), ReportError> {
     result.map_err(|source| ReportError::NotWritable {
         dir: dir.to_path_buf(),
         source,
-    })
+    })?;
+    remove_stale_staging(dir, STAGING_PREFIX);
+    Ok(())
 }
 
 /// Writes the files of `formats` and `SHA256SUMS` into `dir`; returns their
@@ -51,11 +146,52 @@ pub fn write_report_dir(
     write_with(report, dir, &writers(formats))
 }
 
-/// A file written under its temporary name, not yet renamed.
-struct Staged {
-    name: &'static str,
-    tmp: PathBuf,
-    sha256: String,
+/// A file written under its staging name, not yet moved.
+pub(crate) struct Staged {
+    pub(crate) name: &'static str,
+    pub(crate) tmp: PathBuf,
+    pub(crate) sha256: String,
+    pub(crate) size: u64,
+}
+
+/// Writes every writer's file into `staging` (each once), hashed and synced.
+pub(crate) fn stage_files(
+    report: &Report,
+    staging: &Path,
+    writers: &[Box<dyn ReportWriter>],
+) -> Result<Vec<Staged>, ReportError> {
+    let mut staged: Vec<Staged> = Vec::new();
+    for w in writers {
+        // A second writer of the same name would make the sums ambiguous.
+        if staged.iter().any(|s| s.name == w.file_name()) {
+            continue;
+        }
+        staged.push(stage(staging, w.file_name(), |out| w.write(report, out))?);
+    }
+    Ok(staged)
+}
+
+/// The names a run of this tool may have written into a folder: what the
+/// folder's `SHA256SUMS` lists (plain names only), and every format's files.
+fn tool_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = writers(&Format::ALL)
+        .iter()
+        .map(|w| w.file_name().to_string())
+        .collect();
+    if let Ok(sums) = fs::read_to_string(dir.join(SUMS_FILE)) {
+        for line in sums.lines() {
+            if let Some((_, name)) = line.split_once("  ") {
+                let plain = !name.is_empty()
+                    && !name.starts_with('.')
+                    && !name.contains(['/', '\\'])
+                    && name != SUMS_FILE;
+                if plain && !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+    }
+    names
 }
 
 /// [`write_report_dir`] with any set of writers.
@@ -68,59 +204,59 @@ pub fn write_with(
         dir: dir.to_path_buf(),
         source,
     })?;
+    let staging_dir = dir.join(staging_name());
+    let staging =
+        Staging::create(staging_dir.clone()).map_err(|source| ReportError::CreateDir {
+            dir: staging_dir,
+            source,
+        })?;
+    let staged = stage_files(report, staging.path(), writers)?;
+    let sums = sums_text(staged.iter().map(|s| (s.name, s.sha256.as_str())));
+    let sums_staged = stage(staging.path(), SUMS_FILE, |out| {
+        out.write_all(sums.as_bytes())
+    })?;
 
-    let mut staged: Vec<Staged> = Vec::new();
-    for w in writers {
-        // A second writer of the same name would make the sums ambiguous.
-        if staged.iter().any(|s| s.name == w.file_name()) {
-            continue;
-        }
-        match stage(dir, w.file_name(), |out| w.write(report, out)) {
-            Ok(s) => staged.push(s),
-            Err(e) => {
-                remove_temps(&staged);
-                return Err(e);
-            }
-        }
-    }
-
-    // From here the folder's files change: drop the old sums first, so a
-    // crash in between never shows old sums beside new files as whole.
+    // From here the folder's files change.
+    let _commit = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
+    let previous = tool_files(dir);
+    // The old sums go first, so a crash in between never shows old sums
+    // beside new files as whole.
     let sums_path = dir.join(SUMS_FILE);
     if let Err(source) = fs::remove_file(&sums_path) {
         if source.kind() != io::ErrorKind::NotFound {
-            remove_temps(&staged);
             return Err(ReportError::Remove {
                 file: sums_path,
                 source,
             });
         }
     }
-
     let mut written = Vec::new();
-    for (i, s) in staged.iter().enumerate() {
+    for s in &staged {
         let to = dir.join(s.name);
-        if let Err(source) = fs::rename(&s.tmp, &to) {
-            remove_temps(&staged[i..]);
-            return Err(ReportError::Rename {
-                from: s.tmp.clone(),
-                to,
-                source,
-            });
-        }
+        fs::rename(&s.tmp, &to).map_err(|source| ReportError::Rename {
+            from: s.tmp.clone(),
+            to: to.clone(),
+            source,
+        })?;
         written.push(to);
     }
-    sync_dir(dir);
-
-    let sums = sums_text(staged.iter().map(|s| (s.name, s.sha256.as_str())));
-    let s = stage(dir, SUMS_FILE, |out| out.write_all(sums.as_bytes()))?;
-    fs::rename(&s.tmp, &sums_path).map_err(|source| {
-        remove_temps(std::slice::from_ref(&s));
-        ReportError::Rename {
-            from: s.tmp.clone(),
-            to: sums_path.clone(),
-            source,
+    // One run per folder: the last run's files this one did not write go.
+    for name in previous {
+        if staged.iter().any(|s| s.name == name) {
+            continue;
         }
+        let path = dir.join(&name);
+        if let Err(source) = fs::remove_file(&path) {
+            if source.kind() != io::ErrorKind::NotFound {
+                return Err(ReportError::Remove { file: path, source });
+            }
+        }
+    }
+    sync_dir(dir);
+    fs::rename(&sums_staged.tmp, &sums_path).map_err(|source| ReportError::Rename {
+        from: sums_staged.tmp.clone(),
+        to: sums_path.clone(),
+        source,
     })?;
     sync_dir(dir);
     written.push(sums_path);
@@ -128,7 +264,7 @@ pub fn write_with(
 }
 
 /// `sha256sum` format: `<hex>  <name>` per line, sorted by name.
-fn sums_text<'a>(files: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+pub(crate) fn sums_text<'a>(files: impl Iterator<Item = (&'a str, &'a str)>) -> String {
     let mut files: Vec<_> = files.collect();
     files.sort();
     files
@@ -137,11 +273,24 @@ fn sums_text<'a>(files: impl Iterator<Item = (&'a str, &'a str)>) -> String {
         .collect()
 }
 
-fn temp_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!(".{name}.tmp-{}", std::process::id()))
+/// Parses `sha256sum` text into (name, hex) pairs; `None` when a line is not
+/// `<64 hex>  <name>`.
+pub(crate) fn parse_sums(text: &str) -> Option<Vec<(String, String)>> {
+    text.lines()
+        .map(|line| {
+            let (hex, name) = line.split_once("  ")?;
+            let ok =
+                hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && !name.is_empty();
+            ok.then(|| (name.to_string(), hex.to_ascii_lowercase()))
+        })
+        .collect()
 }
 
-/// Writes one file under its temporary name, hashing it on the way.
+fn temp_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+/// Writes one file under its staging name, hashing it on the way.
 fn stage(
     dir: &Path,
     name: &'static str,
@@ -157,15 +306,22 @@ fn stage(
         let mut out = HashingWriter {
             inner: BufWriter::new(file),
             hasher: Sha256::new(),
+            size: 0,
         };
         fill(&mut out)?;
         out.inner.flush()?;
+        let size = out.size;
         let file = out.inner.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        Ok::<_, io::Error>(hex::encode(out.hasher.finalize()))
+        Ok::<_, io::Error>((hex::encode(out.hasher.finalize()), size))
     })();
     match result {
-        Ok(sha256) => Ok(Staged { name, tmp, sha256 }),
+        Ok((sha256, size)) => Ok(Staged {
+            name,
+            tmp,
+            sha256,
+            size,
+        }),
         Err(source) => {
             let _ = fs::remove_file(&tmp);
             Err(ReportError::Write {
@@ -173,12 +329,6 @@ fn stage(
                 source,
             })
         }
-    }
-}
-
-fn remove_temps(staged: &[Staged]) {
-    for s in staged {
-        let _ = fs::remove_file(&s.tmp);
     }
 }
 
@@ -197,12 +347,14 @@ fn sync_dir(dir: &Path) {
 struct HashingWriter<W: Write> {
     inner: W,
     hasher: Sha256,
+    size: u64,
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
+        self.size += n as u64;
         Ok(n)
     }
 
@@ -298,7 +450,7 @@ mod tests {
             );
             assert!(!self.dir.join(SUMS_FILE).exists(), "old sums still present");
             self.saw_temp
-                .set(temp_path(&self.dir, "report.json").exists());
+                .set(self.dir.join(staging_name()).join("report.json").exists());
             crate::report::JsonReport.write(report, out)
         }
     }
@@ -331,18 +483,92 @@ mod tests {
     #[test]
     fn writes_under_a_temporary_name() {
         let dir = tempfile::tempdir().unwrap();
-        let watcher = Box::new(Watcher {
+        let watcher = Watcher {
             dir: dir.path().to_path_buf(),
             saw_temp: Cell::new(false),
-        });
+        };
         let report = fixture::report();
-        let s = stage(dir.path(), "report.json", |out| watcher.write(&report, out)).unwrap();
+        let staging = Staging::create(dir.path().join(staging_name())).unwrap();
+        let s = stage(staging.path(), "report.json", |out| {
+            watcher.write(&report, out)
+        })
+        .unwrap();
         assert!(
             watcher.saw_temp.get(),
-            "the writer writes to the temporary file"
+            "the writer writes to the staged file"
         );
-        assert_eq!(s.tmp, temp_path(dir.path(), "report.json"));
+        assert_eq!(s.tmp, staging.path().join("report.json"));
         assert!(s.tmp.exists() && !dir.path().join("report.json").exists());
+        drop(staging);
+        assert!(names_in(dir.path()).is_empty(), "the staging folder goes");
+    }
+
+    #[test]
+    fn a_rerun_with_fewer_formats_leaves_no_file_of_the_last_run() {
+        let dir = tempfile::tempdir().unwrap();
+        write_report_dir(&fixture::report(), dir.path(), &[Format::Json, Format::Csv]).unwrap();
+        // The user's own files, and one an older version listed in its sums.
+        fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        fs::write(dir.path().join("events.csv.bak"), "mine too").unwrap();
+        fs::write(dir.path().join("report.html"), "<html>").unwrap();
+        let mut sums = fs::read_to_string(dir.path().join(SUMS_FILE)).unwrap();
+        sums.push_str(&format!("{}  report.html\n", "0".repeat(64)));
+        sums.push_str(&format!("{}  ../outside.txt\n", "0".repeat(64)));
+        fs::write(dir.path().join(SUMS_FILE), sums).unwrap();
+
+        write_report_dir(&fixture::report(), dir.path(), &[Format::Json]).unwrap();
+        assert_eq!(
+            names_in(dir.path()),
+            ["SHA256SUMS", "events.csv.bak", "notes.txt", "report.json"]
+        );
+        let sums = fs::read_to_string(dir.path().join(SUMS_FILE)).unwrap();
+        assert_eq!(sums.lines().count(), 1, "{sums}");
+
+        write_report_dir(&fixture::report(), dir.path(), &[Format::Csv]).unwrap();
+        assert_eq!(
+            names_in(dir.path()),
+            [
+                "SHA256SUMS",
+                "accounts.csv",
+                "events.csv",
+                "events.csv.bak",
+                "findings.csv",
+                "notes.txt",
+                "sessions.csv"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_killed_runs_staging_folder_is_removed_by_the_next_check() {
+        let dir = tempfile::tempdir().unwrap();
+        // No process has pid 4294967295 (above Linux's pid_max).
+        let stale = dir.path().join(format!("{STAGING_PREFIX}4294967295"));
+        fs::create_dir_all(&stale).unwrap();
+        fs::write(stale.join("report.json"), "{").unwrap();
+        let other = dir.path().join(format!("{STAGING_PREFIX}not-a-pid"));
+        fs::create_dir_all(&other).unwrap();
+        check_output_dir(dir.path()).unwrap();
+        if cfg!(target_os = "linux") {
+            assert!(!stale.exists());
+        }
+        assert!(other.exists(), "only what this tool names by pid goes");
+    }
+
+    #[test]
+    fn sums_parse_back() {
+        let text = sums_text(
+            [
+                ("b.csv", "ab".repeat(32).as_str()),
+                ("a.json", "CD".repeat(32).as_str()),
+            ]
+            .into_iter(),
+        );
+        let parsed = parse_sums(&text).unwrap();
+        assert_eq!(parsed[0], ("a.json".to_string(), "cd".repeat(32)));
+        assert_eq!(parsed.len(), 2);
+        assert!(parse_sums("xyz  a.json\n").is_none());
+        assert!(parse_sums(&format!("{}  \n", "0".repeat(64))).is_none());
     }
 
     #[test]

@@ -474,6 +474,7 @@ mod tests {
             "athena:StartQueryExecution",
             "glue:CreateTable",
             "s3:PutObjectRetention",
+            "s3:GetBucketObjectLockConfiguration",
             "securityhub:BatchImportFindings",
         ] {
             assert!(all.contains(&action.to_string()), "{action}");

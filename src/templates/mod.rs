@@ -193,9 +193,7 @@ fn invalid(field: &'static str, value: &str, reason: &'static str) -> TemplateEr
     }
 }
 
-fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
+use crate::ids::is_account_id;
 
 /// `user@domain.tld`, loosely: what SNS accepts for an e-mail subscription.
 fn is_email(email: &str) -> bool {

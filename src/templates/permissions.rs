@@ -281,6 +281,14 @@ pub const GRANTS: &[Grant] = &[
         resources: &["arn:{partition}:s3:::{evidence_bucket}/{evidence_objects}"],
         why: "--object-lock-days: a PutObject that sets Object Lock retention needs this too",
     },
+    Grant {
+        sid: "CheckEvidenceBucketLock",
+        principal: Principal::Caller,
+        feature: Feature::S3OutputRetention,
+        actions: &["s3:GetBucketObjectLockConfiguration"],
+        resources: &["arn:{partition}:s3:::{evidence_bucket}"],
+        why: "--object-lock-days: before the scan, check that the bucket has Object Lock enabled (else every upload would fail after it)",
+    },
     // Security Hub (the caller).
     Grant {
         sid: "ImportFindingsIntoSecurityHub",
@@ -358,6 +366,11 @@ pub const OPERATIONS: &[Operation] = &[
     op("s3", "CompleteMultipartUpload", "s3:PutObject"),
     op("s3", "AbortMultipartUpload", "s3:AbortMultipartUpload"),
     op("s3", "PutObjectRetention", "s3:PutObjectRetention"),
+    op(
+        "s3",
+        "GetObjectLockConfiguration",
+        "s3:GetBucketObjectLockConfiguration",
+    ),
     op(
         "athena",
         "StartQueryExecution",

@@ -103,9 +103,9 @@ const rows = await page.$$eval('#findings-t tbody tr', (trs) => trs.map((tr) => 
   links: Array.from(tr.querySelectorAll('a.ev')).map((a) => [a.getAttribute('href'), a.textContent]),
 })));
 check(rows.length === report.findings.length, `one row per finding (${report.findings.length})`, rows.length);
-const unmatched = report.findings.filter((f) => !rows.some((r) => [f.flag, f.account_id, f.region, f.principal_arn, f.detail, ...f.event_ids, f.session_id || '']
+const unmatched = report.findings.filter((f) => !rows.some((r) => [f.flag, f.account_id, f.region, f.principal_arn, f.actor || '', f.detail, ...f.event_ids, f.session_id || '']
   .every((part) => r.text.includes(part))));
-check(unmatched.length === 0, 'every finding is on the page with its flag, account, principal, detail and event ids', unmatched);
+check(unmatched.length === 0, 'every finding is on the page with its flag, account, principal, actor, detail and event ids', unmatched);
 check(rows.every((r) => r.visible), 'every finding row is visible');
 let badLinks = [];
 for (const r of rows) {

@@ -116,7 +116,10 @@ case!(concurrency_too_high, flags: { concurrency: Some(1001) }, file: None,
 case!(file_concurrency_negative, flags: {}, file: Some("[scan]\nconcurrency = -1\n"),
       mentions: ["scan.concurrency", "audit.toml", "\"-1\""]);
 case!(lookup_rate_zero, flags: { lookup_rate: Some(0.0) }, file: None,
-      mentions: ["--lookup-rate", "\"0\"", "above 0"]);
+      mentions: ["--lookup-rate", "\"0\"", "at least 0.01"]);
+// 1e-30 calls per second would be a wait longer than a Duration holds: a config error, not a panic.
+case!(lookup_rate_tiny, flags: { lookup_rate: Some(1e-30) }, file: None,
+      mentions: ["--lookup-rate", "at least 0.01"]);
 case!(lookup_rate_too_high, flags: {}, file: Some("[scan]\nlookup_rate = 101\n"),
       mentions: ["scan.lookup_rate", "audit.toml", "101", "at most 100"]);
 case!(lookup_rate_nan, flags: {}, file: Some("[scan]\nlookup_rate = nan\n"),
@@ -151,7 +154,42 @@ case!(role_name_bad_char, flags: { role_name: s("audit/role") }, file: None,
 case!(role_name_too_long, flags: {}, file: Some(&format!("[accounts]\nrole_name = \"{}\"\n", "r".repeat(65))),
       mentions: ["accounts.role_name", "audit.toml", "1 to 64"]);
 case!(external_id_bad_char, flags: { external_id: s("abc def") }, file: None,
-      mentions: ["--external-id", "abc def"]);
+      mentions: ["--external-id", "not shown", "cannot contain"]);
+
+/// The external id is a secret: a wrong one is described, never echoed.
+#[test]
+fn a_bad_external_id_is_not_echoed() {
+    let long = "Qz".repeat(700);
+    for id in ["s3cr3t zz", &long, "sécret-id"] {
+        let flags = FlagValues {
+            external_id: s(id),
+            ..FlagValues::default()
+        };
+        let msg = error_of(flags, None);
+        assert!(!msg.contains(id), "{msg}");
+        let file = format!("[accounts]\nexternal_id = \"{id}\"\n");
+        let msg = error_of(FlagValues::default(), Some(&file));
+        assert!(
+            !msg.contains(id) && msg.contains("accounts.external_id"),
+            "{msg}"
+        );
+    }
+}
+
+/// The config digest records only whether an external id is set.
+#[test]
+fn the_config_digest_does_not_hold_the_external_id() {
+    let digest = |id: Option<&str>| {
+        let flags = FlagValues {
+            external_id: id.map(str::to_string),
+            ..FlagValues::default()
+        };
+        let cfg = config::resolve(&flags, None, now()).unwrap();
+        config::config_digest(&cfg)
+    };
+    assert_eq!(digest(Some("first-secret")), digest(Some("second-secret")));
+    assert_ne!(digest(Some("first-secret")), digest(None));
+}
 case!(session_name_bad, flags: {}, file: Some("[accounts]\nsession_name = \"a b\"\n"),
       mentions: ["accounts.session_name", "audit.toml", "a b"]);
 case!(session_duration_short, flags: {}, file: Some("[accounts]\nsession_duration = \"5m\"\n"),

@@ -248,28 +248,6 @@ async fn a_denied_role_fails_its_account_and_only_its_account() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_region_not_enabled_is_reported_and_keeps_the_run_complete() {
-    let mut cfg = org(3);
-    cfg.faults.disabled_regions = vec![(1, "eu-west-1".into())];
-    let sim = start(cfg).await;
-    let acct = sim.accounts()[1].id.clone();
-    let t = tempdir();
-    let cmd = scan_command(&sim, &t, None, &["--quiet"]);
-    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
-    assert_eq!(exit_of(&out), Some(0), "{}", stderr_of(&out));
-    let r = region(&report, &acct, "eu-west-1");
-    assert_eq!(r["status"], "not-enabled");
-    assert!(r["error"]
-        .as_str()
-        .unwrap()
-        .contains("UnrecognizedClientException"));
-    assert_eq!(account(&report, &acct)["coverage"]["status"], "complete");
-    assert_eq!(region(&report, &acct, "us-east-1")["status"], "ok");
-    assert_matches_ground_truth(&sim, &report);
-    sim.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_expiring_mid_run_are_refreshed_even_with_one_call_slot() {
     let mut cfg = org(3);
     cfg.latency = Duration::from_millis(20);
@@ -519,4 +497,59 @@ mod paging {
             prop_assert!(events.iter().all(|e| e.account_id == "111111111111" && e.region == "us-east-1"));
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_whose_scan_crashes_is_failed_and_the_others_are_read() {
+    let sim = start(org(4)).await;
+    let crashing = sim.accounts()[2].id.clone();
+    let t = tempdir();
+    let mut cmd = scan_command(&sim, &t, None, &["--quiet"]);
+    cmd.env(
+        ssm_session_audit::failpoint::VAR,
+        format!("account:{crashing}"),
+    );
+    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
+    assert_eq!(exit_of(&out), Some(3), "{}", stderr_of(&out));
+    let a = account(&report, &crashing);
+    assert_eq!(a["coverage"]["status"], "failed");
+    assert!(a["coverage"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("internal error"));
+    let reasons = report["run"]["incomplete_reasons"].to_string();
+    assert!(reasons.contains("internal error"), "{reasons}");
+    // One line on stderr that says it is a bug; no backtrace.
+    let err = stderr_of(&out);
+    assert!(err.contains("internal error (a bug"), "{err}");
+    assert!(!err.contains("stack backtrace"), "{err}");
+    for acct in sim.accounts() {
+        if acct.id != crashing {
+            assert_eq!(account(&report, &acct.id)["coverage"]["status"], "complete");
+        }
+    }
+    assert_matches_ground_truth(&sim, &report);
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_that_reads_no_account_is_not_complete() {
+    let sim = start(org(2)).await;
+    let all: Vec<String> = sim.accounts().iter().map(|a| a.id.clone()).collect();
+    let t = tempdir();
+    let cmd = scan_command(
+        &sim,
+        &t,
+        None,
+        &["--quiet", "--exclude-accounts", &all.join(",")],
+    );
+    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
+    assert_eq!(exit_of(&out), Some(3), "{}", stderr_of(&out));
+    let reasons = report["run"]["incomplete_reasons"].to_string();
+    assert!(reasons.contains("every account was skipped"), "{reasons}");
+    assert_eq!(
+        sim.stats().calls.get("LookupEvents").copied().unwrap_or(0),
+        0
+    );
+    sim.shutdown().await;
 }

@@ -83,8 +83,16 @@ async fn hostile_records_are_counted_and_reach_no_terminal_or_spreadsheet_raw() 
     );
     let dir = out_dir(&t);
     let (out, report) = scan_and_read(cmd, &dir).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert_eq!(report["run"]["complete"], true);
+    // Records not read in full are kept, but the run cannot call itself complete.
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert_eq!(report["run"]["complete"], false);
+    let reasons = report["run"]["incomplete_reasons"].as_array().unwrap();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0]
+        .as_str()
+        .unwrap()
+        .contains("5 record(s) could not be read in full"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("could not be read in full"));
 
     // Counted in coverage, by id, in the partition they came from.
     assert_eq!(report["run"]["stats"]["malformed"], 5);

@@ -55,8 +55,10 @@ fn assert_no_whole_looking_report(dir: &Path, code: Option<i32>) -> bool {
         Err(_) => Vec::new(),
     };
     assert!(
-        !names.iter().any(|n| n.contains(".tmp-")),
-        "temporary files left behind: {names:?}"
+        !names
+            .iter()
+            .any(|n| n.contains(".tmp-") || n.starts_with(".ssm-session-audit-")),
+        "temporary files or a staging folder left behind: {names:?}"
     );
     if !dir.join("report.json").exists() {
         assert!(
@@ -179,31 +181,41 @@ async fn sigterm_during_discovery_stops_within_the_grace_period_and_writes_nothi
 }
 
 /// Two signals in a row: the second ends the process at once. Whatever it
-/// leaves must not look like a whole report.
+/// leaves must not look like a whole report, nor a staging folder or a
+/// temporary file: the second signal waits for a commit in progress (a few
+/// renames) and removes the staging folder before it exits. The gap between
+/// the signals varies, so that the second lands before, during and after the
+/// report is written (under load any of them can happen).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_quits_at_once_without_a_whole_looking_report() {
     let sim = Simulator::start(slow_org()).await.unwrap();
-    let t = tempdir();
-    let mut cmd = scan_command(&sim, &t, None, &["--concurrency", "8", "--quiet"]);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let pid = child.id().unwrap();
-    let waited = Instant::now();
-    while lookups(&sim).await < 10 {
-        assert!(waited.elapsed() < Duration::from_secs(20));
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    for gap_ms in [0u64, 5, 40] {
+        let t = tempdir();
+        let mut cmd = scan_command(&sim, &t, None, &["--concurrency", "8", "--quiet"]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        let pid = child.id().unwrap();
+        let before = lookups(&sim).await;
+        let waited = Instant::now();
+        while lookups(&sim).await < before + 10 {
+            assert!(waited.elapsed() < Duration::from_secs(20));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        kill(pid, "TERM");
+        tokio::time::sleep(Duration::from_millis(gap_ms)).await;
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+        let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+            .await
+            .expect("the run ends")
+            .unwrap();
+        let code = out.status.code();
+        assert!(
+            matches!(code, Some(3) | Some(130)),
+            "gap {gap_ms} ms: exit {code:?}"
+        );
+        assert_no_whole_looking_report(&out_dir(&t), code);
     }
-    kill(pid, "TERM");
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status();
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("the run ends")
-        .unwrap();
-    let code = out.status.code();
-    assert!(matches!(code, Some(3) | Some(130)), "exit {code:?}");
-    assert_no_whole_looking_report(&out_dir(&t), code);
     sim.shutdown().await;
 }

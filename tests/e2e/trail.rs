@@ -347,7 +347,8 @@ fn the_checked_in_tree_holds_two_real_records() {
     assert_eq!(r.coverage.records_seen, 4);
     assert_eq!(r.coverage.files_read, 2);
 
-    let mut q = TrailQuery::new(window("2025-02-19T20:13:49Z", "2025-02-19T20:13:49Z"));
+    // Half-open: the one second of the record.
+    let mut q = TrailQuery::new(window("2025-02-19T20:13:49Z", "2025-02-19T20:13:50Z"));
     q.accounts = Some(set(&["111122223333"]));
     let r = read_dir(&root, &q, 1).unwrap();
     assert_eq!(r.events.len(), 1);

@@ -413,6 +413,42 @@ async fn via_sim_s3_cut(root: &Path, q: &TrailQuery, cut: bool) -> (TrailResult,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_listing_that_repeats_its_token_fails_instead_of_looping() {
+    let dir = tempfile::tempdir().unwrap();
+    let q = query();
+    generate(dir.path(), &spec()).unwrap();
+    let mut cfg = SimConfig {
+        trail_root: Some(dir.path().to_path_buf()),
+        ..SimConfig::default()
+    };
+    cfg.faults.s3_repeat_token = true;
+    let sim = Simulator::start(cfg).await.unwrap();
+    let s3 = s3_client(&sim.endpoint());
+    let slots = CallSlots::new(8);
+    let read = read_s3_with_keys(
+        &s3,
+        "trail",
+        "",
+        &q,
+        &slots,
+        Duration::from_secs(5),
+        &|_region: String| Box::pin(async { Keys::Unchecked("not checked here".into()) }),
+    );
+    let r = tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the listing ends");
+    // Either the first listing fails, or what it lists is failed: never whole.
+    match r {
+        Err(e) => assert!(e.to_string().contains("already returned"), "{e}"),
+        Ok(r) => {
+            let text = format!("{:?}", r.coverage);
+            assert!(text.contains("already returned"), "{text:.2000}");
+        }
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_checks_signatures_and_finds_the_same_damage() {
     let dir = tempfile::tempdir().unwrap();
     let q = query();

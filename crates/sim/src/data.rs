@@ -129,7 +129,9 @@ pub(crate) struct World {
     we: i64,
     /// Midnights of weekdays whose 09:00-17:00 lies inside the window (with margins).
     days: Vec<i64>,
-    planted: HashMap<(usize, usize), Vec<Planned>>,
+    pub(crate) planted: HashMap<(usize, usize), Vec<Planned>>,
+    /// Event id → the first second LookupEvents shows it (planted late calls).
+    pub(crate) visible_from: HashMap<String, i64>,
     pub new_principal: Option<String>,
     /// [`SimConfig::rule_cases`]: what the rules must say about planted records.
     cases: Vec<CasePlan>,
@@ -181,6 +183,7 @@ impl World {
             we,
             days,
             planted: HashMap::new(),
+            visible_from: HashMap::new(),
             new_principal: None,
             cases: Vec::new(),
             rotated: BTreeSet::new(),
@@ -193,6 +196,7 @@ impl World {
         if world.cfg.hostile_records {
             world.plant_hostile();
         }
+        world.plant_calls();
         if world.cfg.rule_cases {
             world.plant_rule_cases();
         }
@@ -364,7 +368,14 @@ impl World {
         }
     }
 
-    fn sso_identity(&self, rng: &mut Rng, a: usize, user: &str, permset: &str, t: i64) -> Identity {
+    pub(crate) fn sso_identity(
+        &self,
+        rng: &mut Rng,
+        a: usize,
+        user: &str,
+        permset: &str,
+        t: i64,
+    ) -> Identity {
         let acct = self.acct(a);
         let mut r = Rng::from_parts(&[self.cfg.seed, a as u64, hash_str(permset), 0x550]);
         let role = format!("AWSReservedSSO_{permset}_{}", r.hex(16));
@@ -499,7 +510,9 @@ impl World {
         }
     }
 
-    /// Every event id in `[start, end]` with one of `names`, per account and region.
+    /// Every event id in `[start, end)` with one of `names`, per account and region
+    /// (half-open, as the tool's windows: an event at exactly `end` is the next
+    /// window's).
     pub fn ground_truth(
         &self,
         start: DateTime<Utc>,
@@ -518,7 +531,7 @@ impl World {
                 let mut ids = BTreeSet::new();
                 for p in self.plan(a, ri) {
                     let t = DateTime::from_timestamp(p.time, 0).unwrap_or_default();
-                    if t >= start && t <= end && names.contains(&p.name) {
+                    if t >= start && t < end && names.contains(&p.name) {
                         if p.malformed.is_some() || p.identity.is_none() {
                             gt.malformed.insert(p.id.clone());
                         }
@@ -531,7 +544,7 @@ impl World {
         }
         let inside = |t: i64| {
             let t = DateTime::from_timestamp(t, 0).unwrap_or_default();
-            t >= start && t <= end
+            t >= start && t < end
         };
         for c in &self.cases {
             if c.calls
@@ -1389,7 +1402,7 @@ impl SessionPlan {
     }
 }
 
-fn start_response(sid: &str, region: &str) -> Value {
+pub(crate) fn start_response(sid: &str, region: &str) -> Value {
     json!({
         "sessionId": sid,
         "tokenValue": "Value hidden due to security reasons.",

@@ -16,6 +16,7 @@
 //! cannot share the product's mistakes by construction; [`trail_gen`] writes trail
 //! trees for the files source the same way.
 
+mod calls;
 mod data;
 mod org;
 #[cfg(test)]
@@ -63,6 +64,32 @@ pub enum LookupPaging {
     Random,
 }
 
+/// A session call planted at an exact time (on a window's bound, say), which
+/// LookupEvents shows only from `visible_from` on when that is set: CloudTrail's
+/// late delivery, on the simulator's clock ([`SimHandle::set_clock`]). Ground
+/// truth holds it whatever the clock says. Its time must lie in the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlantedCall {
+    pub account_index: usize,
+    pub region: String,
+    pub time: DateTime<Utc>,
+    /// `StartSession`, `ResumeSession` or `TerminateSession`.
+    pub name: String,
+    pub event_id: String,
+    /// The session it belongs to (a Start's `responseElements.sessionId`).
+    pub session_id: String,
+    pub visible_from: Option<DateTime<Utc>>,
+}
+
+/// How a partition set to fail answers LookupEvents ([`SimHandle::fail_partition`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionFault {
+    /// Every call: `AccessDeniedException`.
+    Always,
+    /// The first page of each lookup is served; every call with a `NextToken` fails.
+    AfterFirstPage,
+}
+
 /// Credentials the simulator issued on `AssumeRole`, so tests can prove they never
 /// reach a log, a report or an error message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +119,27 @@ pub struct Faults {
     pub credential_ttl: Option<Duration>,
     /// Organizations calls answered with TooManyRequestsException.
     pub org_throttle_rate: f64,
+    /// (account index, region): LookupEvents answers the NextToken it was sent,
+    /// forever (a proxy or a broken endpoint; CloudTrail never does).
+    pub repeat_token_partitions: Vec<(usize, String)>,
+    /// (account index, region): every LookupEvents answer is a 200 without `Events`.
+    pub missing_events_partitions: Vec<(usize, String)>,
+    /// LookupEvents answered with a 200 without `Events`, at this rate (retried).
+    pub missing_events_rate: f64,
+    /// (account index, region): UnrecognizedClientException although the region is
+    /// enabled (a revoked key, STS v1 tokens in an opt-in region).
+    pub unrecognized_partitions: Vec<(usize, String)>,
+    /// ListAccounts answers the NextToken it was sent, after its first page.
+    pub org_repeat_token: bool,
+    /// ListAccounts answers a 200 without `Accounts`, at this rate (retried).
+    pub org_missing_accounts_rate: f64,
+    /// account:ListRegions is refused (no trusted access for Account Management).
+    pub list_regions_denied: bool,
+    /// Accounts whose audit role may not call ec2:DescribeRegions.
+    pub describe_regions_denied: Vec<usize>,
+    /// The trail bucket's ListObjectsV2 answers, after a first truncated page,
+    /// the continuation token it was sent.
+    pub s3_repeat_token: bool,
 }
 
 /// Everything that shapes the simulated organization. Same config, same data.
@@ -140,6 +188,8 @@ pub struct SimConfig {
     pub heavy_partitions: Vec<HeavyPartition>,
     /// Page sizes of `LookupEvents`.
     pub lookup_paging: LookupPaging,
+    /// Session calls at exact times, some delivered late.
+    pub planted_calls: Vec<PlantedCall>,
     pub faults: Faults,
     /// The accounts' ids (index 0: the management account) instead of generated
     /// ones, so the records belong to an organization defined elsewhere (e.g. in
@@ -188,6 +238,7 @@ impl Default for SimConfig {
             active_regions: None,
             heavy_partitions: Vec::new(),
             lookup_paging: LookupPaging::Full,
+            planted_calls: Vec::new(),
             faults: Faults::default(),
             account_ids: None,
             identity_resolver: None,
@@ -198,12 +249,12 @@ impl Default for SimConfig {
 }
 
 /// The regions of the demo; the first two are the allowed ones.
-pub const DEMO_REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+pub const DEMO_REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-east-1"];
 
 impl SimConfig {
     /// The demo organization: 10 accounts, 3 regions, ~30 ms latency, every flag
     /// planted once, a denied role (account 7), a suspended account (8), and
-    /// ap-southeast-2 not enabled in account 9. The window ends now.
+    /// ap-east-1 (an opt-in region) not enabled in account 9. The window ends now.
     pub fn demo() -> SimConfig {
         let now = Utc::now();
         let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
@@ -223,7 +274,7 @@ impl SimConfig {
             faults: Faults {
                 denied_accounts: vec![7],
                 suspended_accounts: vec![8],
-                disabled_regions: vec![(9, "ap-southeast-2".into())],
+                disabled_regions: vec![(9, "ap-east-1".into())],
                 ..Faults::default()
             },
             ..SimConfig::default()
@@ -248,6 +299,13 @@ impl SimConfig {
                 self.lookup_rate
             ));
         }
+        for (_, r) in &self.faults.disabled_regions {
+            if org::is_default_region(r) {
+                return bad(format!(
+                    "simulator: {r} is enabled in every AWS account and cannot be disabled; disable an opt-in region"
+                ));
+            }
+        }
         if self.window < TimeDelta::zero() {
             return bad("simulator: window must not be negative".into());
         }
@@ -267,6 +325,26 @@ impl SimConfig {
                 if !seen.insert(id) {
                     return bad(format!("simulator: account id {id} given twice"));
                 }
+            }
+        }
+        for c in &self.planted_calls {
+            if c.account_index >= self.accounts || !self.regions.contains(&c.region) {
+                return bad(format!(
+                    "simulator: planted call {} is in no configured account and region",
+                    c.event_id
+                ));
+            }
+            if !DEFAULT_EVENT_NAMES.contains(&c.name.as_str()) {
+                return bad(format!(
+                    "simulator: planted call {} is a {}, not a session call",
+                    c.event_id, c.name
+                ));
+            }
+            if c.time < self.window_start() || c.time > self.window_end {
+                return bad(format!(
+                    "simulator: planted call {} lies outside the window",
+                    c.event_id
+                ));
             }
         }
         for h in &self.heavy_partitions {

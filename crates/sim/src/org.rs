@@ -182,6 +182,31 @@ fn alnum(rng: &mut Rng, n: usize) -> String {
         .collect()
 }
 
+/// Regions AWS enables in every account, which cannot be disabled.
+pub(crate) const DEFAULT_REGIONS: [&str; 17] = [
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+];
+
+pub(crate) fn is_default_region(r: &str) -> bool {
+    DEFAULT_REGIONS.contains(&r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,7 +56,7 @@ pub async fn read_source(
             accounts,
             exclude: &cfg.accounts.exclude,
             regions,
-            window: cfg.scan.window,
+            window: cfg.scan.read_window(),
             event_names: &cfg.scan.event_names,
             retry_deadline: cfg.scan.retry_deadline,
         },

@@ -296,6 +296,9 @@ pub async fn list_accounts(
             Some(_) => {}
         }
     }
+    if token.is_some() {
+        return Err(format!("the listing did not end after {MAX_PAGES} pages"));
+    }
     out.sort();
     out.dedup();
     Ok(out)

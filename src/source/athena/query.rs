@@ -188,9 +188,7 @@ const FIELDS: &[Field] = &[
 /// Columns whose text is itself JSON (STRING columns of nested objects).
 const JSON_TEXT: [&str; 2] = ["requestparameters", "responseelements"];
 
-pub fn is_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
+pub use crate::ids::is_account_id;
 
 pub fn is_region(s: &str) -> bool {
     crate::ids::is_region_name(s)

@@ -9,7 +9,7 @@ pub mod credentials;
 pub mod partition;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinSet;
 
@@ -20,9 +20,11 @@ use crate::call::{cancelled, CallFailure, ErrorClass};
 use crate::config::RegionSelection;
 use crate::model::{Account, AccountCoverage, AccountStatus, RegionCoverage, RegionStatus};
 use crate::progress::ProgressEvent;
+use crate::regions::{AccountRegions, Ec2Regions, Enablement, RegionAsker};
 
-/// Every commercial region, for `--regions all`. Regions an account has not
-/// enabled answer `UnrecognizedClientException` and are reported `not-enabled`.
+/// Every commercial region, for sources that cannot ask an account (an Athena
+/// table without a region list). A live scan never uses it: `--regions all`
+/// there means each account's enabled regions (see `crate::regions`).
 pub const ALL_REGIONS: &[&str] = &[
     "af-south-1",
     "ap-east-1",
@@ -68,47 +70,73 @@ const ACTIVE_ACCOUNTS: usize = 2_000;
 /// What every account task of a run shares.
 struct Shared {
     run: LookupRun,
-    /// One client per region of `regions`, in the same order: the caller's
-    /// own credentials, and every assumed account's (see `credentials::ScopedProvider`).
-    cloudtrail: Vec<aws_sdk_cloudtrail::Client>,
-    cloudtrail_assumed: Vec<aws_sdk_cloudtrail::Client>,
+    /// One CloudTrail client per region, built when a region is first read and
+    /// shared by every account (each call carries its account's credentials).
+    cloudtrail: Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>,
+    /// The same for every assumed account: one client per region signing with
+    /// the role of the call in progress (see `credentials::ScopedProvider`).
+    cloudtrail_assumed: Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>,
     sts: aws_sdk_sts::Client,
-    regions: Vec<String>,
+    account_api: aws_sdk_account::Client,
     caller_account: String,
+    /// The caller's partition (`aws`, `aws-us-gov`, `aws-cn`), for role ARNs.
+    partition: String,
     ctx: Arc<Context>,
+}
+
+impl Shared {
+    /// The region's client for the caller's own account, or for assumed ones.
+    fn cloudtrail(&self, region: &str, assumed: bool) -> aws_sdk_cloudtrail::Client {
+        let map = match assumed {
+            true => &self.cloudtrail_assumed,
+            false => &self.cloudtrail,
+        };
+        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(region.to_string())
+            .or_insert_with(|| {
+                let scoped = assumed.then(|| {
+                    aws_credential_types::provider::SharedCredentialsProvider::new(
+                        credentials::ScopedProvider,
+                    )
+                });
+                self.ctx.clients.cloudtrail_with(region, scoped)
+            })
+            .clone()
+    }
+
+    fn role_arn(&self, account_id: &str) -> String {
+        format!(
+            "arn:{}:iam::{account_id}:role/{}",
+            self.partition, self.ctx.cfg.accounts.role_name
+        )
+    }
 }
 
 /// Read every account the feed hands over, until it ends (or the run is cancelled).
 pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
     let cfg = &ctx.cfg;
-    let regions: Vec<String> = match &cfg.scan.regions {
-        RegionSelection::List(r) => r.clone(),
-        RegionSelection::All => ALL_REGIONS.iter().map(|s| s.to_string()).collect(),
-    };
+    let caller_arn = ctx.caller.as_ref().map(|c| c.arn.as_str()).unwrap_or("");
     let shared = Arc::new(Shared {
         run: LookupRun {
             slots: ctx.slots.clone(),
             settings: LookupSettings {
                 event_names: cfg.scan.event_names.clone(),
                 window: cfg.scan.window,
+                starts: Arc::new(cfg.scan.plan.partition_starts.clone()),
+                account_starts: Arc::new(cfg.scan.plan.account_starts.clone()),
                 rate: cfg.scan.lookup_rate,
                 retry_deadline: cfg.scan.retry_deadline,
             },
             progress: ctx.progress.clone(),
             cancel: ctx.cancel.clone(),
         },
-        cloudtrail: regions.iter().map(|r| ctx.clients.cloudtrail(r)).collect(),
-        cloudtrail_assumed: regions
-            .iter()
-            .map(|r| {
-                let scoped = aws_credential_types::provider::SharedCredentialsProvider::new(
-                    credentials::ScopedProvider,
-                );
-                ctx.clients.cloudtrail_with(r, Some(scoped))
-            })
-            .collect(),
+        cloudtrail: Mutex::new(HashMap::new()),
+        cloudtrail_assumed: Mutex::new(HashMap::new()),
         sts: ctx.clients.sts(),
-        regions: regions.clone(),
+        account_api: ctx.clients.account(),
+        partition: crate::ids::partition_of_arn(caller_arn)
+            .unwrap_or("aws")
+            .to_string(),
         caller_account: ctx
             .caller
             .as_ref()
@@ -163,7 +191,7 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
                     };
                     tracing::error!(account = %account.id, error = %e, "an account task failed unexpectedly");
                     crashed += 1;
-                    let r = crashed_account(account, &regions, &e);
+                    let r = crashed_account(account, &requested_regions(cfg), &e);
                     ctx.progress.on(ProgressEvent::AccountDone { status: r.coverage.status });
                     results.push(r);
                 }
@@ -179,12 +207,41 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
             "the scan of {crashed} account(s) stopped on an internal error (a bug; see their coverage)"
         ));
     }
+    // The regions the run covered: those asked for, or (`--regions all`) every
+    // region some account has enabled.
+    let regions = match &cfg.scan.regions {
+        RegionSelection::List(r) => r.clone(),
+        RegionSelection::All => {
+            let all: std::collections::BTreeSet<&String> = results
+                .iter()
+                .flat_map(|r| r.coverage.regions.keys())
+                .collect();
+            all.into_iter().cloned().collect()
+        }
+    };
     SourceOutput {
         regions,
         accounts: results,
         skipped: Vec::new(),
         reasons,
         details: SourceDetails::None,
+    }
+}
+
+/// How many partitions an account is expected to have: its listed regions, or
+/// every region for `all` (an overestimate only widens the bound on calls in flight).
+fn partitions_per_account(cfg: &crate::config::Config) -> usize {
+    match requested_regions(cfg).len() {
+        0 => ALL_REGIONS.len(),
+        n => n,
+    }
+}
+
+/// The regions known before asking an account: the list, or none for `all`.
+fn requested_regions(cfg: &crate::config::Config) -> Vec<String> {
+    match &cfg.scan.regions {
+        RegionSelection::List(r) => r.clone(),
+        RegionSelection::All => Vec::new(),
     }
 }
 
@@ -221,22 +278,22 @@ fn crashed_account(
 }
 
 async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
+    crate::failpoint::hit("account", &account.id);
     let cfg = &shared.ctx.cfg;
     // Its partitions' pace counts in the bound on calls in flight while it runs.
     let _demand = shared
         .run
         .slots
-        .demand(shared.regions.len() as f64 * shared.run.settings.rate);
-    let credentials = if account.id == shared.caller_account {
+        .demand(partitions_per_account(cfg) as f64 * shared.run.settings.rate);
+    let is_caller = account.id == shared.caller_account;
+    let role_arn = shared.role_arn(&account.id);
+    let credentials = if is_caller {
         AccountCredentials::caller()
     } else {
         AccountCredentials::assumed(
             shared.sts.clone(),
             RoleRequest {
-                role_arn: format!(
-                    "arn:aws:iam::{}:role/{}",
-                    account.id, cfg.accounts.role_name
-                ),
+                role_arn: role_arn.clone(),
                 session_name: cfg.accounts.session_name.clone(),
                 external_id: cfg.accounts.external_id.clone(),
                 duration: cfg.accounts.session_duration,
@@ -255,17 +312,13 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
         }),
     };
     if let Err(f) = fresh {
-        let reason = format!(
-            "AssumeRole arn:aws:iam::{}:role/{} failed: {f}",
-            account.id, cfg.accounts.role_name
-        );
-        let regions = shared
-            .regions
-            .iter()
+        let reason = format!("AssumeRole {role_arn} failed: {f}");
+        let regions = requested_regions(cfg)
+            .into_iter()
             .map(|r| {
                 let mut c = RegionCoverage::new(RegionStatus::Failed);
                 c.error = Some(reason.clone());
-                (r.clone(), c)
+                (r, c)
             })
             .collect();
         let mut coverage = AccountCoverage::from_regions(regions);
@@ -278,45 +331,84 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
         };
     }
 
-    let clients = match credentials.is_assumed() {
-        true => &shared.cloudtrail_assumed,
-        false => &shared.cloudtrail,
+    // Which regions the account has enabled: asked, never guessed from an error.
+    let asker = RegionAsker {
+        account: &shared.account_api,
+        ec2: Ec2Regions {
+            sdk: shared.ctx.clients.sdk(),
+            region: shared.ctx.clients.home_region().to_string(),
+            call_timeout: cfg.scan.call_timeout,
+        },
+        slots: &shared.run.slots,
+        deadline: shared.run.settings.retry_deadline,
     };
-    let partitions = shared
-        .regions
-        .iter()
-        .zip(clients)
-        .map(|(region, client)| {
-            read_partition(
-                &shared.run,
-                Partition {
-                    account_id: &account.id,
-                    region,
-                    client,
-                    credentials: &credentials,
-                },
-            )
-        });
+    let known = tokio::select! {
+        k = asker.regions(&cfg.scan.regions, &account.id, is_caller, credentials.provider()) => k,
+        _ = cancelled(&shared.run.cancel) => AccountRegions {
+            regions: requested_regions(cfg)
+                .into_iter()
+                .map(|r| (r, Enablement::Unknown("interrupted before the account's regions were known".into())))
+                .collect(),
+            incomplete: None,
+        },
+    };
+
+    let mut regions = BTreeMap::new();
+    let mut to_read = Vec::new();
+    for (region, state) in known.regions {
+        match state {
+            Enablement::NotEnabled => {
+                let mut c = RegionCoverage::new(RegionStatus::NotEnabled);
+                c.error = Some("the account has not enabled this region (account:ListRegions / ec2:DescribeRegions): it can hold no activity".into());
+                regions.insert(region, c);
+            }
+            state => {
+                let client = shared.cloudtrail(&region, credentials.is_assumed());
+                to_read.push((region, state, client));
+            }
+        }
+    }
+    let partitions = to_read.iter().map(|(region, _, client)| {
+        read_partition(
+            &shared.run,
+            Partition {
+                account_id: &account.id,
+                region,
+                client,
+                credentials: &credentials,
+            },
+        )
+    });
     let parts: Vec<PartitionResult> = futures::future::join_all(partitions).await;
 
     let mut events = Vec::new();
-    let mut regions = BTreeMap::new();
-    for p in parts {
-        events.extend(p.events);
-        regions.insert(p.region, p.coverage);
-    }
-    // "Not enabled" everywhere means the credentials were refused, not that every
-    // region is an opt-in one: the account failed.
-    let all_refused = !regions.is_empty()
-        && regions
-            .values()
-            .all(|c: &RegionCoverage| c.status == RegionStatus::NotEnabled);
-    if all_refused {
-        for c in regions.values_mut() {
-            c.status = RegionStatus::Failed;
+    for (p, (_, state, _)) in parts.into_iter().zip(&to_read) {
+        let mut cov = p.coverage;
+        // A region whose enablement could not be asked refused the credentials:
+        // that may mean "not enabled", or a credentials problem. Say which
+        // permission would tell, never "not enabled".
+        if let (Enablement::Unknown(why), RegionStatus::Failed) = (state, cov.status) {
+            if cov
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("UnrecognizedClientException"))
+            {
+                cov.error = Some(why.clone());
+            }
         }
+        events.extend(p.events);
+        regions.insert(p.region, cov);
     }
-    let coverage = AccountCoverage::from_regions(regions);
+    let mut coverage = AccountCoverage::from_regions(regions);
+    if let Some(why) = known.incomplete {
+        if coverage.status == AccountStatus::Complete {
+            coverage.status = AccountStatus::Partial;
+        }
+        coverage.reason = Some(match coverage.reason.take() {
+            Some(r) => format!("{r}; {why}"),
+            None => why,
+        });
+    }
     AccountResult {
         account,
         coverage,

@@ -25,7 +25,7 @@ use crate::call::{
     backoff, cancelled, classify, CallFailure, CallSlots, ErrorClass, Pace, Priority, Tokens,
 };
 use crate::event::{parse_lookup_event, LookupFields};
-use crate::model::{RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
+use crate::model::{PartitionMap, RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
 use crate::progress::{Progress, ProgressEvent};
 
 /// CloudTrail's largest page.
@@ -37,7 +37,12 @@ const SSM_SOURCE: &str = "ssm.amazonaws.com";
 #[derive(Debug, Clone)]
 pub struct LookupSettings {
     pub event_names: Vec<String>,
+    /// `[start, end)`; a partition named in `starts` starts there instead.
     pub window: TimeWindow,
+    /// `--since last`: partitions that start elsewhere than `window.start`.
+    pub starts: Arc<PartitionMap<chrono::DateTime<chrono::Utc>>>,
+    /// `--since last`: accounts whose partitions not in `starts` start elsewhere.
+    pub account_starts: Arc<std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>>,
     /// Calls per second for this partition.
     pub rate: f64,
     /// A page still failing this long after its first attempt fails the partition.
@@ -155,12 +160,19 @@ pub async fn read_partition(run: &LookupRun, p: Partition<'_>) -> PartitionResul
 
     // The chains of one partition run side by side in this one task: boxed,
     // so a partition waiting on its pace stays small.
+    let start = crate::model::start_in(
+        &settings.starts,
+        &settings.account_starts,
+        settings.window.start,
+        p.account_id,
+        p.region,
+    );
     let mut chains = FuturesUnordered::new();
     for name in 0..settings.event_names.len() {
         lock(&shared).running += 1;
         chains.push(Box::pin(ctx.read_chain(Chain {
             name,
-            start: settings.window.start,
+            start,
             end: settings.window.end,
         })));
     }
@@ -241,10 +253,13 @@ impl ChainCtx<'_> {
             let Some(page) = out.events.as_deref() else {
                 unreachable!("one_page returns only pages that hold Events")
             };
+            // EndTime is inclusive; the window is not: an event at exactly
+            // the end belongs to the next window.
+            let in_window = in_window(page, &settings.window);
             let mut fresh = Vec::new();
             let mut scratch = RegionCoverage::new(RegionStatus::Ok);
             take_page(
-                page,
+                &in_window,
                 self.p.account_id,
                 self.p.region,
                 &mut seen_here,
@@ -571,6 +586,21 @@ pub fn take_page(
         }
     }
     kept
+}
+
+/// The page without the records at or after the window's end (by LookupEvents'
+/// own `EventTime`, which `EndTime` compares); borrowed when there are none.
+fn in_window<'a>(
+    page: &'a [aws_sdk_cloudtrail::types::Event],
+    window: &TimeWindow,
+) -> std::borrow::Cow<'a, [aws_sdk_cloudtrail::types::Event]> {
+    let end = to_smithy(window.end);
+    let late = |e: &aws_sdk_cloudtrail::types::Event| e.event_time().is_some_and(|t| *t >= end);
+    if page.iter().any(late) {
+        page.iter().filter(|e| !late(e)).cloned().collect()
+    } else {
+        std::borrow::Cow::Borrowed(page)
+    }
 }
 
 fn to_smithy(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {

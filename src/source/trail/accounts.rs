@@ -40,7 +40,8 @@ pub async fn read_source(
         accounts: (!cfg.accounts.include.is_empty())
             .then(|| cfg.accounts.include.iter().cloned().collect()),
         regions: (!regions.is_empty()).then(|| regions.iter().cloned().collect()),
-        window: cfg.scan.window,
+        // One window for every partition; the scan keeps each partition's own.
+        window: cfg.scan.read_window(),
         event_names: cfg.scan.event_names.clone(),
         now: chrono::Utc::now(),
     };

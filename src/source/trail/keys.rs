@@ -22,6 +22,7 @@ pub async fn list_public_keys(
     let start = window.start - TimeDelta::days(1);
     let end = (window.end + TimeDelta::days(2)).min(Utc::now());
     let mut keys = Vec::new();
+    let mut tokens = crate::call::Tokens::new(10_000);
     let mut token: Option<String> = None;
     loop {
         let page = call_with_retry(Some(slots), deadline, || {
@@ -51,7 +52,12 @@ pub async fn list_public_keys(
                 });
             }
         }
-        token = page.next_token().map(str::to_string);
+        token = match tokens.next(page.next_token()) {
+            Ok(t) => t,
+            Err(e) => {
+                return Keys::Unchecked(format!("CloudTrail ListPublicKeys in {region}: {e}"))
+            }
+        };
         if token.is_none() {
             // No key at all is an endpoint that does not know CloudTrail's keys
             // (a stand-in), not proof that every digest is forged.

@@ -1,7 +1,9 @@
 //! A local copy of a trail's bucket. The walk goes straight to the folders that
 //! can match (known account, region and day names are joined, not listed) and
-//! feeds files through a bounded channel to a pool of scanning threads, which
-//! stream each file (never whole in memory). Where the partition has digest
+//! feeds files through a bounded channel to a pool of scanning threads, each
+//! with its own `select::Scanner`: a file is read and inflated whole into the
+//! worker's reused buffers when it fits them (bounded per worker), else
+//! streamed, never whole in memory. Where the partition has digest
 //! files, they are read first and its files are checked against them; a local
 //! copy keeps no S3 metadata, so signatures are not checked here.
 
@@ -9,17 +11,16 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{BufReader, ErrorKind, Read};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use super::digest::{is_digest_name, DigestCheck, Keys, MAX_DIGEST_INFLATED};
 use super::inflate;
 use super::path::{day_path, delivered_from_name, is_log_file_name, parse_key, DayPlan, TrailKey};
-use super::{default_threads, select, Acc, FileScan, Listing, TrailError, TrailQuery, TrailResult};
+use super::select::{self, Scanner};
+use super::{default_threads, Acc, FileScan, Listing, TrailError, TrailQuery, TrailResult};
 
 /// Prefix folders above `AWSLogs` are searched this deep.
 const MAX_PREFIX_DEPTH: usize = 6;
-/// Compressed bytes read from a file at a time.
-const READ_BUF: usize = 256 << 10;
 
 struct Job {
     path: PathBuf,
@@ -62,12 +63,14 @@ pub(super) fn read(root: &Path, q: &TrailQuery, threads: usize) -> Result<TrailR
     let (tx, rx) = mpsc::sync_channel::<Job>(threads * 4);
     let (out_tx, out_rx) = mpsc::sync_channel::<Msg>(threads * 8);
     let rx = Mutex::new(rx);
+    let shared = Arc::new(q.clone());
     std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let out = out_tx.clone();
                 let rx = &rx;
-                s.spawn(move || work(rx, q, &out))
+                let scanner = Scanner::new(shared.clone(), &select::real_parse, threads);
+                s.spawn(move || work(rx, scanner, &out))
             })
             .collect();
         let folder = s.spawn(|| fold(out_rx, q, &plan));
@@ -95,8 +98,7 @@ pub(super) fn read(root: &Path, q: &TrailQuery, threads: usize) -> Result<TrailR
     })
 }
 
-fn work(rx: &Mutex<mpsc::Receiver<Job>>, q: &TrailQuery, out: &mpsc::SyncSender<Msg>) {
-    let mut buf = Vec::new();
+fn work(rx: &Mutex<mpsc::Receiver<Job>>, mut scanner: Scanner, out: &mpsc::SyncSender<Msg>) {
     loop {
         let job = {
             let guard = rx.lock().unwrap_or_else(|p| p.into_inner());
@@ -105,16 +107,7 @@ fn work(rx: &Mutex<mpsc::Receiver<Job>>, q: &TrailQuery, out: &mpsc::SyncSender<
         let Ok(job) = job else { break };
         let name = job.path.to_string_lossy();
         let scan = match fs::File::open(&job.path).and_then(|f| Ok((f.metadata()?.len(), f))) {
-            Ok((size, f)) => select::scan_stream(
-                &name,
-                Some(job.key),
-                BufReader::with_capacity(READ_BUF, f),
-                size,
-                job.hash,
-                q,
-                &mut buf,
-                &select::real_parse,
-            ),
+            Ok((size, f)) => scanner.read(&name, Some(job.key), f, size, job.hash),
             Err(e) => FileScan::failed(&name, Some(job.key), format!("cannot read: {e}")),
         };
         if out.send(Msg::Scan(Box::new(scan))).is_err() {
@@ -222,9 +215,7 @@ fn list_dirs(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(names)
 }
 
-fn is_account_id(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
-}
+use crate::ids::is_account_id;
 
 struct Walk<'a> {
     q: &'a TrailQuery,

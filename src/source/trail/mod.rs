@@ -25,6 +25,8 @@ mod inflate;
 mod keys;
 mod local;
 mod path;
+mod prefilter;
+mod records;
 mod s3;
 mod select;
 mod split;
@@ -43,7 +45,7 @@ pub struct TrailQuery {
     pub accounts: Option<BTreeSet<String>>,
     /// `None` = every region found in the trail.
     pub regions: Option<BTreeSet<String>>,
-    /// Inclusive at both ends, like LookupEvents' StartTime/EndTime.
+    /// Half-open, `[start, end)`: a record at exactly `end` is the next window's.
     pub window: TimeWindow,
     /// `eventName`s of `ssm.amazonaws.com` records to keep.
     pub event_names: Vec<String>,
@@ -127,7 +129,7 @@ impl FileScan {
 /// `path` names the file in messages and, when it has the trail layout, gives
 /// the account and region for records that lack them.
 pub fn scan_file_bytes(path: &str, bytes: &[u8], q: &TrailQuery) -> FileScan {
-    select::scan_bytes(path, None, bytes, q, &mut Vec::new(), &select::real_parse)
+    select::scan_bytes(path, None, bytes, q, &select::real_parse)
 }
 
 /// A file that could not be read, and why.

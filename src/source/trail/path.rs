@@ -83,7 +83,7 @@ pub struct DayPlan {
 impl DayPlan {
     pub fn new(window: TimeWindow) -> Self {
         let mut days = Vec::new();
-        if window.start <= window.end {
+        if window.start < window.end {
             let first = window.start.date_naive();
             let last = (window.end + MAX_DELIVERY_LAG).date_naive();
             let mut d = first;
@@ -101,7 +101,9 @@ impl DayPlan {
     /// A day of the window itself (not only a later delivery day): a day with
     /// no file at all is reported as missing.
     pub fn is_window_day(&self, day: NaiveDate) -> bool {
-        day >= self.window.start.date_naive() && day <= self.window.end.date_naive()
+        // The window's last instant is just before its end.
+        let last = self.window.end - TimeDelta::nanoseconds(1);
+        day >= self.window.start.date_naive() && day <= last.date_naive()
     }
 
     /// Can a file delivered at this minute hold a record of the window?
@@ -111,7 +113,7 @@ impl DayPlan {
             None => true,
             Some(t) => {
                 t + TimeDelta::minutes(1) > self.window.start
-                    && t <= self.window.end + MAX_DELIVERY_LAG
+                    && t < self.window.end + MAX_DELIVERY_LAG
             }
         }
     }
@@ -165,6 +167,13 @@ mod tests {
             end: t("2025-02-19T00:00:00Z"),
         });
         assert!(empty.days.is_empty());
+        // Half-open: a window ending at midnight does not reach into that day.
+        let to_midnight = DayPlan::new(TimeWindow {
+            start: t("2025-02-19T10:00:00Z"),
+            end: t("2025-02-20T00:00:00Z"),
+        });
+        assert!(to_midnight.is_window_day(to_midnight.days[0]));
+        assert!(!to_midnight.is_window_day(to_midnight.days[1]));
     }
 
     #[test]
@@ -178,7 +187,10 @@ mod tests {
         // Delivered at 10:00:xx may hold a record of 10:00:30.
         assert!(p.keep_file(Some(t("2025-02-19T10:00:00Z"))));
         assert!(p.keep_file(Some(t("2025-02-20T00:05:00Z"))));
-        assert!(p.keep_file(Some(t("2025-02-20T12:00:00Z"))));
+        assert!(p.keep_file(Some(t("2025-02-20T11:59:00Z"))));
+        // The end is not in the window: a file of the minute a day after it
+        // holds only later records.
+        assert!(!p.keep_file(Some(t("2025-02-20T12:00:00Z"))));
         assert!(!p.keep_file(Some(t("2025-02-20T12:01:00Z"))));
         assert!(p.keep_file(None));
     }

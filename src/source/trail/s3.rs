@@ -5,8 +5,10 @@
 //! once for its digests and once for its log files, so calls follow the
 //! objects, never the days, and no list of (account, region, day) tasks is
 //! built. Keys stream into downloads; a body streams into the scan on a
-//! blocking thread through a small bounded queue (never a whole object in
-//! memory), resumed with a Range request if it is cut off. A bounded number of
+//! blocking thread through a small bounded queue, resumed with a Range request
+//! if it is cut off; the scan takes an object whole into its reused buffers
+//! when it fits them (bounded per scanning thread), else streams it, so no
+//! larger object is ever whole in memory. A bounded number of
 //! partitions, downloads and scans (one per core) run at once.
 
 use std::collections::HashMap;
@@ -26,11 +28,12 @@ use super::digest::{
 use super::inflate;
 use super::local::in_scope;
 use super::path::{day_path, delivered_from_name, is_log_file_name, DayPlan, TrailKey};
+use super::select::{self, Scanner};
 use super::{
-    default_threads, select, Acc, FileScan, Listing, PartListing, TrailError, TrailQuery,
+    default_threads, Acc, FileScan, Listing, PartListing, TrailError, TrailQuery,
     TrailResult,
 };
-use crate::call::{call_with_retry, CallFailure, CallSlots};
+use crate::call::{call_with_retry, CallFailure, CallSlots, Tokens};
 
 /// Listing calls in flight (each also holds a call slot while it runs).
 const LISTS_IN_FLIGHT: usize = 16;
@@ -58,7 +61,8 @@ struct Ctx<'a, 'k> {
     plan: &'a DayPlan,
     downloads: Semaphore,
     cpu: Arc<Semaphore>,
-    buffers: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// One per scanning thread at most, reused from file to file.
+    scanners: Arc<Mutex<Vec<Scanner>>>,
     query: Arc<TrailQuery>,
     public_keys: &'a PublicKeys<'k>,
     keys: tokio::sync::Mutex<HashMap<String, Keys>>,
@@ -66,6 +70,10 @@ struct Ctx<'a, 'k> {
 
 /// A digest object's decompressed text (or why not) and its signature metadata.
 type Fetched = (Result<Vec<u8>, String>, Option<String>);
+
+/// More pages than any one prefix holds (a year of a region's files is ~100 pages
+/// of 1,000 keys); past it the listing is not S3 speaking.
+const MAX_LIST_PAGES: u64 = 1_000_000;
 
 /// One ListObjectsV2 walk of a prefix, every page: folders (with a delimiter) and keys.
 #[derive(Default)]
@@ -77,6 +85,7 @@ struct Listed {
 impl Ctx<'_, '_> {
     async fn list(&self, prefix: &str, folders: bool) -> Result<Listed, CallFailure> {
         let mut out = Listed::default();
+        let mut tokens = Tokens::new(MAX_LIST_PAGES);
         let mut token: Option<String> = None;
         loop {
             let page = call_with_retry(Some(self.slots), self.deadline, || {
@@ -102,8 +111,11 @@ impl Ctx<'_, '_> {
                     .iter()
                     .filter_map(|o| o.key().map(str::to_string)),
             );
-            token = page.next_continuation_token().map(str::to_string);
-            if token.is_none() || page.is_truncated() == Some(false) {
+            if page.is_truncated() == Some(false) {
+                return Ok(out);
+            }
+            token = tokens.next(page.next_continuation_token())?;
+            if token.is_none() {
                 return Ok(out);
             }
         }
@@ -130,8 +142,8 @@ impl Ctx<'_, '_> {
         last: NaiveDate,
     ) -> BoxStream<'s, Result<(NaiveDate, String), CallFailure>> {
         let start_after = format!("{prefix}{}", day_path(first));
-        let state = (Some(None::<String>), false);
-        stream::unfold(state, move |(token, done)| {
+        let state = (Some(None::<String>), false, Tokens::new(MAX_LIST_PAGES));
+        stream::unfold(state, move |(token, done, mut tokens)| {
             let prefix = prefix.clone();
             let start_after = start_after.clone();
             async move {
@@ -151,7 +163,7 @@ impl Ctx<'_, '_> {
                 .await;
                 let page = match page {
                     Ok(p) => p,
-                    Err(f) => return Some((vec![Err(f)], (None, true))),
+                    Err(f) => return Some((vec![Err(f)], (None, true, tokens))),
                 };
                 let mut items = Vec::new();
                 let mut past = false;
@@ -166,9 +178,17 @@ impl Ctx<'_, '_> {
                         _ => {}
                     }
                 }
-                let next = page.next_continuation_token().map(str::to_string);
-                let more = !past && next.is_some() && page.is_truncated() != Some(false);
-                Some((items, (more.then_some(next), !more)))
+                if past || page.is_truncated() == Some(false) {
+                    return Some((items, (None, true, tokens)));
+                }
+                match tokens.next(page.next_continuation_token()) {
+                    Ok(Some(next)) => Some((items, (Some(Some(next)), false, tokens))),
+                    Ok(None) => Some((items, (None, true, tokens))),
+                    Err(e) => {
+                        items.push(Err(e.into()));
+                        Some((items, (None, true, tokens)))
+                    }
+                }
             }
         })
         .flat_map(stream::iter)
@@ -232,22 +252,13 @@ impl Ctx<'_, '_> {
             let Ok(permit) = self.cpu.clone().acquire_owned().await else {
                 return FileScan::failed(&name, Some(key.clone()), "scan pool closed".into());
             };
-            let (buffers, query) = (self.buffers.clone(), self.query.clone());
+            let (scanners, query) = (self.scanners.clone(), self.query.clone());
             let (name2, key2) = (name.clone(), key.clone());
             let task = tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                let mut buf = take_buffer(&buffers);
-                let scan = select::scan_stream(
-                    &name2,
-                    Some(key2),
-                    Chunks::new(rx),
-                    size,
-                    hash,
-                    &query,
-                    &mut buf,
-                    &select::real_parse,
-                );
-                give_buffer(&buffers, buf);
+                let mut scanner = take_scanner(&scanners, query);
+                let scan = scanner.read(&name2, Some(key2), Chunks::new(rx), size, hash);
+                give_scanner(&scanners, scanner);
                 scan
             });
             match task.await {
@@ -508,9 +519,7 @@ fn logs_prefix(prefix: &str) -> String {
     }
 }
 
-fn is_account_id(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
-}
+use crate::ids::is_account_id;
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn read(
@@ -532,7 +541,7 @@ pub(super) async fn read(
         plan: &plan,
         downloads: Semaphore::new(DOWNLOADS_IN_FLIGHT),
         cpu: Arc::new(Semaphore::new(default_threads(0))),
-        buffers: Arc::new(Mutex::new(Vec::new())),
+        scanners: Arc::new(Mutex::new(Vec::new())),
         query: Arc::new(q.clone()),
         public_keys,
         keys: tokio::sync::Mutex::new(HashMap::new()),
@@ -621,15 +630,15 @@ pub(super) async fn read(
 }
 
 /// Inflate windows are reused across objects: at most one per core is live.
-fn take_buffer(pool: &Mutex<Vec<Vec<u8>>>) -> Vec<u8> {
+fn take_scanner(pool: &Mutex<Vec<Scanner>>, q: Arc<TrailQuery>) -> Scanner {
     pool.lock()
         .unwrap_or_else(|p| p.into_inner())
         .pop()
-        .unwrap_or_default()
+        .unwrap_or_else(|| Scanner::new(q, &select::real_parse, default_threads(0)))
 }
 
-fn give_buffer(pool: &Mutex<Vec<Vec<u8>>>, buf: Vec<u8>) {
-    pool.lock().unwrap_or_else(|p| p.into_inner()).push(buf);
+fn give_scanner(pool: &Mutex<Vec<Scanner>>, scanner: Scanner) {
+    pool.lock().unwrap_or_else(|p| p.into_inner()).push(scanner);
 }
 
 #[cfg(test)]

@@ -2,39 +2,16 @@
 //! regions an account has enabled. Only the management account may ask about a
 //! member (`AccountId`); it omits the id for itself. Every region of the
 //! simulated organization is listed (default ones `ENABLED_BY_DEFAULT`, opt-in
-//! ones `ENABLED` or `DISABLED` per account), and a few opt-in regions the
-//! organization never uses are listed `DISABLED`, as AWS lists every region.
+//! ones `ENABLED` or `DISABLED` per account), then every other default region
+//! (`ENABLED_BY_DEFAULT`, holding nothing) and a few opt-in regions the
+//! organization never uses (`DISABLED`), as AWS lists every region.
 
 use super::*;
+use crate::org::is_default_region;
 
 /// Opt-in regions every simulated account lists, disabled: `--regions all`
 /// must read only what an account has enabled, never a built-in list.
 pub(super) const UNUSED_OPT_IN: [&str; 3] = ["af-south-1", "me-south-1", "il-central-1"];
-
-/// Regions AWS enables in every account, which cannot be disabled.
-pub(crate) const DEFAULT_REGIONS: [&str; 17] = [
-    "ap-northeast-1",
-    "ap-northeast-2",
-    "ap-northeast-3",
-    "ap-south-1",
-    "ap-southeast-1",
-    "ap-southeast-2",
-    "ca-central-1",
-    "eu-central-1",
-    "eu-north-1",
-    "eu-west-1",
-    "eu-west-2",
-    "eu-west-3",
-    "sa-east-1",
-    "us-east-1",
-    "us-east-2",
-    "us-west-1",
-    "us-west-2",
-];
-
-pub(crate) fn is_default_region(r: &str) -> bool {
-    DEFAULT_REGIONS.contains(&r)
-}
 
 /// Every region an account lists, with its opt status, sorted by name.
 pub(super) fn opt_statuses(state: &State, account: usize) -> Vec<(String, &'static str)> {
@@ -54,6 +31,11 @@ pub(super) fn opt_statuses(state: &State, account: usize) -> Vec<(String, &'stat
             (r.clone(), status)
         })
         .collect();
+    for r in crate::org::DEFAULT_REGIONS {
+        if !out.iter().any(|(x, _)| x == r) {
+            out.push((r.to_string(), "ENABLED_BY_DEFAULT"));
+        }
+    }
     for r in UNUSED_OPT_IN {
         if !out.iter().any(|(x, _)| x == r) {
             out.push((r.to_string(), "DISABLED"));
@@ -79,17 +61,19 @@ pub(super) fn list_regions(state: &State, caller: &Caller, body: &[u8]) -> Reply
     let account = match (asked, caller) {
         // Its own regions: anyone may ask.
         (None, _) => caller.account(),
-        (Some(id), Caller::Management) => match world.org.accounts.iter().position(|a| a.id == id) {
-            Some(i) => i,
-            None => {
-                c.client_errors.fetch_add(1, Ordering::Relaxed);
-                return json_error(
-                    404,
-                    "ResourceNotFoundException",
-                    format!("The account {id} is not a member of the organization"),
-                );
+        (Some(id), Caller::Management) => {
+            match world.org.accounts.iter().position(|a| a.id == id) {
+                Some(i) => i,
+                None => {
+                    c.client_errors.fetch_add(1, Ordering::Relaxed);
+                    return json_error(
+                        404,
+                        "ResourceNotFoundException",
+                        format!("The account {id} is not a member of the organization"),
+                    );
+                }
             }
-        },
+        }
         (Some(id), _) if Some(id) == Some(world.org.accounts[caller.account()].id.as_str()) => {
             caller.account()
         }

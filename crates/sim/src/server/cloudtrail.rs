@@ -29,7 +29,8 @@ pub(super) fn lookup_events(
         .region
         .clone()
         .unwrap_or_else(|| "us-east-1".to_string());
-    if !world.org.region_enabled(account, &region) {
+    let here = |list: &[(usize, String)]| list.iter().any(|(a, r)| *a == account && *r == region);
+    if !world.org.region_enabled(account, &region) || here(&faults.unrecognized_partitions) {
         c.unrecognized_client.fetch_add(1, Ordering::Relaxed);
         return (
             json_error(
@@ -44,6 +45,21 @@ pub(super) fn lookup_events(
         c.throttled.fetch_add(1, Ordering::Relaxed);
         return (
             json_error(400, "ThrottlingException", "Rate exceeded"),
+            Duration::ZERO,
+        );
+    }
+    let fault = state.partition_fault(account, &region);
+    let has_token = p.get("NextToken").and_then(Value::as_str).is_some();
+    if fault == Some(PartitionFault::Always)
+        || (fault == Some(PartitionFault::AfterFirstPage) && has_token)
+    {
+        c.client_errors.fetch_add(1, Ordering::Relaxed);
+        return (
+            json_error(
+                400,
+                "AccessDeniedException",
+                "simulator: this partition is set to fail",
+            ),
             Duration::ZERO,
         );
     }
@@ -68,6 +84,20 @@ pub(super) fn lookup_events(
     } else if roll < faults.error_rate + faults.slow_rate + faults.reset_rate {
         c.injected_resets.fetch_add(1, Ordering::Relaxed);
         reset = true;
+    }
+    // Not CloudTrail speaking: a 200 without `Events` (a proxy, a wrong endpoint).
+    if here(&faults.missing_events_partitions)
+        || state.roll(serial, 0xE7E7) < faults.missing_events_rate
+    {
+        c.injected_errors.fetch_add(1, Ordering::Relaxed);
+        return (Reply::Json("{}".into()), extra);
+    }
+    let sent = p.get("NextToken").and_then(Value::as_str);
+    if let (Some(t), true) = (sent, here(&faults.repeat_token_partitions)) {
+        // The token it was sent, again, forever.
+        c.injected_errors.fetch_add(1, Ordering::Relaxed);
+        let body = format!("{{\"Events\":[],\"NextToken\":{}}}", json!(t));
+        return (Reply::Json(body), extra);
     }
     let reply = match lookup_page(state, account, &region, p, serial) {
         Ok(body) if reset => Reply::Reset(body),
@@ -187,6 +217,12 @@ pub(super) fn lookup_page(
     };
     let recs = world.partition(account, ri);
     let first = recs.partition_point(|r| r.time as f64 > end);
+    // Late calls: not in event history before their time comes (simulator clock).
+    let now = (!world.visible_from.is_empty()).then(|| state.now());
+    let visible = |r: &Rec| match now {
+        None => true,
+        Some(now) => world.visible_from.get(&r.id).is_none_or(|v| *v <= now),
+    };
     let matches = |r: &Rec| match &filter {
         None => true,
         Some((k, v)) => match *k {
@@ -209,7 +245,7 @@ pub(super) fn lookup_page(
         if (r.time as f64) < start {
             break;
         }
-        if !matches(r) {
+        if !matches(r) || !visible(r) {
             continue;
         }
         if n == max {

@@ -28,9 +28,11 @@ use tokio::task::JoinHandle;
 
 use crate::data::{iso, Rec, World};
 use crate::rng::{base32_u64, hash, hash_str, mix, uuid_from, Rng};
-use crate::{GroundTruth, IssuedSecret, LookupPaging, SimAccount, SimStats};
+use crate::{GroundTruth, IssuedSecret, LookupPaging, PartitionFault, SimAccount, SimStats};
 
+mod account;
 mod cloudtrail;
+mod ec2;
 mod public_keys;
 mod s3;
 
@@ -50,7 +52,7 @@ const SHARDS: usize = 64;
 const MAX_BODY: usize = 1 << 20;
 
 /// Operations counted in the stats.
-const OPS: [&str; 13] = [
+const OPS: [&str; 15] = [
     "ListAccounts",
     "DescribeOrganization",
     "ListRoots",
@@ -63,6 +65,8 @@ const OPS: [&str; 13] = [
     "ListObjectsV2",
     "GetObject",
     "HeadObject",
+    "ListRegions",
+    "DescribeRegions",
     "Unknown",
 ];
 
@@ -127,6 +131,10 @@ struct State {
     /// Every credential set handed out, for [`SimHandle::issued_secrets`].
     issued: Mutex<Vec<IssuedSecret>>,
     seed_mix: u64,
+    /// [`SimHandle::set_clock`]: the time late calls are shown against.
+    clock: Mutex<Option<DateTime<Utc>>>,
+    /// [`SimHandle::fail_partition`]: (account index, region) → how it fails.
+    failing: Mutex<HashMap<(usize, String), PartitionFault>>,
     /// S3 over `SimConfig::trail_root`, when set.
     s3: Option<self::s3::Bucket>,
 }
@@ -224,6 +232,11 @@ enum Reply {
     },
     /// Start a JSON body, then cut the connection.
     Reset(String),
+    /// XML with a status of its own (EC2's error shape).
+    RawXml {
+        status: u16,
+        body: String,
+    },
 }
 
 fn json_error(status: u16, code: &'static str, message: impl Into<String>) -> Reply {
@@ -255,7 +268,11 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
     let addr = listener.local_addr()?;
     let seed_mix = mix(world.cfg.seed ^ 0x5EED);
     let s3 = match &world.cfg.trail_root {
-        Some(root) => Some(self::s3::Bucket::open(root, world.cfg.trail_cut_bodies)?),
+        Some(root) => {
+            let mut b = self::s3::Bucket::open(root, world.cfg.trail_cut_bodies)?;
+            b.repeat_token = world.cfg.faults.s3_repeat_token;
+            Some(b)
+        }
         None => None,
     };
     let state = Arc::new(State {
@@ -269,6 +286,8 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
         cred_serial: AtomicU64::new(0),
         issued: Mutex::new(Vec::new()),
         seed_mix,
+        clock: Mutex::new(None),
+        failing: Mutex::new(HashMap::new()),
         s3,
     });
     let (stop, mut stopped) = watch::channel(false);
@@ -338,7 +357,7 @@ impl SimHandle {
     }
 
     /// Every event id with one of `event_names` (empty: the three session names) in
-    /// `[start, end]`, per account and region, and which of them are malformed.
+    /// `[start, end)`, per account and region, and which of them are malformed.
     pub fn ground_truth(
         &self,
         start: DateTime<Utc>,
@@ -371,6 +390,27 @@ impl SimHandle {
             .unwrap_or_else(|e| e.into_inner().clone())
     }
 
+    /// The time LookupEvents shows late planted calls against (`None`: the real
+    /// clock), so a test can run consecutive scans at chosen times.
+    pub fn set_clock(&self, now: Option<DateTime<Utc>>) {
+        *self.state.clock.lock().unwrap_or_else(|e| e.into_inner()) = now;
+    }
+
+    /// Makes LookupEvents in one partition fail (or, with `None`, work again),
+    /// from the next call on.
+    pub fn fail_partition(
+        &self,
+        account_index: usize,
+        region: &str,
+        fault: Option<PartitionFault>,
+    ) {
+        let mut f = self.state.failing.lock().unwrap_or_else(|e| e.into_inner());
+        match fault {
+            Some(x) => f.insert((account_index, region.to_string()), x),
+            None => f.remove(&(account_index, region.to_string())),
+        };
+    }
+
     /// Stops accepting and closes every open connection.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -386,6 +426,24 @@ fn management_arn(world: &World) -> String {
 }
 
 impl State {
+    /// Now, on the simulator's clock, in epoch seconds.
+    fn now(&self) -> i64 {
+        self.clock
+            .lock()
+            .map(|c| *c)
+            .unwrap_or(None)
+            .unwrap_or_else(Utc::now)
+            .timestamp()
+    }
+
+    fn partition_fault(&self, account: usize, region: &str) -> Option<PartitionFault> {
+        let f = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        if f.is_empty() {
+            return None;
+        }
+        f.get(&(account, region.to_string())).copied()
+    }
+
     fn stats(&self) -> SimStats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -612,9 +670,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
-    let (reply, extra) = match target {
-        Some(op) => json_call(&state, &op, auth, &body, serial),
-        None => (
+    let rest_op = (parts.uri.path() == "/listRegions").then_some("ListRegions");
+    let (reply, extra) = match (target, rest_op) {
+        (None, Some(op)) => (rest_call(&state, op, auth, &body), Duration::ZERO),
+        (Some(op), _) => json_call(&state, &op, auth, &body, serial),
+        (None, None) => (
             query_call(&state, auth, &body, serial, &request_id),
             Duration::ZERO,
         ),
@@ -696,6 +756,7 @@ fn render(reply: Reply, request_id: &str) -> Response<Body> {
             resp
         }
         Reply::Xml(body) => respond(200, "text/xml", full(body)),
+        Reply::RawXml { status, body } => respond(status, "text/xml", full(body)),
         Reply::XmlError {
             status,
             code,
@@ -741,6 +802,24 @@ fn parse_auth(header: &str) -> Option<Auth> {
         return None;
     }
     Some(Auth { access_key, region })
+}
+
+/// REST-JSON services, routed by path (Account Management).
+fn rest_call(state: &State, op: &str, auth: Option<Auth>, body: &[u8]) -> Reply {
+    state.count_op(op);
+    let Some(auth) = auth else {
+        state.counters.client_errors.fetch_add(1, Ordering::Relaxed);
+        return json_error(
+            403,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        );
+    };
+    let caller = match state.caller(&auth) {
+        Ok(c) => c,
+        Err(e) => return e.json(),
+    };
+    account::list_regions(state, &caller, body)
 }
 
 fn json_call(

@@ -63,6 +63,17 @@ pub(super) fn organizations(
             }]
         })),
         "ListAccounts" => {
+            let faults = &state.world.cfg.faults;
+            if state.roll(serial, 0xACC7) < faults.org_missing_accounts_rate {
+                // Not Organizations speaking: a 200 without `Accounts`.
+                return Reply::Json("{}".into());
+            }
+            if let (true, Some(t)) = (
+                faults.org_repeat_token,
+                p.get("NextToken").and_then(Value::as_str),
+            ) {
+                return Reply::Json(json!({ "Accounts": [], "NextToken": t }).to_string());
+            }
             let all: Vec<usize> = (0..org.accounts.len()).collect();
             page(state, &all, p, 0x11, true).map(|(items, token)| {
                 let accounts: Vec<Value> = items.iter().map(|&i| account_json(state, i)).collect();

@@ -35,6 +35,8 @@ pub struct Bucket {
     /// Cut every whole-object GET of a log file half-way (a Range GET is
     /// served whole), so a reader must resume.
     cut_bodies: bool,
+    /// Every truncated listing page answers the token it was sent (a broken proxy).
+    pub(super) repeat_token: bool,
 }
 
 impl Bucket {
@@ -61,6 +63,7 @@ impl Bucket {
             root: root.to_path_buf(),
             keys,
             cut_bodies,
+            repeat_token: false,
         })
     }
 }
@@ -187,7 +190,7 @@ fn list(bucket: &Bucket, q: &[(String, String)], request_id: &str) -> Response<B
     let max = get(q, "max-keys")
         .and_then(|m| m.parse::<usize>().ok())
         .unwrap_or(MAX_KEYS)
-        .min(MAX_KEYS);
+        .min(if bucket.repeat_token { 2 } else { MAX_KEYS });
     // The token is the last key or folder returned: resume after it (and after
     // everything under it, for a folder).
     let resume = token.map(|t| {
@@ -241,6 +244,9 @@ fn list(bucket: &Bucket, q: &[(String, String)], request_id: &str) -> Response<B
             }
         }
         count += 1;
+    }
+    if let (true, true, Some(t)) = (bucket.repeat_token, truncated, token) {
+        last = Some(t.to_string());
     }
     let next = match (truncated, &last) {
         (true, Some(l)) => format!(

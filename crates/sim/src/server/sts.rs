@@ -14,7 +14,7 @@ pub(super) fn query_call(
     let action = form.get("Action").map(String::as_str).unwrap_or("");
     let c = &state.counters;
     state.count_op(match action {
-        "AssumeRole" | "GetCallerIdentity" => action,
+        "AssumeRole" | "GetCallerIdentity" | "DescribeRegions" => action,
         _ => "Unknown",
     });
     let Some(auth) = auth else {
@@ -54,6 +54,7 @@ pub(super) fn query_call(
                 xml_escape(&user_id)
             ))
         }
+        "DescribeRegions" => super::ec2::describe_regions(state, &caller, &form, request_id),
         "AssumeRole" => match assume_role(state, &caller, &form, serial) {
             Ok(body) => Reply::Xml(body.replace("{REQUEST_ID}", request_id)),
             Err(e) => e,
