@@ -9,9 +9,11 @@
 //!     cargo build --release --bin ssm-session-audit --example bench
 //!     target/release/examples/bench --workloads a,b100,c --peers boto3
 //!
-//! Options: `--workloads a,b100,b10000,c,small,q1000,q10000` (default `a`), `--peers
+//! Options: `--workloads a,b100,b10000,c,small,q1000,q10000` (default `a`; `a@50+400+800`
+//! runs a workload at those round trips in ms, jitter ±25 %, default 50), `--peers
 //! boto3,boto3-standard,cli@small` (default none; `peer@w1+w2` runs a peer on those
-//! workloads only, else on every one), `--concurrency N` (our `--concurrency`, default 32),
+//! workloads only, else on every one), `--concurrency N` (our `--concurrency`; default: not
+//! given, the scan sizes its own bound),
 //! `--workers N` (boto3 threads, default 32), `--bin PATH` (default: the
 //! `ssm-session-audit` next to this example), `--json FILE` (every figure),
 //! `--runs N` (repeat our scan, default 1).
@@ -32,7 +34,11 @@ const PAGE: usize = 50;
 const REGIONS: [&str; 4] = ["us-east-1", "eu-west-1", "eu-central-1", "ap-southeast-2"];
 const EVENT_NAMES: [&str; 3] = ["StartSession", "ResumeSession", "TerminateSession"];
 const LATENCY: Duration = Duration::from_millis(50);
-const JITTER: Duration = Duration::from_millis(20);
+const JITTER: Duration = Duration::from_millis(12);
+/// Cores of this machine (the CPU bound divides by them).
+fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+}
 /// What the simulator's static credentials look like: the management account's caller.
 const ACCESS_KEY: &str = "AKIABENCHMANAGEMENT1";
 const SECRET_KEY: &str = "bench-secret-not-a-real-key";
@@ -42,6 +48,22 @@ struct Workload {
     name: &'static str,
     what: String,
     sim: SimConfig,
+}
+
+/// Round trip to Organizations and STS when the regions' is given: the scanner
+/// runs in (or near) its home region; the regions it reads are far.
+const HOME_LATENCY: Duration = Duration::from_millis(50);
+
+/// `name` or `name@ms`: the workload with CloudTrail at that round trip, jitter
+/// ±25 %, Organizations and STS at [`HOME_LATENCY`] ± 25 %.
+fn workload_at(name: &str, latency_ms: Option<u64>) -> Option<Workload> {
+    let mut w = workload(name)?;
+    if let Some(ms) = latency_ms {
+        w.sim.latency = Duration::from_millis(ms);
+        w.sim.jitter = Duration::from_millis(ms / 4);
+        w.sim.home_latency = Some(HOME_LATENCY);
+    }
+    Some(w)
 }
 
 fn workload(name: &str) -> Option<Workload> {
@@ -135,11 +157,15 @@ impl Needs {
         self.lookup_calls + self.assume_calls + self.discovery_calls
     }
 
-    /// PRODUCT.md: max(max_p n_p / rate, sum_p n_p * L / C), over `calls`.
+    /// A bound for a tool with `c` calls in flight at most: max(floor, calls × L / c).
     fn bound(&self, calls: usize, rate: f64, latency: Duration, c: usize) -> f64 {
-        let pace = self.max_partition_calls as f64 / rate;
         let flow = calls as f64 * latency.as_secs_f64() / c as f64;
-        pace.max(flow)
+        self.floor(rate, latency).max(flow)
+    }
+
+    /// PRODUCT.md "Speed": AWS's floor, max_p ((n_p − 1) / rate + L).
+    fn floor(&self, rate: f64, latency: Duration) -> f64 {
+        (self.max_partition_calls.max(1) - 1) as f64 / rate + latency.as_secs_f64()
     }
 }
 
@@ -202,6 +228,14 @@ struct RunResult {
     sim_latency_ms: f64,
     /// Ours: from the run's start to the report built (the rest is process start and writing).
     scan_s: Option<f64>,
+    /// AWS's floor at the realized round trip (PRODUCT.md), and wall ÷ it.
+    floor_s: f64,
+    efficiency: f64,
+    /// Calls × CPU per call ÷ cores: what this machine allows.
+    cpu_bound_s: Option<f64>,
+    /// The scanner's user + system time over the LookupEvents calls (ms).
+    cpu_per_lookup_ms: Option<f64>,
+    throttled_share: f64,
     note: String,
 }
 
@@ -218,10 +252,12 @@ struct WorkloadResult {
 }
 
 struct Opts {
-    workloads: Vec<String>,
+    /// A workload and its round trip in ms (`None`: the default 50 ms).
+    workloads: Vec<(String, Option<u64>)>,
     /// A peer, and the workloads it runs on (`None`: all).
     peers: Vec<(String, Option<Vec<String>>)>,
-    concurrency: usize,
+    /// Our `--concurrency`; `None`: not given (the scan sizes its bound).
+    concurrency: Option<usize>,
     workers: usize,
     bin: PathBuf,
     json: Option<PathBuf>,
@@ -237,9 +273,9 @@ fn parse_args() -> Result<Opts, String> {
         .map(|d| d.join("ssm-session-audit"))
         .unwrap_or_default();
     let mut o = Opts {
-        workloads: vec!["a".into()],
+        workloads: vec![("a".into(), None)],
         peers: Vec::new(),
-        concurrency: 32,
+        concurrency: None,
         workers: 32,
         bin: default_bin,
         json: None,
@@ -250,7 +286,20 @@ fn parse_args() -> Result<Opts, String> {
         let mut val = || args.next().ok_or(format!("{a} needs a value"));
         let list = |v: String| v.split(',').map(str::to_string).collect::<Vec<_>>();
         match a.as_str() {
-            "--workloads" => o.workloads = list(val()?),
+            "--workloads" => {
+                o.workloads = Vec::new();
+                for w in list(val()?) {
+                    match w.split_once('@') {
+                        None => o.workloads.push((w, None)),
+                        Some((name, ls)) => {
+                            for l in ls.split('+') {
+                                let ms = l.parse().map_err(|e| format!("{w}: {e}"))?;
+                                o.workloads.push((name.to_string(), Some(ms)));
+                            }
+                        }
+                    }
+                }
+            }
             "--peers" => {
                 o.peers = list(val()?)
                     .into_iter()
@@ -263,7 +312,7 @@ fn parse_args() -> Result<Opts, String> {
                     })
                     .collect()
             }
-            "--concurrency" => o.concurrency = val()?.parse().map_err(|e| format!("{e}"))?,
+            "--concurrency" => o.concurrency = Some(val()?.parse().map_err(|e| format!("{e}"))?),
             "--workers" => o.workers = val()?.parse().map_err(|e| format!("{e}"))?,
             "--runs" => o.runs = val()?.parse().map_err(|e| format!("{e}"))?,
             "--bin" => o.bin = PathBuf::from(val()?),
@@ -272,7 +321,7 @@ fn parse_args() -> Result<Opts, String> {
             other => return Err(format!("unknown option {other}")),
         }
     }
-    for w in &o.workloads {
+    for (w, _) in &o.workloads {
         if workload(w).is_none() {
             return Err(format!(
                 "unknown workload {w} (a, b100, b10000, c, small, q1000, q10000)"
@@ -437,7 +486,7 @@ async fn run_ours(
     let sim = Simulator::start(w.sim.clone()).await?;
     let out_dir = scratch.join(format!("ours-{}", w.name));
     let _ = std::fs::remove_dir_all(&out_dir);
-    let args: Vec<String> = vec![
+    let mut args: Vec<String> = vec![
         "scan".into(),
         "--quiet".into(),
         "--start".into(),
@@ -446,8 +495,6 @@ async fn run_ours(
         rfc3339(w.sim.window_end),
         "--regions".into(),
         w.sim.regions.join(","),
-        "--concurrency".into(),
-        opts.concurrency.to_string(),
         "--lookup-rate".into(),
         w.sim.lookup_rate.to_string(),
         "--format".into(),
@@ -455,6 +502,9 @@ async fn run_ours(
         "--output".into(),
         out_dir.display().to_string(),
     ];
+    if let Some(c) = opts.concurrency {
+        args.extend(["--concurrency".into(), c.to_string()]);
+    }
     let m = run_child(&opts.bin, &args, &[], &sim.endpoint(), scratch).await?;
     let stats = sim.stats();
     sim.shutdown().await;
@@ -471,10 +521,11 @@ async fn run_ours(
     } else {
         format!("INCOMPLETE; stderr: {}", m.stderr.trim())
     };
+    let figures = Figures::of(&truth.needs, w.sim.lookup_rate, &stats, m.wall, m.cpu_s);
     Ok(RunResult {
         tool: "ssm-session-audit".into(),
         workload: w.name.into(),
-        concurrency: opts.concurrency,
+        concurrency: opts.concurrency.unwrap_or(0),
         wall_s: m.wall.as_secs_f64(),
         cpu_s: m.cpu_s,
         peak_rss_kb: m.peak_rss_kb,
@@ -491,6 +542,11 @@ async fn run_ours(
         scan_s: Some(
             (report.run.finished_at - report.run.started_at).num_milliseconds() as f64 / 1000.0,
         ),
+        floor_s: figures.floor_s,
+        efficiency: figures.efficiency,
+        cpu_bound_s: figures.cpu_bound_s,
+        cpu_per_lookup_ms: figures.cpu_per_lookup_ms,
+        throttled_share: figures.throttled_share,
         note,
     })
 }
@@ -566,6 +622,7 @@ async fn run_peer(
         .filter(|l| !l.is_empty());
     let (total, unique, lost, unknown) = count_ids(ids, &truth.ids);
     let _ = std::fs::remove_file(&ids_file);
+    let figures = Figures::of(&truth.needs, w.sim.lookup_rate, &stats, m.wall, m.cpu_s);
     let (calls, throttled) = needed_calls(&stats);
     let made: u64 = calls.values().sum();
     let needed = truth.needs.calls() as u64;
@@ -604,8 +661,40 @@ async fn run_peer(
         failed_jobs: summary.get("failed_jobs").and_then(|v| v.as_u64()),
         sim_latency_ms: mean_latency_ms(&stats),
         scan_s: None,
+        floor_s: figures.floor_s,
+        efficiency: figures.efficiency,
+        cpu_bound_s: figures.cpu_bound_s,
+        cpu_per_lookup_ms: figures.cpu_per_lookup_ms,
+        throttled_share: figures.throttled_share,
         note,
     })
+}
+
+/// The figures a run is judged by, from what the simulator saw.
+struct Figures {
+    floor_s: f64,
+    efficiency: f64,
+    cpu_bound_s: Option<f64>,
+    cpu_per_lookup_ms: Option<f64>,
+    throttled_share: f64,
+}
+
+impl Figures {
+    fn of(needs: &Needs, rate: f64, stats: &SimStats, wall: Duration, cpu_s: Option<f64>) -> Self {
+        // The floor at the round trip the simulator really gave.
+        let realized = Duration::from_secs_f64(mean_latency_ms(stats) / 1000.0);
+        let floor_s = needs.floor(rate, realized);
+        let lookups = stats.calls.get("LookupEvents").copied().unwrap_or(0).max(1) as f64;
+        let all: u64 = stats.calls.values().sum();
+        let per_call = cpu_s.map(|c| c / lookups);
+        Figures {
+            floor_s,
+            efficiency: floor_s / wall.as_secs_f64(),
+            cpu_bound_s: per_call.map(|p| p * lookups / cores()),
+            cpu_per_lookup_ms: per_call.map(|p| p * 1000.0),
+            throttled_share: stats.throttled as f64 / all.max(1) as f64,
+        }
+    }
 }
 
 fn tail(s: &str) -> String {
@@ -628,9 +717,9 @@ fn print_workload(r: &WorkloadResult) {
         n.assume_calls, n.discovery_calls, r.latency_ms
     );
     println!(
-        "| tool | C | wall s | bound s | efficiency | vs ours | calls (Lookup/Assume/other) | throttled | retries | events | lost | dup | peak RSS MB | CPU s | sim L ms | note |"
+        "| tool | C | wall s | floor s | efficiency | CPU bound s | vs ours | calls (Lookup/Assume/other) | throttled (share) | retries | events | lost | dup | peak RSS MB | CPU s | CPU ms / Lookup | sim L ms | note |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let ours = r
         .runs
         .iter()
@@ -638,24 +727,17 @@ fn print_workload(r: &WorkloadResult) {
         .map(|x| x.wall_s)
         .fold(f64::NAN, f64::min);
     for x in &r.runs {
-        // The bound of this tool's concurrency: a sequential loop's own floor is C = 1.
-        let c = x.concurrency.max(1);
-        let bound = n.bound(
-            n.calls(),
-            2.0,
-            Duration::from_secs_f64(r.latency_ms / 1000.0),
-            c,
-        );
         let lookup = x.calls.get("LookupEvents").copied().unwrap_or(0);
         let assume = x.calls.get("AssumeRole").copied().unwrap_or(0);
         let other: u64 = x.calls.values().sum::<u64>() - lookup - assume;
         println!(
-            "| {} | {} | {:.1} | {:.1} | {:.2} | {} | {}/{}/{} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
+            "| {} | {} | {:.1} | {:.2} | {:.2} | {} | {} | {}/{}/{} | {} ({:.2} %) | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
             x.tool,
-            x.concurrency,
+            if x.concurrency == 0 { "auto".to_string() } else { x.concurrency.to_string() },
             x.wall_s,
-            bound,
-            bound / x.wall_s,
+            x.floor_s,
+            x.efficiency,
+            x.cpu_bound_s.map(|c| format!("{c:.2}")).unwrap_or("-".into()),
             if x.tool == "ssm-session-audit" {
                 "1".to_string()
             } else {
@@ -665,6 +747,7 @@ fn print_workload(r: &WorkloadResult) {
             assume,
             other,
             x.throttled,
+            x.throttled_share * 100.0,
             x.retries,
             x.events_unique,
             x.lost,
@@ -673,16 +756,16 @@ fn print_workload(r: &WorkloadResult) {
                 .map(|k| format!("{:.1}", k as f64 / 1024.0))
                 .unwrap_or("-".into()),
             x.cpu_s.map(|c| format!("{c:.1}")).unwrap_or("-".into()),
+            x.cpu_per_lookup_ms.map(|c| format!("{c:.3}")).unwrap_or("-".into()),
             x.sim_latency_ms,
             x.note,
         );
     }
     println!(
-        "bound (C={}): {:.2} s with every needed call, {:.2} s with LookupEvents only; pace floor {:.1} s",
-        r.runs.first().map(|x| x.concurrency).unwrap_or(32),
+        "floor at the configured L: {:.2} s (max_p (n_p - 1)/2 s + L); at the realized L: in each row. Old bound at C = 32 for comparison: {:.2} s with every needed call, {:.2} s with LookupEvents only",
+        n.floor(2.0, Duration::from_secs_f64(r.latency_ms / 1000.0)),
         r.bound_s,
         r.bound_lookup_only_s,
-        n.max_partition_calls as f64 / 2.0
     );
     let _ = std::io::stdout().flush();
 }
@@ -702,8 +785,13 @@ async fn main() {
         std::process::exit(2);
     }
     let mut all = Vec::new();
-    for name in &opts.workloads {
-        let w = workload(name).expect("checked in parse_args");
+    // The simulator holds a connection per call in flight too.
+    let files = ssm_session_audit::call::inflight::raise_open_files();
+    if let Some(p) = files.problem {
+        eprintln!("bench: {p}");
+    }
+    for (name, latency_ms) in &opts.workloads {
+        let w = workload_at(name, *latency_ms).expect("checked in parse_args");
         eprintln!("bench: workload {} ({}): ground truth…", w.name, w.what);
         let truth = match ground_truth(&w.sim).await {
             Ok(t) => t,
@@ -718,18 +806,8 @@ async fn main() {
             what: w.what.clone(),
             needs: n.clone(),
             latency_ms: w.sim.latency.as_secs_f64() * 1000.0,
-            bound_s: n.bound(
-                n.calls(),
-                w.sim.lookup_rate,
-                w.sim.latency,
-                opts.concurrency,
-            ),
-            bound_lookup_only_s: n.bound(
-                n.lookup_calls,
-                w.sim.lookup_rate,
-                w.sim.latency,
-                opts.concurrency,
-            ),
+            bound_s: n.bound(n.calls(), w.sim.lookup_rate, w.sim.latency, 32),
+            bound_lookup_only_s: n.bound(n.lookup_calls, w.sim.lookup_rate, w.sim.latency, 32),
             runs: Vec::new(),
         };
         for i in 0..opts.runs {
@@ -737,14 +815,19 @@ async fn main() {
             match run_ours(&w, &truth, &opts, &scratch).await {
                 Ok(r) => {
                     eprintln!(
-                        "bench: {}: ours {:.2} s ({:.2} s from start to report built; bound {:.2} s, efficiency {:.2}; simulator answered in {:.2} ms on average), lost {}",
+                        "bench: {}@{:.0}ms: ours {:.2} s ({:.2} s from start to report built; floor {:.2} s, efficiency {:.2}; CPU {:.3} ms a LookupEvents, CPU bound {:.2} s; throttled {:.2} %; simulator answered in {:.2} ms on average), lost {}, doubled {}",
                         w.name,
+                        result.latency_ms,
                         r.wall_s,
                         r.scan_s.unwrap_or(f64::NAN),
-                        result.bound_s,
-                        result.bound_s / r.wall_s,
+                        r.floor_s,
+                        r.efficiency,
+                        r.cpu_per_lookup_ms.unwrap_or(f64::NAN),
+                        r.cpu_bound_s.unwrap_or(f64::NAN),
+                        r.throttled_share * 100.0,
                         r.sim_latency_ms,
-                        r.lost
+                        r.lost,
+                        r.duplicated
                     );
                     result.runs.push(r)
                 }

@@ -79,7 +79,7 @@ pub struct ScanArgs {
         hide_env_values = true
     )]
     pub external_id: Option<String>,
-    /// Calls in flight across the whole run.
+    /// At most this many calls in flight (default: sized by the scan from the round trip).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
     /// LookupEvents calls per second per account and region (AWS allows 2).

@@ -180,10 +180,7 @@ async fn active(args: ActiveArgs) -> Result<i32, UsageError> {
         Some(path) => Some(config::load_file(path)?),
         None => None,
     };
-    let mut cfg = config::resolve(&flags, file.as_ref(), chrono::Utc::now())?;
-    if flags.concurrency.is_none() && file.as_ref().and_then(|f| f.scan.concurrency).is_none() {
-        cfg.scan.concurrency = active::DEFAULT_ACTIVE_CONCURRENCY;
-    }
+    let cfg = config::resolve(&flags, file.as_ref(), chrono::Utc::now())?;
     let format = args.format.trim().to_ascii_lowercase();
     if !["table", "json", "csv"].contains(&format.as_str()) {
         return Err(UsageError(anyhow::anyhow!(

@@ -48,6 +48,23 @@ pub enum ScanError {
     NotContinued,
 }
 
+/// The run's bound on calls in flight: sized by the run (see `call::inflight`)
+/// within the open-file limit, raised first; `--concurrency` caps it.
+fn call_slots(cap: Option<usize>) -> CallSlots {
+    let files = crate::call::inflight::raise_open_files();
+    let ceiling = files.ceiling();
+    if let Some(why) = &files.problem {
+        // Fewer calls in flight than a slow round trip could use: slower, never wrong.
+        if cap.is_none_or(|c| c > ceiling) {
+            tracing::warn!(
+                "{why}: at most {ceiling} calls in flight; raise it with `ulimit -n` (or the service's LimitNOFILE) for a faster scan at long round trips"
+            );
+        }
+    }
+    tracing::debug!(soft = files.soft, hard = files.hard, ceiling, ?cap, "calls in flight");
+    CallSlots::auto(ceiling, cap)
+}
+
 /// Run the whole `scan` against whatever endpoints `sdk` points at, from the
 /// source `cfg.scan.source` names.
 pub async fn run_scan(
@@ -66,7 +83,7 @@ pub async fn run_scan(
         Discovery::Required => cfg.scan.retry_deadline,
         Discovery::BestEffort => BEST_EFFORT_DEADLINE,
     };
-    let slots = CallSlots::new(cfg.scan.concurrency);
+    let slots = call_slots(cfg.scan.concurrency);
     let clients = ClientSettings::new(sdk, cfg.scan.call_timeout);
     let sts = clients.sts();
     let orgs = clients.organizations();
@@ -83,8 +100,15 @@ pub async fn run_scan(
                 None
             }
         };
+    // Only the report needs it: asked beside the listing, not before it, so the
+    // first accounts start one round trip sooner.
     let organization_id = match caller {
-        Some(_) => crate::org::organization_id(&orgs, &slots, deadline).await,
+        Some(_) => {
+            let (orgs, slots) = (orgs.clone(), slots.clone());
+            Some(tokio::spawn(async move {
+                crate::org::organization_id(&orgs, &slots, deadline).await
+            }))
+        }
         None => None,
     };
     let region_count = match &cfg.scan.regions {
@@ -254,6 +278,10 @@ pub async fn run_scan(
         }
     }
 
+    let organization_id = match organization_id {
+        Some(task) => task.await.ok().flatten(),
+        None => None,
+    };
     let interrupted = ctx.cancelled();
     // `--since last`: each partition's own window, and nothing an earlier report holds.
     let already_reported = crate::chain::keep_new(&cfg.scan, &mut results);

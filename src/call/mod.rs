@@ -1,5 +1,6 @@
 //! Everything about one AWS call: what an error means ([`classify`]), trying
-//! again ([`retry`]), the one bound on calls in flight ([`slots`]), each
+//! again ([`retry`]), the one bound on calls in flight ([`slots`], sized by
+//! [`inflight`]), each
 //! partition's pace ([`pace`]), how clients are built ([`clients`]) and how a run
 //! is cancelled ([`cancel`]). Nothing outside this folder sleeps for a retry or
 //! bounds concurrency.
@@ -7,6 +8,7 @@
 pub mod cancel;
 pub mod classify;
 pub mod clients;
+pub mod inflight;
 pub mod pace;
 pub mod paging;
 pub mod retry;
@@ -18,4 +20,4 @@ pub use clients::ClientSettings;
 pub use pace::Pace;
 pub use paging::{PagingError, Tokens};
 pub use retry::{backoff, call_with_retry, call_with_retry_checked};
-pub use slots::{CallSlots, Priority, SlotPermit};
+pub use slots::{CallSlots, Demand, Priority, SlotPermit};

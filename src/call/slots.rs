@@ -1,9 +1,14 @@
-//! The one bound on calls in flight across the whole run.
+//! The one bound on calls in flight across the whole run: fixed
+//! ([`CallSlots::new`]) or sized by the run itself ([`CallSlots::auto`]) from what
+//! keeps every partition at its pace at the latency it observes.
 
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+
+use super::inflight::auto_limit;
 
 /// How soon a call gets a slot when calls wait for one. Which partition is the
 /// critical path is known only from its pages: a partition with more pages to read
@@ -18,9 +23,14 @@ pub enum Priority {
     High,
 }
 
-/// The single bound on calls in flight across the whole run (`--concurrency`).
-/// A slot is held only for the duration of one HTTP call, never while waiting.
-/// Waiters are served by [`Priority`], first come first served within one.
+/// The single bound on calls in flight across the whole run. A slot is held only
+/// for the duration of one HTTP call, never while waiting. Waiters are served by
+/// [`Priority`], first come first served within one.
+///
+/// An automatic bound follows `demand × latency`: the calls per second the
+/// running partitions may make (registered with [`CallSlots::demand`]) times the
+/// mean time a slot is held (one round trip), with room for bursts, never above
+/// the ceiling the open-file limit allows nor `--concurrency` when given.
 #[derive(Clone)]
 pub struct CallSlots {
     inner: Arc<SlotsInner>,
@@ -31,10 +41,33 @@ struct SlotsInner {
 }
 
 struct SlotsState {
-    free: usize,
+    limit: usize,
+    in_use: usize,
     next_seq: u64,
     waiting: BinaryHeap<Waiter>,
+    auto: Option<Auto>,
 }
+
+/// What an automatic bound is computed from.
+struct Auto {
+    ceiling: usize,
+    cap: Option<usize>,
+    /// Calls per second the running partitions may make.
+    demand: f64,
+    /// Mean time a slot is held (seconds, moving average): the round trip.
+    held_s: f64,
+    /// The largest limit set so far, for the run's statistics.
+    peak: usize,
+}
+
+impl Auto {
+    fn limit(&self) -> usize {
+        auto_limit(self.demand, self.held_s, self.ceiling, self.cap)
+    }
+}
+
+/// Round trip assumed until the first call has come back.
+const FIRST_GUESS_S: f64 = 0.25;
 
 struct Waiter {
     priority: Priority,
@@ -65,12 +98,42 @@ impl Ord for Waiter {
 /// One call's slot; dropping it hands the slot to the next waiter.
 pub struct SlotPermit {
     slots: Option<Arc<SlotsInner>>,
+    since: Instant,
 }
 
 impl Drop for SlotPermit {
     fn drop(&mut self) {
         if let Some(s) = self.slots.take() {
-            s.release();
+            s.release(self.since.elapsed());
+        }
+    }
+}
+
+/// Calls per second a running partition (or account) may make, counted in the
+/// automatic bound until this is dropped.
+pub struct Demand {
+    slots: Arc<SlotsInner>,
+    rate: f64,
+}
+
+impl Drop for Demand {
+    fn drop(&mut self) {
+        let mut st = self.slots.lock();
+        if let Some(a) = st.auto.as_mut() {
+            a.demand = (a.demand - self.rate).max(0.0);
+        }
+        st.resize();
+        drop(st);
+    }
+}
+
+impl SlotsState {
+    /// Recompute an automatic limit. Lowering it takes effect as calls end;
+    /// raising it is served by [`SlotsInner::serve`].
+    fn resize(&mut self) {
+        if let Some(a) = self.auto.as_mut() {
+            self.limit = a.limit();
+            a.peak = a.peak.max(self.limit);
         }
     }
 }
@@ -80,36 +143,94 @@ impl SlotsInner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn release(self: Arc<Self>) {
+    fn release(self: &Arc<Self>, held: Duration) {
         let mut st = self.lock();
-        while let Some(w) = st.waiting.pop() {
+        st.in_use -= 1;
+        if let Some(a) = st.auto.as_mut() {
+            // A moving average over the last few dozen calls.
+            a.held_s += (held.as_secs_f64() - a.held_s) / 32.0;
+            st.resize();
+        }
+        self.serve(&mut st);
+    }
+
+    /// Hand free slots to waiters, highest priority first.
+    fn serve(self: &Arc<Self>, st: &mut SlotsState) {
+        while st.in_use < st.limit {
+            let Some(w) = st.waiting.pop() else {
+                return;
+            };
             let permit = SlotPermit {
                 slots: Some(self.clone()),
+                since: Instant::now(),
             };
-            match w.hand_over.send(permit) {
-                Ok(()) => return,
+            st.in_use += 1;
+            if let Err(mut p) = w.hand_over.send(permit) {
                 // That waiter stopped waiting (its future was dropped): disarm the
                 // returned permit (we hold the lock) and try the next one.
-                Err(mut p) => {
-                    p.slots = None;
-                }
+                p.slots = None;
+                st.in_use -= 1;
             }
         }
-        st.free += 1;
     }
 }
 
 impl CallSlots {
+    /// A fixed bound of `n` calls in flight.
     pub fn new(n: usize) -> Self {
+        Self::with(n.max(1), None)
+    }
+
+    /// A bound sized by the run: `demand × latency` with room for bursts, at
+    /// most `ceiling` (what the open-file limit allows) and at most `cap`
+    /// (`--concurrency`) when given.
+    pub fn auto(ceiling: usize, cap: Option<usize>) -> Self {
+        let auto = Auto {
+            ceiling: ceiling.max(1),
+            cap,
+            demand: 0.0,
+            held_s: FIRST_GUESS_S,
+            peak: 0,
+        };
+        let limit = auto.limit();
+        Self::with(limit, Some(Auto { peak: limit, ..auto }))
+    }
+
+    fn with(limit: usize, auto: Option<Auto>) -> Self {
         CallSlots {
             inner: Arc::new(SlotsInner {
                 state: Mutex::new(SlotsState {
-                    free: n.max(1),
+                    limit,
+                    in_use: 0,
                     next_seq: 0,
                     waiting: BinaryHeap::new(),
+                    auto,
                 }),
             }),
         }
+    }
+
+    /// Count `rate` more calls per second in the automatic bound (no effect on
+    /// a fixed one) until the returned guard is dropped.
+    pub fn demand(&self, rate: f64) -> Demand {
+        let mut st = self.inner.lock();
+        if let Some(a) = st.auto.as_mut() {
+            a.demand += rate.max(0.0);
+        }
+        st.resize();
+        self.inner.serve(&mut st);
+        drop(st);
+        Demand {
+            slots: self.inner.clone(),
+            rate: rate.max(0.0),
+        }
+    }
+
+    /// The bound now, and the largest it has been.
+    pub fn limits(&self) -> (usize, usize) {
+        let st = self.inner.lock();
+        let peak = st.auto.as_ref().map_or(st.limit, |a| a.peak);
+        (st.limit, peak)
     }
 
     /// A slot at [`Priority::Normal`].
@@ -121,10 +242,11 @@ impl CallSlots {
         let handed = {
             let mut st = self.inner.lock();
             // A free slot means nobody waits (release serves waiters first).
-            if st.free > 0 {
-                st.free -= 1;
+            if st.in_use < st.limit {
+                st.in_use += 1;
                 return SlotPermit {
                     slots: Some(self.inner.clone()),
+                    since: Instant::now(),
                 };
             }
             let (tx, rx) = oneshot::channel();

@@ -1,7 +1,6 @@
 //! Every default (PRODUCT.md; config.example.toml shows each one).
 
 pub const DEFAULT_SINCE: &str = "7d";
-pub const DEFAULT_CONCURRENCY: usize = 32;
 pub const DEFAULT_LOOKUP_RATE: f64 = 2.0;
 pub const DEFAULT_CALL_TIMEOUT: &str = "20s";
 pub const DEFAULT_RETRY_DEADLINE: &str = "5m";

@@ -28,7 +28,10 @@ pub(super) fn canonical_text(cfg: &Config) -> String {
         },
     );
     kv("scan.event_names", list(&sc.event_names));
-    kv("scan.concurrency", sc.concurrency.to_string());
+    kv(
+        "scan.concurrency",
+        sc.concurrency.map_or("auto".into(), |c| c.to_string()),
+    );
     kv("scan.lookup_rate", format!("{:?}", sc.lookup_rate));
     kv("scan.call_timeout", sc.call_timeout.as_millis().to_string());
     kv(

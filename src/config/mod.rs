@@ -78,8 +78,9 @@ pub struct ScanConfig {
     pub since_last: bool,
     /// What this run takes over from the one it continues (empty otherwise).
     pub plan: crate::chain::Plan,
-    /// Calls in flight across the whole run.
-    pub concurrency: usize,
+    /// At most this many calls in flight across the run (`--concurrency`);
+    /// `None`: the run sizes its bound itself (see `call::inflight`).
+    pub concurrency: Option<usize>,
     /// LookupEvents calls per second per account and region.
     pub lookup_rate: f64,
     /// One HTTP attempt may take this long before it is abandoned and retried.

@@ -221,24 +221,24 @@ pub(super) fn resolve_scan(
 
     let (window, since_last) = resolve_window(flags, fs, l, source, now)?;
 
-    let (concurrency, origin) = Layers::or_default(
-        l.pick(
-            flags.concurrency.map(|c| c as i64),
-            "--concurrency",
-            fs.concurrency,
-            "scan.concurrency",
-        ),
-        DEFAULT_CONCURRENCY as i64,
+    // Not given: the run sizes its bound itself; given, it caps that bound.
+    let concurrency = match l.pick(
+        flags.concurrency.map(|c| c as i64),
+        "--concurrency",
+        fs.concurrency,
         "scan.concurrency",
-    );
-    if !(1..=MAX_CONCURRENCY as i64).contains(&concurrency) {
-        return Err(invalid(
-            &origin,
-            concurrency,
-            format!("calls in flight must be from 1 to {MAX_CONCURRENCY}"),
-            format!("use a number such as {DEFAULT_CONCURRENCY}"),
-        ));
-    }
+    ) {
+        None => None,
+        Some((c, _)) if (1..=MAX_CONCURRENCY as i64).contains(&c) => Some(c as usize),
+        Some((c, origin)) => {
+            return Err(invalid(
+                &origin,
+                c,
+                format!("calls in flight must be from 1 to {MAX_CONCURRENCY}"),
+                "use a number such as 64, or leave it out and the scan sizes it itself".to_string(),
+            ))
+        }
+    };
 
     let (lookup_rate, origin) = Layers::or_default(
         l.pick(
@@ -291,7 +291,7 @@ pub(super) fn resolve_scan(
         settled_until,
         since_last,
         plan: crate::chain::Plan::default(),
-        concurrency: concurrency as usize,
+        concurrency,
         lookup_rate,
         call_timeout,
         retry_deadline,

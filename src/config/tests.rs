@@ -26,7 +26,7 @@ fn defaults_match_product() {
     );
     assert_eq!(c.scan.window.end, now());
     assert_eq!(c.scan.window.start, now() - TimeDelta::days(7));
-    assert_eq!(c.scan.concurrency, 32);
+    assert_eq!(c.scan.concurrency, None, "sized by the run");
     assert_eq!(c.scan.lookup_rate, 2.0);
     assert_eq!(c.scan.call_timeout, Duration::from_secs(20));
     assert_eq!(c.scan.retry_deadline, Duration::from_secs(300));
@@ -103,7 +103,8 @@ fn example_file_sets_every_key_to_its_default() {
         start.is_none() && end.is_none(),
         "start/end are alternatives to since"
     );
-    assert!(concurrency.is_some() && lookup_rate.is_some());
+    assert!(lookup_rate.is_some());
+    assert!(concurrency.is_none(), "no default: the scan sizes it");
     assert!(call_timeout.is_some() && retry_deadline.is_some());
     assert!(session_manager.is_some());
     let FileAccounts {
@@ -194,7 +195,7 @@ fn flag_wins_over_file_wins_over_default() {
     );
     // File over default.
     let c = resolve(&FlagValues::default(), Some(&fc), now()).unwrap();
-    assert_eq!(c.scan.concurrency, 8);
+    assert_eq!(c.scan.concurrency, Some(8));
     assert_eq!(c.scan.lookup_rate, 1.5);
     assert_eq!(
         c.scan.regions,
@@ -225,7 +226,7 @@ fn flag_wins_over_file_wins_over_default() {
         ..FlagValues::default()
     };
     let c = resolve(&flags, Some(&fc), now()).unwrap();
-    assert_eq!(c.scan.concurrency, 100);
+    assert_eq!(c.scan.concurrency, Some(100));
     assert_eq!(c.scan.lookup_rate, 0.5);
     assert_eq!(c.scan.regions, RegionSelection::All);
     assert_eq!(c.accounts.role_name, "FlagRole");

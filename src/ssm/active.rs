@@ -116,7 +116,8 @@ pub async fn list_active(
     cancel: watch::Receiver<bool>,
 ) -> Result<ActiveReport, ScanError> {
     let checked_at = Utc::now();
-    let slots = CallSlots::new(cfg.scan.concurrency);
+    // `--concurrency` (or `scan.concurrency`) when given, else all at once.
+    let slots = CallSlots::new(cfg.scan.concurrency.unwrap_or(DEFAULT_ACTIVE_CONCURRENCY));
     let clients = ClientSettings::new(sdk, cfg.scan.call_timeout);
     let deadline = cfg.scan.retry_deadline;
     let sts = clients.sts();

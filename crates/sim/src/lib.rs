@@ -285,6 +285,9 @@ pub struct SimConfig {
     /// Every call waits `latency ± jitter` before answering.
     pub latency: Duration,
     pub jitter: Duration,
+    /// When set, Organizations and STS answer after this (± a quarter) instead:
+    /// the scanner's home region is near, the regions it reads are not.
+    pub home_latency: Option<Duration>,
     /// LookupEvents calls per second per (account, region); the bucket holds max(1, rate).
     pub lookup_rate: f64,
     /// The most accounts one ListAccounts page returns (AWS: 20).
@@ -351,6 +354,7 @@ impl Default for SimConfig {
             external_id: None,
             latency: Duration::ZERO,
             jitter: Duration::ZERO,
+            home_latency: None,
             lookup_rate: 2.0,
             org_page_size: 20,
             empty_pages: false,
@@ -392,6 +396,7 @@ impl SimConfig {
             window: TimeDelta::days(7),
             latency: Duration::from_millis(30),
             jitter: Duration::from_millis(10),
+            home_latency: None,
             plant_anomalies: true,
             sessions_per_partition: 5,
             active_regions: Some(2),

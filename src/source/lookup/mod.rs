@@ -73,6 +73,9 @@ struct Shared {
     /// One CloudTrail client per region, built when a region is first read and
     /// shared by every account (each call carries its account's credentials).
     cloudtrail: Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>,
+    /// The same for every assumed account: one client per region signing with
+    /// the role of the call in progress (see `credentials::ScopedProvider`).
+    cloudtrail_assumed: Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>,
     /// Session Manager's own records beside each partition (`None`: not read):
     /// what the reads share, and one client per region, built as CloudTrail's are.
     ssm: Option<(
@@ -88,10 +91,22 @@ struct Shared {
 }
 
 impl Shared {
-    fn cloudtrail(&self, region: &str) -> aws_sdk_cloudtrail::Client {
-        let mut m = self.cloudtrail.lock().unwrap_or_else(|e| e.into_inner());
+    /// The region's client for the caller's own account, or for assumed ones.
+    fn cloudtrail(&self, region: &str, assumed: bool) -> aws_sdk_cloudtrail::Client {
+        let map = match assumed {
+            true => &self.cloudtrail_assumed,
+            false => &self.cloudtrail,
+        };
+        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(region.to_string())
-            .or_insert_with(|| self.ctx.clients.cloudtrail(region))
+            .or_insert_with(|| {
+                let scoped = assumed.then(|| {
+                    aws_credential_types::provider::SharedCredentialsProvider::new(
+                        credentials::ScopedProvider,
+                    )
+                });
+                self.ctx.clients.cloudtrail_with(region, scoped)
+            })
             .clone()
     }
 
@@ -133,6 +148,7 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
             cancel: ctx.cancel.clone(),
         },
         cloudtrail: Mutex::new(HashMap::new()),
+        cloudtrail_assumed: Mutex::new(HashMap::new()),
         ssm: cfg.scan.session_manager.then(|| {
             let run = crate::ssm::SsmRun {
                 slots: ctx.slots.clone(),
@@ -211,6 +227,8 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
             },
         }
     }
+    let (_, peak) = ctx.slots.limits();
+    tracing::debug!(peak, "largest bound on calls in flight");
     let mut reasons = Vec::new();
     if crashed > 0 {
         reasons.push(format!(
@@ -235,6 +253,15 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
         skipped: Vec::new(),
         reasons,
         details: SourceDetails::None,
+    }
+}
+
+/// How many partitions an account is expected to have: its listed regions, or
+/// every region for `all` (an overestimate only widens the bound on calls in flight).
+fn partitions_per_account(cfg: &crate::config::Config) -> usize {
+    match requested_regions(cfg).len() {
+        0 => ALL_REGIONS.len(),
+        n => n,
     }
 }
 
@@ -281,6 +308,11 @@ fn crashed_account(
 async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
     crate::failpoint::hit("account", &account.id);
     let cfg = &shared.ctx.cfg;
+    // Its partitions' pace counts in the bound on calls in flight while it runs.
+    let _demand = shared
+        .run
+        .slots
+        .demand(partitions_per_account(cfg) as f64 * shared.run.settings.rate);
     let is_caller = account.id == shared.caller_account;
     let role_arn = shared.role_arn(&account.id);
     let credentials = if is_caller {
@@ -359,7 +391,7 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
                 regions.insert(region, c);
             }
             state => {
-                let client = shared.cloudtrail(&region);
+                let client = shared.cloudtrail(&region, credentials.is_assumed());
                 to_read.push((region, state, client));
             }
         }

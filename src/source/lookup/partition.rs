@@ -61,7 +61,8 @@ pub struct LookupRun {
 pub struct Partition<'a> {
     pub account_id: &'a str,
     pub region: &'a str,
-    /// The region's client, shared by every account.
+    /// The region's client, shared by every account (of its kind: the
+    /// caller's own, or assumed roles named per call by `credentials.scope`).
     pub client: &'a aws_sdk_cloudtrail::Client,
     pub credentials: &'a AccountCredentials,
 }
@@ -151,18 +152,10 @@ pub async fn read_partition(run: &LookupRun, p: Partition<'_>) -> PartitionResul
         split_wanted: 0,
         stop: false,
     });
-    // The client is the region's, shared by every account: an assumed role's
-    // credentials go with each call, uncached by the SDK (see credentials.rs).
-    let per_call = p.credentials.provider().map(|c| {
-        aws_sdk_cloudtrail::config::Builder::default()
-            .credentials_provider(c)
-            .identity_cache(aws_sdk_cloudtrail::config::IdentityCache::no_cache())
-    });
     let ctx = ChainCtx {
         run,
         p: &p,
         shared: &shared,
-        per_call: per_call.as_ref(),
     };
 
     // The chains of one partition run side by side in this one task: boxed,
@@ -229,7 +222,6 @@ struct ChainCtx<'a> {
     run: &'a LookupRun,
     p: &'a Partition<'a>,
     shared: &'a Mutex<Shared>,
-    per_call: Option<&'a aws_sdk_cloudtrail::config::Builder>,
 }
 
 impl ChainCtx<'_> {
@@ -430,12 +422,9 @@ impl ChainCtx<'_> {
             let sent = Instant::now();
             // Boxed: the SDK's future is large, and inline it would make every
             // chain waiting on its pace as large as a call in flight.
-            let call = Box::pin(async {
-                match self.per_call {
-                    Some(c) => request.customize().config_override(c.clone()).send().await,
-                    None => request.send().await,
-                }
-            });
+            // The client is the region's, shared by every account: the scope
+            // names whose credentials sign this call (see credentials.rs).
+            let call = Box::pin(credentials.scope(request.send()));
             let result = tokio::select! {
                 r = call => r,
                 _ = cancelled(cancel) => return Err(interrupted()),

@@ -676,7 +676,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
                 "SerializationException",
                 "request body unreadable or too large",
             );
-            return Ok(finish(&state, reply, &request_id, serial, Duration::ZERO, arrived).await);
+            return Ok(
+                finish(&state, reply, &request_id, serial, Duration::ZERO, arrived, false).await,
+            );
         }
     };
     let auth = parts
@@ -692,6 +694,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .map(str::to_string);
         state.resolve(&a.access_key, token).await;
     }
+    let target_header = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let target = parts
         .headers
         .get("x-amz-target")
@@ -706,7 +713,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             Duration::ZERO,
         ),
     };
-    Ok(finish(&state, reply, &request_id, serial, extra, arrived).await)
+    // Only CloudTrail is regional; Organizations and STS answer from the home region.
+    let home = target_header.is_none_or(|t| !t.starts_with("CloudTrail"));
+    Ok(finish(&state, reply, &request_id, serial, extra, arrived, home).await)
 }
 
 /// Answers `latency ± jitter` (+ `extra`) after the request arrived: the
@@ -718,11 +727,15 @@ async fn finish(
     serial: u64,
     extra: Duration,
     arrived: Instant,
+    home: bool,
 ) -> Response<Body> {
     let cfg = &state.world.cfg;
-    let mut wait = cfg.latency;
-    if !cfg.jitter.is_zero() {
-        let j = cfg.jitter.as_secs_f64() * (state.roll(serial, 0x717) * 2.0 - 1.0);
+    let (mut wait, jitter) = match cfg.home_latency {
+        Some(h) if home => (h, h / 4),
+        _ => (cfg.latency, cfg.jitter),
+    };
+    if !jitter.is_zero() {
+        let j = jitter.as_secs_f64() * (state.roll(serial, 0x717) * 2.0 - 1.0);
         wait = Duration::from_secs_f64((wait.as_secs_f64() + j).max(0.0));
     }
     wait += extra;
@@ -731,9 +744,12 @@ async fn finish(
     }
     let resp = with_request_id(render(reply, request_id), request_id);
     let c = &state.counters;
-    c.answer_micros
-        .fetch_add(arrived.elapsed().as_micros() as u64, Ordering::Relaxed);
-    c.answers.fetch_add(1, Ordering::Relaxed);
+    // With a home latency, the figure is the regional round trip's alone.
+    if !(home && cfg.home_latency.is_some()) {
+        c.answer_micros
+            .fetch_add(arrived.elapsed().as_micros() as u64, Ordering::Relaxed);
+        c.answers.fetch_add(1, Ordering::Relaxed);
+    }
     resp
 }
 
