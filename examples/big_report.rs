@@ -292,6 +292,7 @@ fn main() -> Res<()> {
             },
             trail: None,
             athena: None,
+            session_manager: None,
             security_hub: None,
             previous: None,
             continuation: None,

@@ -242,16 +242,19 @@ pub struct Joined {
     pub findings: Vec<Finding>,
 }
 
-/// Builds the sessions of `events` plus the carried calls and evaluates the
-/// rules (`evaluate`) over both; without carried calls, just over `events`.
+/// Builds the sessions of `events` plus the carried calls, lets `enrich` add
+/// to them (Session Manager's records), and evaluates the rules (`evaluate`)
+/// over both; without carried calls, just over `events`.
 pub fn sessions_and_findings(
     plan: &Plan,
     events: &[SessionEvent],
+    enrich: impl FnOnce(&mut [Session]),
     evaluate: impl Fn(&[SessionEvent], &[Session]) -> Vec<Finding>,
 ) -> Joined {
     let context = joined(plan, events);
     if context.is_empty() {
-        let sessions = crate::session::build_sessions(events);
+        let mut sessions = crate::session::build_sessions(events);
+        enrich(&mut sessions);
         let findings = evaluate(events, &sessions);
         return Joined {
             context,
@@ -263,7 +266,8 @@ pub fn sessions_and_findings(
     let mut all = events.to_vec();
     all.extend(context.iter().cloned());
     all.sort_by(|a, b| (a.event_time, &a.event_id).cmp(&(b.event_time, &b.event_id)));
-    let all_sessions = crate::session::build_sessions(&all);
+    let mut all_sessions = crate::session::build_sessions(&all);
+    enrich(&mut all_sessions);
     let own: HashSet<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     let mine = |ids: &[String]| ids.iter().any(|id| own.contains(id.as_str()));
     let findings = evaluate(&all, &all_sessions)

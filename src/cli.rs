@@ -25,6 +25,8 @@ pub enum Command {
     Scan(ScanArgs),
     /// Run the whole scan against a simulated organization served on 127.0.0.1.
     Demo(DemoArgs),
+    /// The Session Manager sessions connected right now, across the organization.
+    Active(ActiveArgs),
     /// Write CloudFormation for organization-wide live alerts (EventBridge → SNS).
     Alerts(AlertsArgs),
     /// Write the least-privilege audit role (StackSet-ready) and the caller's policy.
@@ -150,6 +152,58 @@ impl ScanArgs {
             max_scan: self.max_scan.clone(),
             security_hub: self.security_hub.then_some(true),
             security_hub_region: self.security_hub_region.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ActiveArgs {
+    /// TOML config file (its [scan] regions and [accounts] are used); flags win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Regions to look in, comma-separated, or `all`.
+    #[arg(long, value_name = "REGIONS", value_delimiter = ',')]
+    pub regions: Option<Vec<String>>,
+    /// Only these account ids, comma-separated.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub accounts: Option<Vec<String>>,
+    /// Skip these account ids, comma-separated.
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub exclude_accounts: Option<Vec<String>>,
+    /// Only accounts under these OUs (recursive), comma-separated.
+    #[arg(long, value_name = "OU_IDS", value_delimiter = ',')]
+    pub ou: Option<Vec<String>>,
+    /// The audit role assumed in each member account.
+    #[arg(long, value_name = "NAME")]
+    pub role_name: Option<String>,
+    /// ExternalId required by the audit role's trust policy.
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "SSM_SESSION_AUDIT_EXTERNAL_ID",
+        hide_env_values = true
+    )]
+    pub external_id: Option<String>,
+    /// Calls in flight across the whole run (default 256 for `active`).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Output on stdout: table, json or csv.
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: String,
+}
+
+impl ActiveArgs {
+    pub fn flag_values(&self) -> FlagValues {
+        FlagValues {
+            config: self.config.clone(),
+            regions: self.regions.clone(),
+            accounts: self.accounts.clone(),
+            exclude_accounts: self.exclude_accounts.clone(),
+            ou: self.ou.clone(),
+            role_name: self.role_name.clone(),
+            external_id: self.external_id.clone(),
+            concurrency: self.concurrency,
+            ..FlagValues::default()
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod rules;
 pub mod scan;
 pub mod session;
 pub mod source;
+pub mod ssm;
 pub mod templates;
 
 /// The trail-file source, where it always was for callers of the library.

@@ -63,7 +63,8 @@ pub struct SessionEvent {
     /// `requestParameters.documentName`, or the document a denial's
     /// `errorMessage` names.
     pub document_name: Option<String>,
-    /// StartSession's `requestParameters.reason`: caller-chosen text.
+    /// StartSession's `requestParameters.reason` (`aws ssm start-session --reason`).
+    /// Caller-chosen text, like the user agent.
     #[serde(default)]
     pub reason: Option<String>,
     pub error_code: Option<String>,
@@ -133,7 +134,7 @@ pub struct Resume {
 }
 
 /// Start, resumes and end of one Session Manager session, joined on the session id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub session_id: String,
     pub account_id: String,
@@ -149,14 +150,45 @@ pub struct Session {
     pub start_event_id: Option<String>,
     pub start_source_ip: Option<String>,
     pub resumes: Vec<Resume>,
+    /// The TerminateSession call's time (CloudTrail).
     pub end_time: Option<DateTime<Utc>>,
     pub end_event_id: Option<String>,
-    /// Seconds from start to end, when both are known.
+    /// Seconds from start to the real end ([`Session::real_end_time`]), when both are known.
     pub duration_seconds: Option<i64>,
     /// Every distinct source IP seen on the session, sorted.
     pub source_ips: Vec<String>,
     /// Every event id of the session, sorted.
     pub event_ids: Vec<String>,
+    // What Session Manager's own records add (absent where they were not read
+    // or do not know the session; see `ssm::join`).
+    /// StartSession's reason, else the one Session Manager's history holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Session Manager's status: `Connected`, `Terminated`, `Failed`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// In Session Manager's `Active` list when the scan asked ([`Session::observed_at`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub active: bool,
+    /// When Session Manager's records were read, for an active session's duration so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_at: Option<DateTime<Utc>>,
+    /// The real end: TerminateSession's time, else Session Manager's `EndDate`
+    /// (a session closed by `exit` or an idle timeout has no TerminateSession).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_end_time: Option<DateTime<Utc>>,
+    /// Where [`Session::real_end_time`] comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_source: Option<EndSource>,
+    /// `Standard` or `JustInTime` (just-in-time node access).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_type: Option<String>,
+    /// Session Manager's `Owner`: the ARN that started the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Whether a transcript of the session can exist, and where.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<Transcript>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -216,10 +248,13 @@ pub enum Flag {
     UnusualRegion,
     NewPrincipal,
     LongSession,
+    SessionLoggingOff,
+    ActiveSession,
+    NoReason,
 }
 
 impl Flag {
-    pub const ALL: [Flag; 13] = [
+    pub const ALL: [Flag; 16] = [
         Flag::RootSession,
         Flag::IamUserSession,
         Flag::InstanceRoleCaller,
@@ -233,6 +268,9 @@ impl Flag {
         Flag::UnusualRegion,
         Flag::NewPrincipal,
         Flag::LongSession,
+        Flag::SessionLoggingOff,
+        Flag::ActiveSession,
+        Flag::NoReason,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -250,6 +288,9 @@ impl Flag {
             Flag::UnusualRegion => "unusual-region",
             Flag::NewPrincipal => "new-principal",
             Flag::LongSession => "long-session",
+            Flag::SessionLoggingOff => "session-logging-off",
+            Flag::ActiveSession => "active-session",
+            Flag::NoReason => "no-reason",
         }
     }
 
@@ -269,6 +310,9 @@ impl Flag {
             Flag::UnusualRegion => Severity::Medium,
             Flag::NewPrincipal => Severity::Medium,
             Flag::LongSession => Severity::Low,
+            Flag::SessionLoggingOff => Severity::High,
+            Flag::ActiveSession => Severity::Info,
+            Flag::NoReason => Severity::Low,
         }
     }
 }
@@ -368,6 +412,10 @@ pub struct RegionCoverage {
     /// Event ids of the records that could not be parsed, so an auditor can look them up.
     #[serde(default)]
     pub malformed_event_ids: Vec<String>,
+    /// Session Manager's own records of the partition (live scans only): its
+    /// preferences, history and what disagrees with CloudTrail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_manager: Option<SessionManagerPosture>,
 }
 
 impl RegionCoverage {
@@ -384,6 +432,7 @@ impl RegionCoverage {
             already_reported: 0,
             error: None,
             malformed_event_ids: Vec::new(),
+            session_manager: None,
         }
     }
 }
@@ -619,6 +668,11 @@ pub struct RunInfo {
     /// scanned and their cost, the partitions without any trail file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub athena: Option<serde_json::Value>,
+    /// Session Manager's own records across the run (live scans): what was read,
+    /// what was not and why. Not reading them never makes the run incomplete:
+    /// they add to CloudTrail, they are not its coverage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_manager: Option<SessionManagerRun>,
     /// `--since last`: the run this one continues.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<PreviousRun>,
@@ -697,4 +751,303 @@ pub struct Report {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+// ------------------------------------------------ Session Manager's own records
+
+/// Where a session's real end comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndSource {
+    /// A TerminateSession call (CloudTrail).
+    TerminateSession,
+    /// Session Manager's history (`EndDate`).
+    SessionManager,
+}
+
+/// Whether a transcript of a session can exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TranscriptStatus {
+    /// The settings that applied send it to S3 and/or CloudWatch Logs.
+    Recorded,
+    /// No transcript can exist: the settings that applied log nowhere.
+    None,
+    /// A tunnel (port forwarding, SSH): Session Manager never transcribes it.
+    NotCaptured,
+    /// Cannot be told (settings not readable, a parameterized document, ...).
+    Unknown,
+}
+
+/// A session's transcript, as the posture tells it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transcript {
+    pub status: TranscriptStatus,
+    /// `s3://bucket/prefix`, `cloudwatch:log-group`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<String>,
+    /// The session document whose settings applied.
+    pub document: String,
+    /// One line: why this status.
+    pub why: String,
+}
+
+/// Where transcripts go under a document's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Logging {
+    #[serde(rename = "s3")]
+    S3,
+    #[serde(rename = "cloudwatch")]
+    CloudWatch,
+    #[serde(rename = "s3+cloudwatch")]
+    S3AndCloudWatch,
+    /// Neither: no transcript.
+    #[serde(rename = "none")]
+    None,
+    /// Not known (not read, or a value the document leaves to its parameters).
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl Logging {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Logging::S3 => "s3",
+            Logging::CloudWatch => "cloudwatch",
+            Logging::S3AndCloudWatch => "s3+cloudwatch",
+            Logging::None => "none",
+            Logging::Unknown => "unknown",
+        }
+    }
+}
+
+/// How reading one of Session Manager's records went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadStatus {
+    /// Read in full.
+    Read,
+    /// The preferences document does not exist: preferences were never saved,
+    /// the defaults apply, and they log nothing (`GetDocument` said `InvalidDocument`).
+    NeverSaved,
+    /// Another session document that does not exist (any more).
+    NotFound,
+    /// The audit role may not read it (`AccessDenied…`). Never "no logging".
+    NotReadable,
+    /// The region is not enabled for the account.
+    NotEnabled,
+    /// Throttled past the deadline, an answer that is not Session Manager's, ...
+    Failed,
+    /// The run was interrupted first.
+    NotRead,
+}
+
+impl ReadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadStatus::Read => "read",
+            ReadStatus::NeverSaved => "never-saved",
+            ReadStatus::NotFound => "not-found",
+            ReadStatus::NotReadable => "not-readable",
+            ReadStatus::NotEnabled => "not-enabled",
+            ReadStatus::Failed => "failed",
+            ReadStatus::NotRead => "not-read",
+        }
+    }
+
+    /// Its content is known (a document that was never saved is known to be the defaults).
+    pub fn known(self) -> bool {
+        matches!(self, ReadStatus::Read | ReadStatus::NeverSaved)
+    }
+}
+
+/// A session document's settings (`GetDocument`, its `inputs`): the region's
+/// preferences `SSM-SessionManagerRunShell`, or another document a session used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentPosture {
+    pub name: String,
+    pub status: ReadStatus,
+    /// Why it could not be read, and what to grant when it is a permission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `Standard_Stream`, `InteractiveCommands`, `NonInteractiveCommands`, `Port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_type: Option<String>,
+    /// The document carries session preferences of its own (`inputs`).
+    #[serde(default)]
+    pub has_inputs: bool,
+    pub logging: Logging,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_bucket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_key_prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3_encryption: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudwatch_log_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudwatch_encryption: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudwatch_streaming: Option<bool>,
+    /// KMS key that encrypts session data between client and node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_minutes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_minutes: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<String>,
+}
+
+impl DocumentPosture {
+    /// A document whose content is not known, with the reason.
+    pub fn unknown(name: &str, status: ReadStatus, error: Option<String>) -> Self {
+        DocumentPosture {
+            name: name.to_string(),
+            status,
+            error,
+            session_type: None,
+            has_inputs: false,
+            logging: Logging::Unknown,
+            s3_bucket: None,
+            s3_key_prefix: None,
+            s3_encryption: None,
+            cloudwatch_log_group: None,
+            cloudwatch_encryption: None,
+            cloudwatch_streaming: None,
+            kms_key_id: None,
+            idle_timeout_minutes: None,
+            max_duration_minutes: None,
+            run_as_enabled: None,
+            run_as_user: None,
+        }
+    }
+}
+
+/// Which of Session Manager's lists a session came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionState {
+    Active,
+    History,
+}
+
+/// One session as `DescribeSessions` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub account_id: String,
+    pub region: String,
+    pub session_id: String,
+    pub state: SessionState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_name: Option<String>,
+    /// The ARN that started the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Caller-chosen text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_session_duration: Option<String>,
+}
+
+/// How the session history of a partition was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRead {
+    pub status: ReadStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// `InvokedAfter` of the `History` listing: the window's start, at most 30 days back.
+    pub since: DateTime<Utc>,
+    /// Sessions in the `Active` list (connected, or disconnected but resumable).
+    pub active: u64,
+    /// Sessions in the `History` list since [`HistoryRead::since`].
+    pub history: u64,
+    pub pages: u64,
+}
+
+/// Which side of a discrepancy knows the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum KnownBy {
+    /// Session Manager's records hold it; CloudTrail has no StartSession for it.
+    #[serde(rename = "session-manager")]
+    SessionManager,
+    /// CloudTrail has its StartSession; Session Manager's records do not hold it.
+    #[serde(rename = "cloudtrail")]
+    CloudTrail,
+}
+
+/// A session one record knows and the other does not, inside the time both cover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discrepancy {
+    pub session_id: String,
+    pub known_by: KnownBy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<DateTime<Utc>>,
+    /// The owner (Session Manager) or principal (CloudTrail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// Session Manager's own records of one partition: the posture (where
+/// transcripts go) and the session history, read with the audit role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionManagerPosture {
+    /// When Session Manager was asked.
+    pub read_at: DateTime<Utc>,
+    /// One line: where transcripts go, or why that is not known.
+    pub summary: String,
+    /// Both the preferences and the history were read.
+    pub readable: bool,
+    /// The region's preferences (`SSM-SessionManagerRunShell`).
+    pub preferences: DocumentPosture,
+    /// Other session documents the partition's sessions used (tunnels excluded:
+    /// they are never transcribed), sorted by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<DocumentPosture>,
+    pub history: HistoryRead,
+    /// Where CloudTrail and Session Manager were compared (both read in full,
+    /// inside the 30 days history keeps); `None`: not compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared: Option<TimeWindow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discrepancies: Vec<Discrepancy>,
+    pub calls: u64,
+    pub retries: u64,
+    pub throttles: u64,
+    /// The sessions as read, consumed by the join (they reach the report as
+    /// sessions' fields and discrepancies, not twice).
+    #[serde(skip)]
+    pub records: Vec<SessionRecord>,
+}
+
+/// Session Manager's records across the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionManagerRun {
+    /// Partitions whose preferences and history were read in full.
+    pub partitions_read: u64,
+    /// `account/region: why` for every partition whose records were not read in full.
+    pub not_read: Vec<String>,
+    /// `account/region` where the preferences log nowhere.
+    pub logging_off: Vec<String>,
+    pub discrepancies: u64,
+    /// Sessions in Session Manager's `Active` lists.
+    pub active_sessions: u64,
 }

@@ -13,7 +13,8 @@ use ssm_session_audit::{report, templates};
 use tokio::sync::watch;
 
 use crate::cli::{
-    AlertsArgs, AthenaTableArgs, Cli, Command, IamArgs, OutputOpts, ScanArgs, ScheduleArgs,
+    ActiveArgs, AlertsArgs, AthenaTableArgs, Cli, Command, IamArgs, OutputOpts, ScanArgs,
+    ScheduleArgs,
 };
 use crate::terminal::{self, TerminalProgress};
 
@@ -62,6 +63,7 @@ pub fn main(cli: Cli) -> i32 {
         match cli.command {
             Command::Scan(args) => scan(args).await,
             Command::Demo(args) => crate::demo::demo(args).await,
+            Command::Active(args) => active(args).await,
             Command::Alerts(args) => alerts(args).map(|_| exit::OK),
             Command::Iam(args) => iam(args).map(|_| exit::OK),
             Command::AthenaTable(args) => athena_table(args).await.map(|_| exit::OK),
@@ -145,6 +147,7 @@ fn guard_endpoints() -> Result<(), UsageError> {
         "AWS_ENDPOINT_URL_CLOUDTRAIL",
         "AWS_ENDPOINT_URL_ATHENA",
         "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_SSM",
         "AWS_ENDPOINT_URL_SECURITYHUB",
     ] {
         if let Ok(url) = std::env::var(var) {
@@ -166,6 +169,48 @@ async fn scan(args: ScanArgs) -> Result<i32, UsageError> {
     guard_endpoints()?;
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     run_and_report(&cfg, &sdk, &args.output_opts, None).await
+}
+
+/// `active`: the sessions connected now, on stdout; exit 0 when every account
+/// and region was read, 3 when some could not be (they are listed).
+async fn active(args: ActiveArgs) -> Result<i32, UsageError> {
+    use ssm_session_audit::ssm::active;
+    let flags = args.flag_values();
+    let file = match &flags.config {
+        Some(path) => Some(config::load_file(path)?),
+        None => None,
+    };
+    let cfg = config::resolve(&flags, file.as_ref(), chrono::Utc::now())?;
+    let format = args.format.trim().to_ascii_lowercase();
+    if !["table", "json", "csv"].contains(&format.as_str()) {
+        return Err(UsageError(anyhow::anyhow!(
+            "--format {:?}: not a format of `active`; use table, json or csv",
+            report::escape_terminal(&args.format)
+        )));
+    }
+    guard_endpoints()?;
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let signals = tokio::spawn(watch_signals(cancel_tx));
+    let result = active::list_active(&cfg, &sdk, cancel_rx).await;
+    signals.abort();
+    let listing = result.map_err(|e| UsageError(anyhow::Error::new(e)))?;
+    let mut out = std::io::stdout().lock();
+    let written = match format.as_str() {
+        "json" => active::write_json(&listing, &mut out),
+        "csv" => active::write_csv(&listing, &mut out),
+        _ => active::write_table(&listing, &mut out),
+    };
+    written.context("writing to stdout")?;
+    if !listing.complete {
+        let missing = listing.not_checked();
+        eprintln!(
+            "incomplete: {} account(s) or region(s) could not be read; their sessions are not listed",
+            missing.len().max(1)
+        );
+        return Ok(exit::INCOMPLETE);
+    }
+    Ok(exit::OK)
 }
 
 /// The scan, its report files, the summary and the exit status: shared by `scan` and `demo`.

@@ -436,9 +436,28 @@ fn build_report(p: ReportParts<'_>) -> Report {
     stats.events = events.len() as u64;
     stats.already_reported = p.already_reported;
     // `--since last`: this run's calls join the sessions the last run left open.
-    let joined = crate::chain::sessions_and_findings(&p.cfg.scan.plan, &events, |all, sessions| {
-        crate::rules::evaluate(all, sessions, &p.cfg.rules, p.baseline)
-    });
+    // Session Manager's own records (live scans) add status, real end, reason
+    // and transcript to them, and discrepancies to each region's posture.
+    let joined = crate::chain::sessions_and_findings(
+        &p.cfg.scan.plan,
+        &events,
+        |sessions| {
+            let mut partitions: Vec<(String, &mut AccountCoverage)> = coverage_of
+                .iter_mut()
+                .map(|(a, c)| (a.id.clone(), c))
+                .collect();
+            crate::ssm::join::join(
+                sessions,
+                &mut partitions,
+                &crate::ssm::join::JoinSettings {
+                    window: p.cfg.scan.window,
+                    event_names: &p.cfg.scan.event_names,
+                    tunnel_documents: &p.cfg.rules.tunnel_documents,
+                },
+            );
+        },
+        |all, sessions| crate::rules::evaluate(all, sessions, &p.cfg.rules, p.baseline),
+    );
 
     // One pass over events and sessions, not one per account.
     let mut per_account: BTreeMap<&str, (u64, u64, BTreeSet<&str>)> = BTreeMap::new();
@@ -470,6 +489,11 @@ fn build_report(p: ReportParts<'_>) -> Report {
     accounts.sort_by(|a, b| a.account_id.cmp(&b.account_id));
     let reasons = incomplete_reasons(&accounts, &stats, p.interrupted, p.reasons);
     let complete = reasons.is_empty();
+    let session_manager = crate::ssm::join::run_summary(
+        accounts
+            .iter()
+            .map(|a| (a.account_id.as_str(), &a.coverage)),
+    );
     let mut event_names = p.cfg.scan.event_names.clone();
     event_names.sort();
     let scan = &p.cfg.scan;
@@ -501,6 +525,7 @@ fn build_report(p: ReportParts<'_>) -> Report {
             stats,
             trail: None,
             athena: None,
+            session_manager,
             previous,
             continuation: Some(continuation),
             security_hub: None,

@@ -1,5 +1,6 @@
 //! Session events → sessions: Start, Resume and Terminate joined on
-//! (account, session id).
+//! (account, session id). Session Manager's own records (status, real end,
+//! reason, access type, transcript) are joined in afterwards by `ssm::join`.
 //!
 //! Failed calls (denied or any other error) and events without a session id open
 //! no session (AWS refused them, or they name none); they still reach the rules
@@ -8,7 +9,7 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::{Resume, Session, SessionEvent};
+use crate::model::{EndSource, Resume, Session, SessionEvent};
 
 pub const START_SESSION: &str = "StartSession";
 pub const RESUME_SESSION: &str = "ResumeSession";
@@ -99,6 +100,11 @@ fn join(session_id: &str, group: &[&SessionEvent]) -> Session {
         },
         source_ips: source_ips.into_iter().collect(),
         event_ids: event_ids.into_iter().map(str::to_string).collect(),
+        reason: start.and_then(|e| e.reason.clone()),
+        // Session Manager's history may give the end later (`ssm::join`).
+        real_end_time: end_time,
+        end_source: end.map(|_| EndSource::TerminateSession),
+        ..Session::default()
     }
 }
 
@@ -227,6 +233,7 @@ pub(crate) mod test_support {
         fn session(self, id: &str) -> Self;
         fn target(self, t: &str) -> Self;
         fn doc(self, d: &str) -> Self;
+        fn reason(self, r: &str) -> Self;
         fn ip(self, ip: Option<&str>) -> Self;
         fn denied(self) -> Self;
         /// Failed with `code`, which may or may not be a denial.
@@ -250,6 +257,10 @@ pub(crate) mod test_support {
         }
         fn doc(mut self, d: &str) -> Self {
             self.document_name = Some(d.into());
+            self
+        }
+        fn reason(mut self, r: &str) -> Self {
+            self.reason = Some(r.into());
             self
         }
         fn ip(mut self, ip: Option<&str>) -> Self {

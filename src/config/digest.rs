@@ -39,6 +39,7 @@ pub(super) fn canonical_text(cfg: &Config) -> String {
         sc.retry_deadline.as_millis().to_string(),
     );
     kv("scan.source", sc.source.describe());
+    kv("scan.session_manager", sc.session_manager.to_string());
     let a = &cfg.accounts;
     kv("accounts.role_name", a.role_name.clone());
     // Only whether one is set: the digest is public, the id a secret (and an
@@ -80,6 +81,7 @@ pub(super) fn canonical_text(cfg: &Config) -> String {
         r.fanout_window.num_seconds().to_string(),
     );
     kv("rules.max_session", r.max_session.num_seconds().to_string());
+    kv("rules.require_reason", r.require_reason.to_string());
     let b = &r.business_hours;
     kv(
         "rules.business_hours.timezone",

@@ -35,6 +35,7 @@ pub struct FileScan {
     pub lookup_rate: Option<f64>,
     pub call_timeout: Option<String>,
     pub retry_deadline: Option<String>,
+    pub session_manager: Option<bool>,
     pub settle: Option<String>,
 }
 
@@ -62,6 +63,7 @@ pub struct FileRules {
     pub fanout_targets: Option<i64>,
     pub fanout_window: Option<String>,
     pub max_session: Option<String>,
+    pub require_reason: Option<bool>,
     #[serde(default)]
     pub business_hours: FileBusinessHours,
 }

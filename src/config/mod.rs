@@ -88,6 +88,9 @@ pub struct ScanConfig {
     /// A page that still fails after this long (from its first attempt) fails its partition.
     pub retry_deadline: Duration,
     pub source: Source,
+    /// Read Session Manager's own records (history, preferences) beside
+    /// LookupEvents (the live source only).
+    pub session_manager: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -296,6 +296,7 @@ pub(super) fn resolve_scan(
         call_timeout,
         retry_deadline,
         source: source.clone(),
+        session_manager: fs.session_manager.unwrap_or(true),
     })
 }
 
@@ -691,6 +692,7 @@ pub(super) fn resolve_rules(fr: &FileRules, l: &Layers<'_>) -> Result<RuleConfig
     )?;
 
     let business_hours = resolve_business_hours(&fr.business_hours, l)?;
+    let require_reason = fr.require_reason.unwrap_or(false);
 
     Ok(RuleConfig {
         approved_cidrs,
@@ -703,6 +705,7 @@ pub(super) fn resolve_rules(fr: &FileRules, l: &Layers<'_>) -> Result<RuleConfig
         fanout_window,
         max_session,
         business_hours,
+        require_reason,
     })
 }
 

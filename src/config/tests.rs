@@ -44,6 +44,8 @@ fn defaults_match_product() {
     assert_eq!(c.rules.fanout_targets, 3);
     assert_eq!(c.rules.fanout_window, TimeDelta::hours(1));
     assert_eq!(c.rules.max_session, TimeDelta::hours(8));
+    assert!(!c.rules.require_reason);
+    assert!(c.scan.session_manager);
     let bh = &c.rules.business_hours;
     assert_eq!(bh.timezone, chrono_tz::UTC);
     assert_eq!(
@@ -92,6 +94,7 @@ fn example_file_sets_every_key_to_its_default() {
         lookup_rate,
         call_timeout,
         retry_deadline,
+        session_manager,
         settle,
     } = &fc.scan;
     assert!(settle.is_some());
@@ -103,6 +106,7 @@ fn example_file_sets_every_key_to_its_default() {
     assert!(lookup_rate.is_some());
     assert!(concurrency.is_none(), "no default: the scan sizes it");
     assert!(call_timeout.is_some() && retry_deadline.is_some());
+    assert!(session_manager.is_some());
     let FileAccounts {
         role_name,
         external_id,
@@ -125,12 +129,14 @@ fn example_file_sets_every_key_to_its_default() {
         fanout_targets,
         fanout_window,
         max_session,
+        require_reason,
         business_hours,
     } = &fc.rules;
     assert!(approved_cidrs.is_some() && allowed_regions.is_some());
     assert!(trusted_accounts.is_some() && tunnel_documents.is_some());
     assert!(denied_threshold.is_some() && denied_window.is_some());
     assert!(fanout_targets.is_some() && fanout_window.is_some() && max_session.is_some());
+    assert!(require_reason.is_some());
     let FileBusinessHours {
         timezone,
         days,

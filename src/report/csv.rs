@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 
 use super::{neutralize_csv_cell, time, ReportWriter};
-use crate::model::{Flag, RegionStatus, Report};
+use crate::model::{
+    EndSource, Flag, RegionStatus, Report, SessionManagerPosture, TranscriptStatus,
+};
 
 type Out<'a> = ::csv::Writer<&'a mut dyn io::Write>;
 
@@ -168,6 +170,16 @@ impl ReportWriter for SessionsCsv {
                 "source_ips",
                 "event_ids",
                 "flags",
+                // Session Manager's own records (empty where not read).
+                "status",
+                "active",
+                "real_end_time",
+                "end_source",
+                "reason",
+                "access_type",
+                "owner",
+                "transcript",
+                "transcript_to",
             ],
         )?;
         for s in &report.sessions {
@@ -200,6 +212,25 @@ impl ReportWriter for SessionsCsv {
                     join(&s.source_ips),
                     join(&s.event_ids),
                     flag_names(Some(&flags)),
+                    opt(&s.status),
+                    if s.active {
+                        "true".into()
+                    } else {
+                        String::new()
+                    },
+                    s.real_end_time.map(time).unwrap_or_default(),
+                    s.end_source.map(end_source).unwrap_or_default(),
+                    opt(&s.reason),
+                    opt(&s.access_type),
+                    opt(&s.owner),
+                    s.transcript
+                        .as_ref()
+                        .map(|t| transcript_status(t.status))
+                        .unwrap_or_default(),
+                    s.transcript
+                        .as_ref()
+                        .map(|t| join(&t.destinations))
+                        .unwrap_or_default(),
                 ],
             )?;
         }
@@ -238,6 +269,11 @@ impl ReportWriter for AccountsCsv {
                 "malformed",
                 "flags",
                 "max_severity",
+                // Session Manager's posture per region (live scans).
+                "transcripts",
+                "session_manager_not_read",
+                "active_sessions",
+                "discrepancies",
             ],
         )?;
         for a in &report.accounts {
@@ -280,11 +316,57 @@ impl ReportWriter for AccountsCsv {
                     a.max_severity
                         .map(|s| s.as_str().to_string())
                         .unwrap_or_default(),
+                    join(regions.iter().filter_map(|(name, r)| {
+                        let p = r.session_manager.as_ref()?;
+                        let logging = match p.preferences.status.known() {
+                            true => p.preferences.logging.as_str(),
+                            false => "unknown",
+                        };
+                        Some(format!("{name}={logging}"))
+                    })),
+                    join(regions.iter().filter_map(|(name, r)| {
+                        let p = r.session_manager.as_ref().filter(|p| !p.readable)?;
+                        Some(format!("{name}: {}", p.summary))
+                    })),
+                    sum_posture(regions, |p| p.history.active),
+                    sum_posture(regions, |p| p.discrepancies.len() as u64),
                 ],
             )?;
         }
         w.flush()
     }
+}
+
+fn end_source(e: EndSource) -> String {
+    match e {
+        EndSource::TerminateSession => "TerminateSession".into(),
+        EndSource::SessionManager => "session-manager".into(),
+    }
+}
+
+fn transcript_status(t: TranscriptStatus) -> String {
+    match t {
+        TranscriptStatus::Recorded => "recorded",
+        TranscriptStatus::None => "none",
+        TranscriptStatus::NotCaptured => "not-captured",
+        TranscriptStatus::Unknown => "unknown",
+    }
+    .into()
+}
+
+/// Sum over the regions that carry a posture; empty when none does.
+fn sum_posture(
+    regions: &BTreeMap<String, crate::model::RegionCoverage>,
+    f: fn(&SessionManagerPosture) -> u64,
+) -> String {
+    let postures: Vec<&SessionManagerPosture> = regions
+        .values()
+        .filter_map(|r| r.session_manager.as_ref())
+        .collect();
+    if postures.is_empty() {
+        return String::new();
+    }
+    postures.into_iter().map(f).sum::<u64>().to_string()
 }
 
 pub struct FindingsCsv;
@@ -456,8 +538,37 @@ mod tests {
     }
 
     #[test]
+    fn session_manager_columns() {
+        let report = fixture::report_with_posture();
+        let rows = records(&render(&AccountsCsv, &report));
+        assert_eq!(
+            column(&rows, "transcripts"),
+            [
+                "eu-west-1=none;us-east-1=s3+cloudwatch",
+                "us-east-1=unknown",
+                "",
+                "",
+                ""
+            ]
+        );
+        assert_eq!(
+            column(&rows, "session_manager_not_read")[1],
+            "us-east-1: not readable: grant ssm:DescribeSessions / ssm:GetDocument to the audit role"
+        );
+        assert_eq!(column(&rows, "active_sessions"), ["1", "0", "", "", ""]);
+        assert_eq!(column(&rows, "discrepancies"), ["0", "0", "", "", ""]);
+        let rows = records(&render(&SessionsCsv, &report));
+        assert_eq!(column(&rows, "active"), ["true", ""]);
+        assert_eq!(column(&rows, "status"), ["Connected", ""]);
+        assert_eq!(column(&rows, "access_type"), ["JustInTime", ""]);
+        assert_eq!(column(&rows, "reason"), ["'@ticket", ""]);
+        assert_eq!(column(&rows, "transcript"), ["not-captured", ""]);
+        assert_eq!(column(&rows, "end_source"), ["", "TerminateSession"]);
+    }
+
+    #[test]
     fn no_cell_of_any_file_starts_like_a_formula() {
-        let mut report = fixture::report();
+        let mut report = fixture::report_with_posture();
         // Hostile text in every kind of field.
         report.accounts[0].account_name = "+SUM(1)".into();
         report.events[0].error_message = Some("@cmd".into());

@@ -179,6 +179,7 @@ pub(crate) fn report() -> Report {
         duration_seconds: Some(600),
         source_ips: vec!["203.0.113.9".into()],
         event_ids: vec![e1.event_id.clone(), e2.event_id.clone()],
+        ..Session::default()
     };
     let alice_session = Session {
         session_id: "alice-07f3e2d1c0b9a8765".into(),
@@ -202,6 +203,7 @@ pub(crate) fn report() -> Report {
         duration_seconds: None,
         source_ips: vec!["192.0.2.77".into(), "198.51.100.4".into()],
         event_ids: vec![e3.event_id.clone(), e4.event_id.clone()],
+        ..Session::default()
     };
 
     let findings = vec![
@@ -343,6 +345,7 @@ pub(crate) fn report() -> Report {
             interrupted: false,
             trail: None,
             athena: None,
+            session_manager: None,
             previous: None,
             continuation: None,
             security_hub: None,
@@ -366,4 +369,93 @@ pub(crate) fn report() -> Report {
         sessions: vec![alice_session, root_session],
         events: vec![e1, e2, e5, e3, e4],
     }
+}
+
+/// [`report`] as a live scan with Session Manager's records would make it:
+/// prod's us-east-1 logs to S3 and CloudWatch, prod's eu-west-1 never saved
+/// preferences, dev's us-east-1 is not readable; alice's session is still
+/// connected and history gave nothing else.
+pub(crate) fn report_with_posture() -> Report {
+    use crate::model::{
+        DocumentPosture, HistoryRead, Logging, ReadStatus, SessionManagerPosture, Transcript,
+        TranscriptStatus,
+    };
+    let mut r = report();
+    let posture = |prefs: DocumentPosture, history: ReadStatus, active: u64| {
+        let mut p = SessionManagerPosture {
+            read_at: t("2025-03-01T12:00:05Z"),
+            summary: String::new(),
+            readable: false,
+            preferences: prefs,
+            documents: vec![],
+            history: HistoryRead {
+                status: history,
+                error: (history == ReadStatus::NotReadable).then(|| {
+                    "not readable: grant ssm:DescribeSessions to the audit role".to_string()
+                }),
+                since: t("2025-02-22T12:00:00Z"),
+                active,
+                history: 3,
+                pages: 2,
+            },
+            compared: None,
+            discrepancies: vec![],
+            calls: 3,
+            retries: 0,
+            throttles: 0,
+            records: vec![],
+        };
+        crate::ssm::finish(&mut p);
+        p
+    };
+    let mut logs = DocumentPosture::unknown("SSM-SessionManagerRunShell", ReadStatus::Read, None);
+    logs.has_inputs = true;
+    logs.logging = Logging::S3AndCloudWatch;
+    logs.s3_bucket = Some("=audit-logs".into());
+    logs.cloudwatch_log_group = Some("/ssm/sessions".into());
+    logs.s3_encryption = Some(true);
+    logs.idle_timeout_minutes = Some(20);
+    let denied = DocumentPosture::unknown(
+        "SSM-SessionManagerRunShell",
+        ReadStatus::NotReadable,
+        Some("not readable: grant ssm:GetDocument to the audit role".into()),
+    );
+    let prod = &mut r.accounts[0].coverage.regions;
+    prod.get_mut("us-east-1").unwrap().session_manager = Some(posture(logs, ReadStatus::Read, 1));
+    prod.get_mut("eu-west-1").unwrap().session_manager = Some(posture(
+        crate::ssm::document::never_saved(),
+        ReadStatus::Read,
+        0,
+    ));
+    let dev = r
+        .accounts
+        .iter_mut()
+        .find(|a| a.account_id == "222222222222")
+        .unwrap();
+    dev.coverage
+        .regions
+        .get_mut("us-east-1")
+        .unwrap()
+        .session_manager = Some(posture(denied, ReadStatus::NotReadable, 0));
+    let alice = &mut r.sessions[0];
+    alice.active = true;
+    alice.status = Some("Connected".into());
+    alice.owner = Some(alice.principal_arn.clone());
+    alice.access_type = Some("JustInTime".into());
+    alice.reason = Some("@ticket".into());
+    alice.transcript = Some(Transcript {
+        status: TranscriptStatus::NotCaptured,
+        destinations: vec![],
+        document: "AWS-StartPortForwardingSession".into(),
+        why: "a tunnel".into(),
+    });
+    let root = &mut r.sessions[1];
+    root.real_end_time = root.end_time;
+    root.end_source = Some(crate::model::EndSource::TerminateSession);
+    r.run.session_manager = crate::ssm::join::run_summary(
+        r.accounts
+            .iter()
+            .map(|a| (a.account_id.as_str(), &a.coverage)),
+    );
+    r
 }

@@ -37,7 +37,19 @@ fn coverage_rank(s: AccountStatus) -> u8 {
 }
 
 fn needs_a_row(a: &AccountReport) -> bool {
-    a.coverage.status != AccountStatus::Complete || !a.flags.is_empty()
+    a.coverage.status != AccountStatus::Complete
+        || !a.flags.is_empty()
+        || !posture_not_read(a).is_empty()
+}
+
+/// Regions whose Session Manager records could not be read in full.
+fn posture_not_read(a: &AccountReport) -> Vec<&str> {
+    a.coverage
+        .regions
+        .iter()
+        .filter(|(_, r)| r.session_manager.as_ref().is_some_and(|p| !p.readable))
+        .map(|(name, _)| name.as_str())
+        .collect()
 }
 
 /// Sanitized and cut to `width` characters.
@@ -87,6 +99,10 @@ fn detail(a: &AccountReport) -> String {
         (Some(reason), false) => parts.push(format!("{reason}: {}", failed.join(", "))),
         (None, false) => parts.push(format!("failed: {}", failed.join(", "))),
         (None, true) => {}
+    }
+    let not_read = posture_not_read(a);
+    if !not_read.is_empty() {
+        parts.push(format!("Session Manager not read: {}", not_read.join(", ")));
     }
     if !a.flags.is_empty() {
         let mut flags = a.flags.clone();
@@ -211,6 +227,39 @@ fn write_totals(report: &Report, out: &mut dyn io::Write, color: bool) -> io::Re
         report.events.len(),
         report.sessions.len()
     )?;
+    if let Some(sm) = &report.run.session_manager {
+        let mut parts = vec![format!("{} region(s) read", sm.partitions_read)];
+        if !sm.logging_off.is_empty() {
+            let shown: Vec<&str> = sm.logging_off.iter().take(3).map(String::as_str).collect();
+            let more = match sm.logging_off.len() {
+                n if n > 3 => format!(", and {} more", n - 3),
+                _ => String::new(),
+            };
+            parts.push(format!(
+                "{} log no transcript ({}{more})",
+                sm.logging_off.len(),
+                shown.join(", ")
+            ));
+        }
+        if !sm.not_read.is_empty() {
+            parts.push(format!(
+                "{} not read (where denied, grant ssm:DescribeSessions / ssm:GetDocument; run.session_manager.not_read says why)",
+                sm.not_read.len()
+            ));
+        }
+        parts.push(format!("{} connected now", sm.active_sessions));
+        if sm.discrepancies > 0 {
+            parts.push(format!(
+                "{} session(s) known to only one of CloudTrail and Session Manager",
+                sm.discrepancies
+            ));
+        }
+        writeln!(
+            out,
+            "Posture:   {}",
+            fit(&parts.join("; "), 6 * DETAIL_WIDTH)
+        )?;
+    }
     let by_sev: Vec<String> = Severity::ALL
         .iter()
         .rev()
@@ -332,6 +381,21 @@ mod tests {
             s = s.replace(code, "");
         }
         s
+    }
+
+    #[test]
+    fn session_manager_line_and_details() {
+        let text = render(&fixture::report_with_posture(), false);
+        assert!(
+            text.contains("Posture:   2 region(s) read; 1 log no transcript (111111111111/eu-west-1); 1 not read (where denied, grant ssm:DescribeSessions / ssm:GetDocument; run.session_manager.not_read says why); 1 connected now"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Session Manager not read: us-east-1"),
+            "{text}"
+        );
+        // Without Session Manager's records (trail files, Athena): no line.
+        assert!(!render(&fixture::report(), false).contains("Posture:"));
     }
 
     #[test]

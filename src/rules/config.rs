@@ -29,4 +29,6 @@ pub struct RuleConfig {
     pub fanout_window: TimeDelta,
     pub max_session: TimeDelta,
     pub business_hours: BusinessHours,
+    /// `no-reason` fires on a StartSession without a reason.
+    pub require_reason: bool,
 }

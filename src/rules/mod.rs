@@ -12,7 +12,9 @@
 //!   and `port-forwarding` (StartSession with a tunnelling document, denied or
 //!   failed ones included) for the calls that joined no session.
 //! - per session (successful calls only): `off-hours`, `port-forwarding`,
-//!   `resume-from-new-ip`, `long-session`.
+//!   `resume-from-new-ip`, `long-session`; and from Session Manager's own
+//!   records joined into the session: `session-logging-off`, `active-session`,
+//!   `no-reason`.
 //! - per burst of one actor in one account (across its regions):
 //!   `denied-attempts` (access denials only: `TargetNotConnected` and other
 //!   failures are not), `target-fanout` (StartSessions that succeeded or were
@@ -38,6 +40,7 @@ mod baseline;
 mod bursts;
 mod calls;
 mod config;
+mod posture;
 mod sessions;
 #[cfg(test)]
 mod tests;
@@ -47,6 +50,7 @@ pub use self::baseline::{Baseline, BaselineError};
 use self::bursts::*;
 use self::calls::*;
 pub use self::config::{BusinessHours, RuleConfig};
+use self::posture::*;
 use self::sessions::*;
 use self::text::*;
 use crate::event::ip_of;
@@ -71,6 +75,7 @@ pub fn evaluate(
     per_call(&events, rules, baseline, &mut found);
     for session in sessions {
         per_session(session, rules, &mut found);
+        per_session_posture(session, rules, &mut found);
     }
     bursts(&events, rules, &mut found);
 

@@ -108,21 +108,31 @@ pub(super) fn per_session(s: &Session, rules: &RuleConfig, out: &mut Vec<Pending
         }
     }
 
-    // long-session: strictly longer than max_session; needs both ends.
-    if let (Some(secs), Some(start), Some(end)) = (
-        s.duration_seconds,
-        s.start_event_id.as_deref().zip(s.start_time),
-        s.end_event_id.as_deref().zip(s.end_time),
-    ) {
-        if secs > rules.max_session.num_seconds() {
-            let detail = format!(
-                "session {sid} of {who} on {target} lasted {} (max {}), {} to {}",
-                human(TimeDelta::seconds(secs)),
-                human(rules.max_session),
-                stamp(start.1),
-                stamp(end.1)
-            );
-            push(Flag::LongSession, &[start, end], detail);
+    // long-session: strictly longer than max_session, from the start to the
+    // real end (TerminateSession, else Session Manager's history) or, for a
+    // session still connected, to when Session Manager was asked.
+    if let Some(start) = s.start_event_id.as_deref().zip(s.start_time) {
+        let terminate = s.end_event_id.as_deref().zip(s.end_time);
+        let (end, how) = match (terminate, s.real_end_time, s.active, s.observed_at) {
+            (Some((_, t)), _, _, _) => (Some(t), ""),
+            (None, Some(t), _, _) => (Some(t), " (end from Session Manager's history)"),
+            (None, None, true, Some(t)) => (Some(t), " so far and is still connected"),
+            _ => (None, ""),
+        };
+        if let Some(end) = end {
+            let secs = (end - start.1).num_seconds();
+            if secs > rules.max_session.num_seconds() {
+                let detail = format!(
+                    "session {sid} of {who} on {target} lasted {}{how} (max {}), {} to {}",
+                    human(TimeDelta::seconds(secs)),
+                    human(rules.max_session),
+                    stamp(start.1),
+                    stamp(end)
+                );
+                let mut ids = vec![start];
+                ids.extend(terminate);
+                push(Flag::LongSession, &ids, detail);
+            }
         }
     }
 }

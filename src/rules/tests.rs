@@ -40,6 +40,7 @@ fn rules() -> RuleConfig {
             start: hm(8, 0),
             end: hm(19, 0),
         },
+        require_reason: false,
     }
 }
 
@@ -1063,6 +1064,30 @@ fn flags_for_event_and_summary() {
     assert!(summarize(&[]).is_empty());
 }
 
+/// What `ssm::join` would set from Session Manager's records: a session
+/// whose region logs nowhere, and one still connected.
+fn session_manager_says(sessions: &mut [Session]) {
+    use crate::model::{Transcript, TranscriptStatus};
+    for s in sessions.iter_mut() {
+        match s.session_id.as_str() {
+            "alice-nolog" => s.transcript = Some(Transcript {
+                status: TranscriptStatus::None,
+                destinations: vec![],
+                document: "SSM-SessionManagerRunShell".into(),
+                why:
+                    "the region's preferences apply, and were never saved: the defaults log nowhere"
+                        .into(),
+            }),
+            "alice-now" => {
+                s.active = true;
+                s.status = Some("Connected".into());
+                s.observed_at = Some(at("2025-03-05T11:30:00Z"));
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A role nobody assumed before: a new actor (another session name of `Dev`
 /// would be a known one).
 const DAVE: &str = "arn:aws:sts::111111111111:assumed-role/Contractor/dave";
@@ -1141,8 +1166,22 @@ fn scenario() -> (Vec<SessionEvent>, RuleConfig, Baseline) {
         terminate("l2", "2025-03-05T17:00:00Z", "alice-long"),
         // ordinary: a short shell in hours, never terminated
         start("z1", "2025-03-05T09:00:00Z", "alice-ok", "i-0web"),
+        // session-logging-off (its transcript is set as ssm::join would, below)
+        start("q1", "2025-03-05T10:00:00Z", "alice-nolog", "i-0web"),
+        // active-session (likewise)
+        start("a1", "2025-03-05T11:00:00Z", "alice-now", "i-0web"),
+        // no-reason: the only StartSession without one
+        start("y1", "2025-03-05T12:00:00Z", "alice-why", "i-0web"),
     ];
+    let events: Vec<SessionEvent> = events
+        .into_iter()
+        .map(|e| match e.event_name.as_str() {
+            "StartSession" if e.event_id != "y1" => e.reason("ticket OPS-1"),
+            _ => e,
+        })
+        .collect();
     let mut r = rules();
+    r.require_reason = true;
     r.approved_cidrs = vec![
         "203.0.113.0/24".parse().unwrap(),
         "2001:db8::/32".parse().unwrap(),
@@ -1156,7 +1195,8 @@ fn scenario() -> (Vec<SessionEvent>, RuleConfig, Baseline) {
 #[test]
 fn scenario_gives_each_flag_once() {
     let (events, rules, baseline) = scenario();
-    let sessions = build_sessions(&events);
+    let mut sessions = build_sessions(&events);
+    session_manager_says(&mut sessions);
     let findings = evaluate(&events, &sessions, &rules, Some(&baseline));
     let mut got = flags(&findings);
     got.sort();

@@ -53,6 +53,11 @@ fn readme_usage_lists_exactly_the_scan_flags() {
 }
 
 #[test]
+fn readme_usage_lists_exactly_the_active_flags() {
+    assert_readme_usage_matches_help("active");
+}
+
+#[test]
 fn readme_usage_lists_exactly_the_iam_and_schedule_flags() {
     assert_readme_usage_matches_help("iam");
     assert_readme_usage_matches_help("schedule");

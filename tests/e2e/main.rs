@@ -22,6 +22,7 @@ mod secrets;
 mod security_hub;
 mod simulator;
 mod since_last;
+mod ssm;
 mod templates;
 mod trail;
 mod trail_integrity;

@@ -855,8 +855,9 @@ const SCAN_REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto (MOTO_ENDPOINT); run by .ci/run"]
 async fn a_scan_across_moto_and_the_simulator_finds_the_ground_truth() {
-    // Organizations and STS in moto, LookupEvents in the simulator: the CloudTrail
-    // calls carry moto's keys, which the simulator resolves through moto.
+    // Organizations and STS in moto, LookupEvents (and Session Manager, which
+    // moto does not list) in the simulator: those calls carry moto's keys,
+    // which the simulator resolves through moto.
     let endpoint = moto_endpoint();
     let closed = vec![3usize, 4];
     let t = twin(SimConfig {
@@ -880,6 +881,7 @@ async fn a_scan_across_moto_and_the_simulator_finds_the_ground_truth() {
     let out_dir = common::out_dir(&dir);
     let mut cmd = common::command(&endpoint);
     cmd.env("AWS_ENDPOINT_URL_CLOUDTRAIL", t.sim.endpoint())
+        .env("AWS_ENDPOINT_URL_SSM", t.sim.endpoint())
         .args(["scan", "--regions", &SCAN_REGIONS.join(",")])
         .args(["--start", &start.to_rfc3339(), "--end", &end.to_rfc3339()])
         .args(["--role-name", &cfg.role_name, "--output"])
@@ -940,17 +942,215 @@ async fn a_scan_across_moto_and_the_simulator_finds_the_ground_truth() {
         "the comparison covered many events: {checked}"
     );
 
-    // The crossing really happened: only LookupEvents reached the simulator, with
-    // keys it learnt from moto (26 members' assumed roles and the static caller).
+    // The crossing really happened: only LookupEvents and Session Manager's
+    // calls reached the simulator, with keys it learnt from moto (26 members'
+    // assumed roles and the static caller), and every posture was read.
     let stats = t.sim.stats();
     assert!(stats.calls.get("LookupEvents").copied().unwrap_or(0) > 0);
     assert_eq!(
         stats.calls.keys().collect::<Vec<_>>(),
-        ["LookupEvents"],
+        ["DescribeSessions", "GetDocument", "LookupEvents"],
         "{stats:?}"
+    );
+    assert_eq!(
+        report["run"]["session_manager"]["partitions_read"],
+        ((t.ids.len() - closed.len()) * SCAN_REGIONS.len()) as u64
     );
     assert!(stats.identities_resolved >= 26, "{stats:?}");
     assert_eq!(stats.credentials_issued, 0);
     assert_eq!(stats.unrecognized_client, 0);
     t.sim.shutdown().await;
+}
+
+// ------------------------------------------------------------------ GetDocument
+
+/// What `GetDocument` answers, reduced to what the tool reads, and the tool's
+/// own reading of it.
+#[derive(Debug, PartialEq)]
+struct DocumentView {
+    name: Option<String>,
+    document_type: Option<String>,
+    document_format: Option<String>,
+    status: Option<String>,
+    version: Option<String>,
+    content: serde_json::Value,
+    posture: ssm_session_audit::model::DocumentPosture,
+    missing: (Option<String>, Option<u16>),
+    tool_missing: ssm_session_audit::model::ReadStatus,
+}
+
+async fn document_view(sdk: &SdkConfig, account: &str, name: &str) -> DocumentView {
+    use aws_sdk_ssm::types::DocumentFormat;
+    use ssm_session_audit::ssm::{read::read_document, SsmPartition, SsmRun};
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let out = ssm
+        .get_document()
+        .name(name)
+        .document_format(DocumentFormat::Json)
+        .send()
+        .await
+        .expect("GetDocument");
+    // Not compared: moto refuses a document named by its ARN, which AWS
+    // accepts (shared documents); the simulator accepts it too.
+    let missing = ssm
+        .get_document()
+        .name("No-Such-Session-Document")
+        .document_format(DocumentFormat::Json)
+        .send()
+        .await
+        .unwrap_err();
+    let (_never, cancel) = tokio::sync::watch::channel(false);
+    let run = SsmRun {
+        slots: CallSlots::new(2),
+        cancel,
+        retry_deadline: DEADLINE,
+        window: ssm_session_audit::model::TimeWindow {
+            start: Utc::now() - TimeDelta::days(1),
+            end: Utc::now(),
+        },
+        tunnel_documents: Vec::new(),
+        progress: std::sync::Arc::new(ssm_session_audit::progress::NoProgress),
+    };
+    let credentials = AccountCredentials::caller();
+    let p = SsmPartition {
+        account_id: account,
+        region: "us-east-1",
+        client: &ssm,
+        credentials: &credentials,
+    };
+    DocumentView {
+        name: out.name().map(str::to_string),
+        document_type: out.document_type().map(|t| t.as_str().to_string()),
+        document_format: out.document_format().map(|f| f.as_str().to_string()),
+        status: out.status().map(|s| s.as_str().to_string()),
+        version: out.document_version().map(str::to_string),
+        content: serde_json::from_str(out.content().unwrap_or_default()).expect("JSON content"),
+        posture: read_document(&run, &p, name).await,
+        missing: error_shape(&missing),
+        tool_missing: read_document(&run, &p, "No-Such-Session-Document")
+            .await
+            .status,
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs moto (MOTO_ENDPOINT); run by .ci/run"]
+async fn get_document_matches_moto_field_by_field() {
+    use ssm_session_audit::model::{Logging, ReadStatus};
+    use ssm_session_audit::ssm::{read::read_document, SsmPartition, SsmRun};
+    let endpoint = moto_endpoint();
+    reset_moto(&endpoint);
+    let moto = sdk_for(&endpoint).await;
+    let moto_ssm = aws_sdk_ssm::Client::new(&moto);
+    let me = aws_sdk_sts::Client::new(&moto)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    let moto_account = me.account().unwrap().to_string();
+
+    // Before anything is saved: the tool says "never saved", for both.
+    let (_never, cancel) = tokio::sync::watch::channel(false);
+    let run = SsmRun {
+        slots: CallSlots::new(2),
+        cancel,
+        retry_deadline: DEADLINE,
+        window: ssm_session_audit::model::TimeWindow {
+            start: Utc::now() - TimeDelta::days(1),
+            end: Utc::now(),
+        },
+        tunnel_documents: Vec::new(),
+        progress: std::sync::Arc::new(ssm_session_audit::progress::NoProgress),
+    };
+    let caller = AccountCredentials::caller();
+    let fresh = read_document(
+        &run,
+        &SsmPartition {
+            account_id: &moto_account,
+            region: "us-east-1",
+            client: &moto_ssm,
+            credentials: &caller,
+        },
+        "SSM-SessionManagerRunShell",
+    )
+    .await;
+    assert_eq!(fresh.status, ReadStatus::NeverSaved);
+    assert_eq!(fresh.logging, Logging::None);
+    let sim = Simulator::start(SimConfig {
+        accounts: 3,
+        ssm: sim::SsmSim {
+            preferences: vec![(0, "us-east-1".into(), sim::SimPreferences::NeverSaved)],
+            ..sim::SsmSim::default()
+        },
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let sim_sdk = sdk_for(&sim.endpoint()).await;
+    let sim_ssm = aws_sdk_ssm::Client::new(&sim_sdk);
+    let mgmt = sim.management_account_id();
+    let never = read_document(
+        &run,
+        &SsmPartition {
+            account_id: &mgmt,
+            region: "us-east-1",
+            client: &sim_ssm,
+            credentials: &caller,
+        },
+        "SSM-SessionManagerRunShell",
+    )
+    .await;
+    assert_eq!(never, fresh);
+    sim.shutdown().await;
+
+    // The simulator's default preferences, saved in moto as an administrator would.
+    let sim = Simulator::start(SimConfig {
+        accounts: 3,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let sim_sdk = sdk_for(&sim.endpoint()).await;
+    let content = aws_sdk_ssm::Client::new(&sim_sdk)
+        .get_document()
+        .name("SSM-SessionManagerRunShell")
+        .send()
+        .await
+        .unwrap()
+        .content()
+        .unwrap()
+        .to_string();
+    moto_ssm
+        .create_document()
+        .name("SSM-SessionManagerRunShell")
+        .content(&content)
+        .document_type(aws_sdk_ssm::types::DocumentType::Session)
+        .document_format(aws_sdk_ssm::types::DocumentFormat::Json)
+        .send()
+        .await
+        .expect("CreateDocument in moto");
+    let from_moto = document_view(&moto, &moto_account, "SSM-SessionManagerRunShell").await;
+    let from_sim = document_view(
+        &sim_sdk,
+        &sim.management_account_id(),
+        "SSM-SessionManagerRunShell",
+    )
+    .await;
+    assert_eq!(
+        from_moto.name.as_deref(),
+        Some("SSM-SessionManagerRunShell")
+    );
+    assert_eq!(from_moto.document_type.as_deref(), Some("Session"));
+    assert_eq!(from_moto.document_format.as_deref(), Some("JSON"));
+    assert_eq!(from_moto.status.as_deref(), Some("Active"));
+    assert_eq!(from_moto.version.as_deref(), Some("1"));
+    assert_eq!(
+        from_moto.missing,
+        (Some("InvalidDocument".into()), Some(400))
+    );
+    assert_eq!(from_moto.tool_missing, ReadStatus::NotFound);
+    assert_eq!(from_moto.posture.logging, Logging::S3AndCloudWatch);
+    assert_eq!(from_moto.posture.status, ReadStatus::Read);
+    assert_eq!(from_sim, from_moto);
+    sim.shutdown().await;
 }

@@ -843,6 +843,7 @@ fn demo_config_is_valid_toml_with_known_keys() {
                 "fanout_targets",
                 "fanout_window",
                 "max_session",
+                "require_reason",
                 "business_hours",
             ],
         ),

@@ -26,7 +26,7 @@ const LAST: [&str; 12] = [
     "iyer", "walsh",
 ];
 const PERMSETS: [&str; 3] = ["AdministratorAccess", "PowerUserAccess", "SSMOperator"];
-const CLI_AGENTS: [&str; 3] = [
+pub(crate) const CLI_AGENTS: [&str; 3] = [
     "aws-cli/2.15.30 md/awscrt#0.19.19 ua/2.0 os/macos#23.4.0 md/arch#arm64 lang/python#3.11.8 md/pyimpl#CPython cfg/retry-mode#standard md/installer#source md/prompt#off md/command#ssm.start-session",
     "aws-cli/2.17.5 md/awscrt#0.20.11 ua/2.0 os/linux#6.5.0-1020-aws md/arch#x86_64 lang/python#3.11.9 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/distrib#ubuntu.22 md/prompt#off md/command#ssm.start-session",
     "aws-cli/2.22.4 md/awscrt#0.22.0 ua/2.0 os/windows#10 md/arch#amd64 lang/python#3.12.6 md/pyimpl#CPython cfg/retry-mode#standard md/installer#exe md/prompt#off md/command#ssm.start-session",
@@ -125,14 +125,18 @@ pub(crate) struct World {
     pub cfg: SimConfig,
     pub org: Org,
     region_hash: Vec<u64>,
-    ws: i64,
-    we: i64,
+    pub(crate) ws: i64,
+    pub(crate) we: i64,
     /// Midnights of weekdays whose 09:00-17:00 lies inside the window (with margins).
     days: Vec<i64>,
     pub(crate) planted: HashMap<(usize, usize), Vec<Planned>>,
     /// Event id → the first second LookupEvents shows it (planted late calls).
     pub(crate) visible_from: HashMap<String, i64>,
     pub new_principal: Option<String>,
+    /// Where each planted case went: case → (account, region index).
+    pub(crate) case_at: HashMap<&'static str, (usize, usize)>,
+    /// Session Manager's own records beyond what the plan implies (ssm_data.rs).
+    pub(crate) ssm: crate::ssm_data::SsmPlanted,
     /// [`SimConfig::rule_cases`]: what the rules must say about planted records.
     cases: Vec<CasePlan>,
     /// Principal ARNs of this run that a previous run knew under other names
@@ -185,6 +189,8 @@ impl World {
             planted: HashMap::new(),
             visible_from: HashMap::new(),
             new_principal: None,
+            case_at: HashMap::new(),
+            ssm: Default::default(),
             cases: Vec::new(),
             rotated: BTreeSet::new(),
             previous_names: Vec::new(),
@@ -192,6 +198,7 @@ impl World {
         };
         if world.cfg.plant_anomalies {
             world.plant();
+            world.plant_ssm();
         }
         if world.cfg.hostile_records {
             world.plant_hostile();
@@ -207,7 +214,7 @@ impl World {
         self.cfg.regions.iter().position(|r| r == region)
     }
 
-    fn active_regions(&self) -> usize {
+    pub(crate) fn active_regions(&self) -> usize {
         self.cfg
             .active_regions
             .unwrap_or(self.cfg.regions.len())
@@ -352,7 +359,7 @@ impl World {
             .collect()
     }
 
-    fn instance(&self, a: usize, ri: usize, k: u64) -> String {
+    pub(crate) fn instance(&self, a: usize, ri: usize, k: u64) -> String {
         let mut rng = Rng::from_parts(&[self.cfg.seed, a as u64, self.region_hash[ri], 0x1D5, k]);
         format!("i-0{}", rng.hex(16))
     }
@@ -428,7 +435,7 @@ impl World {
         };
         let sid = format!("{}-{}", user.name, session_suffix(self.cfg.seed, a, ri, k));
         let region = &self.cfg.regions[ri];
-        let mut req = json!({ "target": target });
+        let mut req = json!({ "target": target, "reason": ordinary_reason(&sid) });
         if rng.chance(0.2) {
             req["documentName"] = json!("AWS-StartInteractiveCommand");
             req["parameters"] = json!({ "command": [*rng.pick(&["top", "journalctl -f", "sudo systemctl status nginx"])] });
@@ -585,7 +592,7 @@ impl World {
     }
 
     /// Reachable account for a planted case, starting the search at `pos`.
-    fn pick_account(&self, pos: usize, ri: usize) -> Option<usize> {
+    pub(crate) fn pick_account(&self, pos: usize, ri: usize) -> Option<usize> {
         let n = self.org.accounts.len();
         let region = self.cfg.regions.get(ri)?;
         (0..n)
@@ -594,7 +601,7 @@ impl World {
     }
 
     /// A weekday midnight with 07:30-19:30 inside the window, else a fallback base.
-    fn planted_day(&self) -> i64 {
+    pub(crate) fn planted_day(&self) -> i64 {
         let mut d = self.we.div_euclid(DAY) * DAY;
         while d >= self.ws - DAY {
             if is_weekday(d)
@@ -666,6 +673,7 @@ impl World {
                 0
             };
             let Some(a) = next(self, ri) else { continue };
+            self.case_at.insert(case, (a, ri));
             let acct = self.acct(a).to_string();
             let region = self.cfg.regions[ri].clone();
             let mut rng = Rng::from_parts(&[seed, a as u64, ci as u64, 0x91A7]);
@@ -681,6 +689,7 @@ impl World {
                 ip: office.clone(),
                 ua: cli.clone(),
                 target: target.clone(),
+                reason: Some(format!("change CHG-{:04}", 100 + ci)),
                 events: Vec::new(),
             };
             match *case {
@@ -1152,6 +1161,8 @@ impl World {
                 ip: ip.clone(),
                 ua: CLI_AGENTS[0].to_string(),
                 target: target.clone(),
+                // A reason, so that no case adds `no-reason` under `require_reason`.
+                reason: Some(format!("change CHG-{:04}", 700 + ci)),
                 events: Vec::new(),
             };
             let mut cases = Vec::new();
@@ -1330,17 +1341,20 @@ impl World {
 }
 
 /// Builds the records of one planted session.
-struct SessionPlan {
-    rng: Rng,
-    region: String,
-    ip: String,
-    ua: String,
-    target: String,
-    events: Vec<Planned>,
+pub(crate) struct SessionPlan {
+    pub(crate) rng: Rng,
+    pub(crate) region: String,
+    pub(crate) ip: String,
+    pub(crate) ua: String,
+    pub(crate) target: String,
+    /// StartSession's `requestParameters.reason` (`None`: no reason given).
+    pub(crate) reason: Option<String>,
+    pub(crate) events: Vec<Planned>,
 }
 
 impl SessionPlan {
-    fn session(
+    /// Plans Start (+ Resume) (+ Terminate); returns the session id.
+    pub(crate) fn session(
         &mut self,
         id: &Identity,
         who: &str,
@@ -1348,9 +1362,12 @@ impl SessionPlan {
         resume: Option<(i64, String)>,
         end: Option<i64>,
         request: Option<Value>,
-    ) {
+    ) -> String {
         let sid = format!("{who}-{}", self.rng.hex(17));
-        let request = request.unwrap_or_else(|| json!({ "target": self.target }));
+        let mut request = request.unwrap_or_else(|| json!({ "target": self.target }));
+        if let (Some(r), Some(obj)) = (&self.reason, request.as_object_mut()) {
+            obj.entry("reason").or_insert_with(|| json!(r));
+        }
         let push =
             |this: &mut Self, t: i64, name: &'static str, ip: String, req: Value, resp: Value| {
                 let target = (name == "StartSession").then(|| this.target.clone());
@@ -1399,7 +1416,27 @@ impl SessionPlan {
                 json!({ "sessionId": sid }),
             );
         }
+        sid
     }
+}
+
+/// The reason an ordinary session gives: derived from its id, so it draws
+/// nothing from the plan's random sequence.
+fn ordinary_reason(sid: &str) -> String {
+    const WHY: [&str; 6] = [
+        "patching",
+        "log review",
+        "incident follow-up",
+        "deploy check",
+        "disk cleanup",
+        "on-call",
+    ];
+    let h = hash_str(sid);
+    format!(
+        "OPS-{} {}",
+        1000 + h % 9000,
+        WHY[(h >> 20) as usize % WHY.len()]
+    )
 }
 
 pub(crate) fn start_response(sid: &str, region: &str) -> Value {
@@ -1414,7 +1451,7 @@ fn session_suffix(seed: u64, a: usize, ri: usize, k: u64) -> String {
     Rng::from_parts(&[seed, a as u64, ri as u64, k, 0x51D]).hex(17)
 }
 
-fn office_ip(rng: &mut Rng) -> String {
+pub(crate) fn office_ip(rng: &mut Rng) -> String {
     match rng.below(5) {
         0 | 1 => format!("203.0.113.{}", rng.range(2, 250)),
         2 | 3 => format!("198.51.100.{}", rng.range(2, 250)),

@@ -1,14 +1,17 @@
 //! A simulated AWS organization, served over loopback HTTP.
 //!
 //! One in-process server speaks the real wire protocols of Organizations (JSON 1.1),
-//! STS (query/XML) and CloudTrail `LookupEvents` (JSON 1.1), so the real AWS SDK
+//! STS (query/XML), CloudTrail `LookupEvents` and Session Manager's
+//! `DescribeSessions` / `GetDocument` (JSON 1.1), so the real AWS SDK
 //! clients run against it unchanged (endpoint override, static credentials). The
 //! `demo` command, the end-to-end tests and the benchmark all use it. With
 //! `trail_root` it also serves a trail tree as S3 and CloudTrail `ListPublicKeys`.
 //!
 //! Records are generated deterministically from `(seed, account, region)` on demand,
 //! so even a 10,000-account organization costs only its account list in memory.
-//! [`SimHandle::ground_truth`] says which event ids a complete scan must find.
+//! [`SimHandle::ground_truth`] says which event ids a complete scan must find;
+//! [`SimHandle::ssm_truth`] what Session Manager's records hold, derived from
+//! the same plan (every successful StartSession is a session there).
 //!
 //! This crate is test machinery (`publish = false`): the product uses it only for
 //! `demo` and `simulate` (its default `demo` feature), the tests, examples and
@@ -23,6 +26,7 @@ mod org;
 mod resolver_tests;
 mod rng;
 mod server;
+mod ssm_data;
 pub mod trail_gen;
 
 /// The Session Manager calls a scan reads by default (the product's own list,
@@ -142,6 +146,128 @@ pub struct Faults {
     pub s3_repeat_token: bool,
 }
 
+/// A region's Session Manager preferences (`SSM-SessionManagerRunShell`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SimPreferences {
+    /// Saved, sending transcripts to S3 and CloudWatch Logs, encrypted (the default).
+    #[default]
+    S3AndCloudWatch,
+    /// Saved, to CloudWatch Logs only.
+    CloudWatchOnly,
+    /// Saved, naming neither an S3 bucket nor a log group.
+    LogsNowhere,
+    /// Never saved: `GetDocument` answers `InvalidDocument`.
+    NeverSaved,
+}
+
+/// How Session Manager's own records behave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SsmSim {
+    /// (account index, region, preferences) where they are not the default.
+    pub preferences: Vec<(usize, String, SimPreferences)>,
+    /// The most sessions one `DescribeSessions` page holds (never more than `MaxResults`).
+    pub page_size: Option<usize>,
+    /// `DescribeSessions`/`GetDocument` calls per second per (account, region);
+    /// the bucket holds max(1, rate). Beyond: `ThrottlingException`.
+    pub rate: f64,
+    /// Accounts whose audit role lacks `ssm:DescribeSessions` and `ssm:GetDocument`.
+    pub denied_accounts: Vec<usize>,
+    /// Fraction of Session Manager calls answered 500 `InternalServerError`.
+    pub error_rate: f64,
+    /// `DescribeSessions` answers every page with a `NextToken` already given
+    /// (a listing that never ends, as a broken proxy might).
+    pub repeat_next_token: bool,
+    /// `DescribeSessions` answers 200 without the `Sessions` member.
+    pub omit_sessions: bool,
+}
+
+impl Default for SsmSim {
+    fn default() -> Self {
+        SsmSim {
+            preferences: Vec::new(),
+            page_size: None,
+            rate: 5.0,
+            denied_accounts: Vec::new(),
+            error_rate: 0.0,
+            repeat_next_token: false,
+            omit_sessions: false,
+        }
+    }
+}
+
+/// One session as Session Manager's records hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsmSessionTruth {
+    /// `Active` or `History`.
+    pub state: String,
+    pub status: String,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    pub target: String,
+    pub document: String,
+    pub owner: String,
+    pub reason: Option<String>,
+    pub access_type: String,
+}
+
+/// What one partition's Session Manager records hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsmPartitionTruth {
+    /// The audit role may not read them (`AccessDeniedException`).
+    pub denied: bool,
+    pub preferences: SimPreferences,
+    /// `s3://bucket/prefix` the preferences send transcripts to.
+    pub s3: Option<String>,
+    /// The CloudWatch log group they send transcripts to.
+    pub cloudwatch: Option<String>,
+    /// Every session, Active and History (30 days), by id.
+    pub sessions: BTreeMap<String, SsmSessionTruth>,
+    /// Sessions in Session Manager's records without any CloudTrail record.
+    pub history_only: BTreeSet<String>,
+    /// Sessions CloudTrail has (a StartSession) that Session Manager's records lack.
+    pub cloudtrail_only: BTreeSet<String>,
+    /// Custom session documents of the partition whose own settings log nowhere.
+    pub silent_documents: BTreeSet<String>,
+}
+
+impl SsmPartitionTruth {
+    pub fn active(&self) -> BTreeSet<String> {
+        self.sessions
+            .iter()
+            .filter(|(_, s)| s.state == "Active")
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+/// Session Manager's records of every reachable (enabled) partition: account
+/// id → region → what it holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsmTruth {
+    pub partitions: BTreeMap<String, BTreeMap<String, SsmPartitionTruth>>,
+}
+
+impl SsmTruth {
+    pub fn partition(&self, account_id: &str, region: &str) -> Option<&SsmPartitionTruth> {
+        self.partitions.get(account_id)?.get(region)
+    }
+
+    /// (account, region, session id) of every Active session: what `active`
+    /// must list where the audit role may read.
+    pub fn active(&self) -> BTreeSet<(String, String, String)> {
+        let mut out = BTreeSet::new();
+        for (a, regions) in &self.partitions {
+            for (r, p) in regions {
+                for id in p.active() {
+                    out.insert((a.clone(), r.clone(), id));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Everything that shapes the simulated organization. Same config, same data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
@@ -195,6 +321,8 @@ pub struct SimConfig {
     /// ones, so the records belong to an organization defined elsewhere (e.g. in
     /// moto). Its length must equal `accounts`.
     pub account_ids: Option<Vec<String>>,
+    /// Session Manager's records: preferences, pages, rate, denied roles.
+    pub ssm: SsmSim,
     /// An STS endpoint (`http://127.0.0.1:PORT`) that says who signs with an access
     /// key this simulator did not issue: it is sent `GetCallerIdentity` signed with
     /// that key id (and a dummy secret), and the answer is cached per key. An answer
@@ -242,6 +370,7 @@ impl Default for SimConfig {
             faults: Faults::default(),
             account_ids: None,
             identity_resolver: None,
+            ssm: SsmSim::default(),
             trail_root: None,
             trail_cut_bodies: false,
         }
@@ -253,8 +382,9 @@ pub const DEMO_REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "ap-east-1"];
 
 impl SimConfig {
     /// The demo organization: 10 accounts, 3 regions, ~30 ms latency, every flag
-    /// planted once, a denied role (account 7), a suspended account (8), and
-    /// ap-east-1 (an opt-in region) not enabled in account 9. The window ends now.
+    /// planted once, a denied role (account 7), a suspended account (8),
+    /// ap-east-1 (an opt-in region) not enabled in account 9, and an audit role
+    /// without the Session Manager permissions (account 6). The window ends now.
     pub fn demo() -> SimConfig {
         let now = Utc::now();
         let now = DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now);
@@ -276,6 +406,10 @@ impl SimConfig {
                 suspended_accounts: vec![8],
                 disabled_regions: vec![(9, "ap-east-1".into())],
                 ..Faults::default()
+            },
+            ssm: SsmSim {
+                denied_accounts: vec![6],
+                ..SsmSim::default()
             },
             ..SimConfig::default()
         }
@@ -356,7 +490,14 @@ impl SimConfig {
             }
         }
         let f = &self.faults;
+        if self.ssm.rate.is_nan() || self.ssm.rate <= 0.0 {
+            return bad(format!(
+                "simulator: ssm.rate must be positive, got {}",
+                self.ssm.rate
+            ));
+        }
         for (name, rate) in [
+            ("ssm.error_rate", self.ssm.error_rate),
             ("error_rate", f.error_rate),
             ("slow_rate", f.slow_rate),
             ("reset_rate", f.reset_rate),
@@ -401,6 +542,7 @@ denied_window = "1h"
 fanout_targets = 3
 fanout_window = "1h"
 max_session = "8h"
+require_reason = true
 
 [rules.business_hours]
 timezone = "UTC"
@@ -511,6 +653,9 @@ pub struct SimStats {
     pub identities_resolved: u64,
     /// Most LookupEvents calls that arrived for one partition within any 1 s.
     pub max_lookup_calls_1s: u64,
+    /// DescribeSessions/GetDocument answered ThrottlingException.
+    #[serde(default)]
+    pub ssm_throttled: u64,
     /// Most LookupEvents calls that were served (not throttled) within any 1 s.
     pub max_served_lookup_calls_1s: u64,
     /// `account/region` where `max_lookup_calls_1s` was seen.

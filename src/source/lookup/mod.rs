@@ -76,6 +76,12 @@ struct Shared {
     /// The same for every assumed account: one client per region signing with
     /// the role of the call in progress (see `credentials::ScopedProvider`).
     cloudtrail_assumed: Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>,
+    /// Session Manager's own records beside each partition (`None`: not read):
+    /// what the reads share, and one client per region, built as CloudTrail's are.
+    ssm: Option<(
+        crate::ssm::SsmRun,
+        Mutex<HashMap<String, aws_sdk_ssm::Client>>,
+    )>,
     sts: aws_sdk_sts::Client,
     account_api: aws_sdk_account::Client,
     caller_account: String,
@@ -101,6 +107,17 @@ impl Shared {
                 });
                 self.ctx.clients.cloudtrail_with(region, scoped)
             })
+            .clone()
+    }
+
+    /// The region's Session Manager client (only when the records are read).
+    fn ssm_client(&self, region: &str) -> aws_sdk_ssm::Client {
+        let Some((_, clients)) = &self.ssm else {
+            return self.ctx.clients.ssm(region);
+        };
+        let mut m = clients.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(region.to_string())
+            .or_insert_with(|| self.ctx.clients.ssm(region))
             .clone()
     }
 
@@ -132,6 +149,17 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
         },
         cloudtrail: Mutex::new(HashMap::new()),
         cloudtrail_assumed: Mutex::new(HashMap::new()),
+        ssm: cfg.scan.session_manager.then(|| {
+            let run = crate::ssm::SsmRun {
+                slots: ctx.slots.clone(),
+                cancel: ctx.cancel.clone(),
+                retry_deadline: cfg.scan.retry_deadline,
+                window: cfg.scan.window,
+                tunnel_documents: cfg.rules.tunnel_documents.clone(),
+                progress: ctx.progress.clone(),
+            };
+            (run, Mutex::new(HashMap::new()))
+        }),
         sts: ctx.clients.sts(),
         account_api: ctx.clients.account(),
         partition: crate::ids::partition_of_arn(caller_arn)
@@ -369,7 +397,7 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
         }
     }
     let partitions = to_read.iter().map(|(region, _, client)| {
-        read_partition(
+        let cloudtrail = read_partition(
             &shared.run,
             Partition {
                 account_id: &account.id,
@@ -377,7 +405,25 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
                 client,
                 credentials: &credentials,
             },
-        )
+        );
+        let shared = &shared;
+        let (account_id, credentials) = (&account.id, &credentials);
+        async move {
+            match &shared.ssm {
+                // Session Manager's records, read beside LookupEvents.
+                Some((run, _)) => {
+                    let client = shared.ssm_client(region);
+                    let p = crate::ssm::SsmPartition {
+                        account_id,
+                        region,
+                        client: &client,
+                        credentials,
+                    };
+                    crate::ssm::enrich(run, p, cloudtrail).await
+                }
+                None => cloudtrail.await,
+            }
+        }
     });
     let parts: Vec<PartitionResult> = futures::future::join_all(partitions).await;
 

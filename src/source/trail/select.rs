@@ -503,6 +503,7 @@ mod tests {
             user_agent: None,
             target: None,
             document_name: None,
+            reason: None,
             error_code: None,
             error_message: None,
             ..SessionEvent::default()

@@ -1,5 +1,5 @@
 //! The HTTP side: one hyper server; each AWS service has a file of its own
-//! (organizations.rs, sts.rs, cloudtrail.rs), routed from [`handle`].
+//! (organizations.rs, sts.rs, cloudtrail.rs, ssm.rs), routed from [`handle`].
 //!
 //! State that every request touches is sharded (credentials, per-partition rate
 //! buckets, the render cache), so calls to different partitions never wait on one lock.
@@ -38,10 +38,12 @@ mod s3;
 
 pub use self::s3::BUCKET as TRAIL_BUCKET;
 mod organizations;
+mod ssm;
 mod sts;
 
 use self::cloudtrail::*;
 use self::organizations::*;
+use self::ssm::*;
 use self::sts::*;
 
 type Body = BoxBody<Bytes, io::Error>;
@@ -52,7 +54,7 @@ const SHARDS: usize = 64;
 const MAX_BODY: usize = 1 << 20;
 
 /// Operations counted in the stats.
-const OPS: [&str; 15] = [
+const OPS: [&str; 17] = [
     "ListAccounts",
     "DescribeOrganization",
     "ListRoots",
@@ -61,6 +63,8 @@ const OPS: [&str; 15] = [
     "AssumeRole",
     "GetCallerIdentity",
     "LookupEvents",
+    "DescribeSessions",
+    "GetDocument",
     "ListPublicKeys",
     "ListObjectsV2",
     "GetObject",
@@ -75,6 +79,7 @@ struct Counters {
     requests: AtomicU64,
     calls: [AtomicU64; OPS.len()],
     throttled: AtomicU64,
+    ssm_throttled: AtomicU64,
     injected_errors: AtomicU64,
     injected_slow: AtomicU64,
     injected_resets: AtomicU64,
@@ -124,6 +129,8 @@ struct State {
     /// Keys the identity resolver has answered for (only with a resolver).
     external: Vec<RwLock<HashMap<String, External>>>,
     parts: Vec<Mutex<HashMap<(usize, u64), PartState>>>,
+    /// Session Manager's rate buckets per partition: (tokens, last refill).
+    ssm_parts: Vec<Mutex<HashMap<(usize, u64), (f64, Instant)>>>,
     counters: Counters,
     max_partition: Mutex<Option<String>>,
     serial: AtomicU64,
@@ -280,6 +287,7 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
         creds: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
         external: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
         parts: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        ssm_parts: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         counters: Counters::default(),
         max_partition: Mutex::new(None),
         serial: AtomicU64::new(0),
@@ -365,6 +373,12 @@ impl SimHandle {
         event_names: &[&str],
     ) -> GroundTruth {
         self.state.world.ground_truth(start, end, event_names)
+    }
+
+    /// What Session Manager's records hold now (`DescribeSessions`,
+    /// `GetDocument`), for every reachable account and enabled region.
+    pub fn ssm_truth(&self) -> crate::SsmTruth {
+        self.state.world.ssm_truth(ssm_now(&self.state.world))
     }
 
     /// Every principal ARN in the records, except the planted new principal.
@@ -456,6 +470,7 @@ impl State {
                 .map(|(op, n)| (op.to_string(), get(n)))
                 .collect(),
             throttled: get(&c.throttled),
+            ssm_throttled: get(&c.ssm_throttled),
             injected_errors: get(&c.injected_errors),
             injected_slow: get(&c.injected_slow),
             injected_resets: get(&c.injected_resets),
@@ -574,6 +589,25 @@ impl State {
             .fetch_add(1, Ordering::Relaxed);
         if let Ok(mut m) = self.external[(hash_str(key) as usize) % SHARDS].write() {
             m.insert(key.to_string(), known);
+        }
+    }
+
+    /// Takes a token from the partition's Session Manager bucket.
+    fn admit_ssm(&self, account: usize, region: &str) -> bool {
+        let rate = self.world.cfg.ssm.rate;
+        let cap = rate.max(1.0);
+        let key = (account, hash_str(region));
+        let shard = &self.ssm_parts[(hash(&[key.0 as u64, key.1, 0x55]) as usize) % SHARDS];
+        let now = Instant::now();
+        let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, last) = map.entry(key).or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(cap);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 
@@ -866,6 +900,10 @@ fn json_call(
     };
     match op {
         "LookupEvents" => lookup_events(state, &caller, &auth, &params, serial),
+        "DescribeSessions" | "GetDocument" => (
+            ssm_call(state, op, &caller, &auth, &params, serial),
+            Duration::ZERO,
+        ),
         "ListPublicKeys" => (
             Reply::Json(self::public_keys::list_public_keys(&params)),
             Duration::ZERO,
@@ -910,6 +948,17 @@ async fn sim_api(state: &Arc<State>, req: &Request<Incoming>) -> Response<Body> 
     };
     match req.uri().path() {
         "/_sim/stats" => json_ok(serde_json::to_string(&state.stats()).unwrap_or_default()),
+        "/_sim/ssm-truth" => {
+            let st = state.clone();
+            let body = tokio::task::spawn_blocking(move || {
+                serde_json::to_string(&st.world.ssm_truth(ssm_now(&st.world)))
+            })
+            .await;
+            match body {
+                Ok(Ok(b)) => json_ok(b),
+                _ => respond(500, "application/json", full("{\"error\":\"internal\"}")),
+            }
+        }
         "/_sim/accounts" => {
             json_ok(serde_json::to_string(&state.world.org.accounts).unwrap_or_default())
         }

@@ -1,0 +1,561 @@
+//! Session Manager's own records of one partition (an account and a region),
+//! through the account's credentials: `DescribeSessions` `Active` then
+//! `History` (every page, 200 a page), `GetDocument SSM-SessionManagerRunShell`,
+//! and `GetDocument` for the other session documents the partition's sessions
+//! used. Every call is paced per partition, takes a slot of the run's bound,
+//! and is retried until it succeeds or the deadline passes, as LookupEvents is.
+//!
+//! A failure is a value in the posture, never an early return: a permission
+//! the audit role lacks makes the posture "not readable" (never "no
+//! logging"), and nothing here changes what CloudTrail read.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_ssm::types::{DocumentFormat, SessionFilter, SessionFilterKey};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::document::{self, PREFERENCES_DOCUMENT};
+use crate::call::{backoff, cancelled, classify, CallFailure, CallSlots, ErrorClass, Pace};
+use crate::model::{
+    DocumentPosture, HistoryRead, ReadStatus, SessionManagerPosture, SessionRecord, SessionState,
+    TimeWindow,
+};
+use crate::progress::{Progress, ProgressEvent};
+use crate::source::lookup::credentials::AccountCredentials;
+
+/// `DescribeSessions` allows at most 200 a page.
+pub const PAGE_SIZE: i32 = 200;
+/// Session Manager keeps terminated sessions this long.
+pub const HISTORY_DAYS: i64 = 30;
+/// Calls per second per partition. AWS publishes no limit for these calls;
+/// the pace widens on throttling as LookupEvents' does.
+pub const SSM_RATE: f64 = 5.0;
+/// A listing longer than this is not ending: it fails rather than loops.
+const MAX_PAGES: u64 = 5_000;
+/// Other session documents read per partition; beyond, sessions are "unknown".
+const MAX_DOCUMENTS: usize = 16;
+
+/// What every partition's read shares.
+#[derive(Clone)]
+pub struct SsmRun {
+    pub slots: CallSlots,
+    pub cancel: watch::Receiver<bool>,
+    /// A call still failing this long after its first attempt fails the read.
+    pub retry_deadline: Duration,
+    /// The scan's window: the history is read from its start (at most 30 days back).
+    pub window: TimeWindow,
+    /// Documents (or prefixes) that tunnel ports: never transcribed, never read.
+    pub tunnel_documents: Vec<String>,
+    pub progress: Arc<dyn Progress>,
+}
+
+/// One partition to read.
+pub struct SsmPartition<'a> {
+    pub account_id: &'a str,
+    pub region: &'a str,
+    /// The region's client, shared by every account: credentials go with each call.
+    pub client: &'a aws_sdk_ssm::Client,
+    pub credentials: &'a AccountCredentials,
+}
+
+/// Why a call gave up.
+#[derive(Debug)]
+enum Stop {
+    Interrupted,
+    /// `AccessDenied…`: the audit role lacks the permission.
+    Denied(CallFailure),
+    /// `UnrecognizedClientException`: the region is not enabled (or the token is bad).
+    NotEnabled(CallFailure),
+    /// An error the service gave that retrying will not change (e.g. `InvalidDocument`).
+    Service(CallFailure),
+    /// Past the deadline, a listing that does not end, ...
+    Failed(String),
+}
+
+const DENIED_CODES: [&str; 4] = [
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnauthorizedOperation",
+    "AuthorizationErrorException",
+];
+
+/// The per-call machinery of one partition: its pace, its counters.
+struct Caller<'a> {
+    run: &'a SsmRun,
+    credentials: &'a AccountCredentials,
+    per_call: Option<aws_sdk_ssm::config::Builder>,
+    pace: Pace,
+    calls: u64,
+    retries: u64,
+    throttles: u64,
+}
+
+impl<'a> Caller<'a> {
+    fn new(run: &'a SsmRun, credentials: &'a AccountCredentials) -> Self {
+        // The client is the region's, shared by every account: an assumed role's
+        // credentials go with each call, uncached by the SDK (see credentials.rs).
+        let per_call = credentials.provider().map(|p| {
+            aws_sdk_ssm::config::Builder::default()
+                .credentials_provider(p)
+                .identity_cache(aws_sdk_ssm::config::IdentityCache::no_cache())
+        });
+        Caller {
+            run,
+            credentials,
+            per_call,
+            pace: Pace::new(SSM_RATE),
+            calls: 0,
+            retries: 0,
+            throttles: 0,
+        }
+    }
+
+    /// One call until it succeeds, fails for good or its deadline passes.
+    /// `check` refuses an answer that lacks what must be there (retried: it is
+    /// not Session Manager speaking, or not all of it).
+    async fn call<T, E, Fut>(
+        &mut self,
+        op: &str,
+        mut send: impl FnMut(Option<aws_sdk_ssm::config::Builder>) -> Fut,
+        check: impl Fn(&T) -> Option<&'static str>,
+    ) -> Result<T, Stop>
+    where
+        Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let cancel = &self.run.cancel;
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        let mut throttled_in_row = 0u32;
+        loop {
+            attempt += 1;
+            if *cancel.borrow() {
+                return Err(Stop::Interrupted);
+            }
+            let fresh = tokio::select! {
+                r = self.credentials.ensure_fresh() => r,
+                _ = cancelled(cancel) => return Err(Stop::Interrupted),
+            };
+            if let Err(f) = fresh {
+                return Err(Stop::Failed(format!("credentials: {f}")));
+            }
+            tokio::select! {
+                _ = self.pace.wait() => {}
+                _ = cancelled(cancel) => return Err(Stop::Interrupted),
+            }
+            let permit = tokio::select! {
+                p = self.run.slots.acquire() => p,
+                _ = cancelled(cancel) => return Err(Stop::Interrupted),
+            };
+            self.pace.sent();
+            self.calls += 1;
+            // Boxed: the SDK's future is large (see lookup::partition).
+            let call = Box::pin(send(self.per_call.clone()));
+            let result = tokio::select! {
+                r = call => r,
+                _ = cancelled(cancel) => return Err(Stop::Interrupted),
+            };
+            drop(permit);
+            let failure = match result {
+                Ok(out) => match check(&out) {
+                    None => {
+                        self.run.progress.on(ProgressEvent::Call {
+                            failed: false,
+                            throttled: false,
+                        });
+                        self.pace.succeeded();
+                        return Ok(out);
+                    }
+                    Some(missing) => CallFailure {
+                        class: ErrorClass::Transient,
+                        code: "incomplete-answer".into(),
+                        message: missing.into(),
+                    },
+                },
+                Err(e) => classify(&e),
+            };
+            let throttled = failure.class == ErrorClass::Throttled;
+            self.run.progress.on(ProgressEvent::Call {
+                failed: true,
+                throttled,
+            });
+            match failure.class {
+                ErrorClass::Throttled => {
+                    self.throttles += 1;
+                    throttled_in_row += 1;
+                    self.pace.throttled(throttled_in_row);
+                }
+                ErrorClass::Transient => self.pace.delay(backoff(
+                    Duration::from_millis(250),
+                    Duration::from_secs(10),
+                    attempt,
+                )),
+                ErrorClass::ExpiredCredentials => self.credentials.invalidate().await,
+                ErrorClass::NotEnabled => return Err(Stop::NotEnabled(failure)),
+                ErrorClass::Fatal if DENIED_CODES.contains(&failure.code.as_str()) => {
+                    return Err(Stop::Denied(failure))
+                }
+                ErrorClass::Fatal => return Err(Stop::Service(failure)),
+            }
+            if started.elapsed() >= self.run.retry_deadline {
+                return Err(Stop::Failed(format!(
+                    "{op}: gave up after {attempt} attempts in {:.0?}; last error: {failure}",
+                    started.elapsed()
+                )));
+            }
+            self.retries += 1;
+        }
+    }
+
+    /// Every page of one `DescribeSessions` listing.
+    async fn sessions(
+        &mut self,
+        p: &SsmPartition<'_>,
+        state: SessionState,
+        filters: &[SessionFilter],
+        pages: &mut u64,
+    ) -> Result<Vec<SessionRecord>, Stop> {
+        let api_state = match state {
+            SessionState::Active => aws_sdk_ssm::types::SessionState::Active,
+            SessionState::History => aws_sdk_ssm::types::SessionState::History,
+        };
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        let mut seen_tokens: HashSet<String> = HashSet::new();
+        let mut listed = 0u64;
+        loop {
+            let request = p
+                .client
+                .describe_sessions()
+                .state(api_state.clone())
+                .max_results(PAGE_SIZE)
+                .set_filters((!filters.is_empty()).then(|| filters.to_vec()))
+                .set_next_token(token.clone());
+            let answer = self
+                .call(
+                    "DescribeSessions",
+                    |c| {
+                        let r = request.clone();
+                        async move {
+                            match c {
+                                Some(c) => r.customize().config_override(c).send().await,
+                                None => r.send().await,
+                            }
+                        }
+                    },
+                    // A 200 without `Sessions` is not an empty last page.
+                    |o: &aws_sdk_ssm::operation::describe_sessions::DescribeSessionsOutput| {
+                        o.sessions
+                            .is_none()
+                            .then_some("the answer held no Sessions")
+                    },
+                )
+                .await?;
+            *pages += 1;
+            listed += 1;
+            for s in answer.sessions.unwrap_or_default() {
+                if let Some(r) = record(p, state, &s) {
+                    out.push(r);
+                }
+            }
+            match answer.next_token {
+                Some(t) if !t.is_empty() => {
+                    if !seen_tokens.insert(t.clone()) {
+                        return Err(Stop::Failed(format!(
+                            "DescribeSessions {}: a NextToken came back that was already followed: the listing does not end",
+                            state_name(state)
+                        )));
+                    }
+                    if listed >= MAX_PAGES {
+                        return Err(Stop::Failed(format!(
+                            "DescribeSessions {}: more than {MAX_PAGES} pages: the listing does not end",
+                            state_name(state)
+                        )));
+                    }
+                    token = Some(t);
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    async fn document(&mut self, p: &SsmPartition<'_>, name: &str) -> DocumentPosture {
+        let request = p
+            .client
+            .get_document()
+            .name(name)
+            .document_format(DocumentFormat::Json);
+        let answer = self
+            .call(
+                "GetDocument",
+                |c| {
+                    let r = request.clone();
+                    async move {
+                        match c {
+                            Some(c) => r.customize().config_override(c).send().await,
+                            None => r.send().await,
+                        }
+                    }
+                },
+                |o: &aws_sdk_ssm::operation::get_document::GetDocumentOutput| {
+                    o.content.is_none().then_some("the answer held no Content")
+                },
+            )
+            .await;
+        match answer {
+            Ok(out) => document::parse(name, out.content().unwrap_or_default()),
+            Err(Stop::Service(f)) if f.code == "InvalidDocument" => {
+                if name == PREFERENCES_DOCUMENT {
+                    document::never_saved()
+                } else {
+                    DocumentPosture::unknown(
+                        name,
+                        ReadStatus::NotFound,
+                        Some(format!("GetDocument: {f}")),
+                    )
+                }
+            }
+            Err(stop) => {
+                let (status, error) = stopped("ssm:GetDocument", "GetDocument", stop);
+                DocumentPosture::unknown(name, status, Some(error))
+            }
+        }
+    }
+}
+
+fn state_name(s: SessionState) -> &'static str {
+    match s {
+        SessionState::Active => "Active",
+        SessionState::History => "History",
+    }
+}
+
+/// What a stopped call says in the posture.
+fn stopped(permission: &str, op: &str, stop: Stop) -> (ReadStatus, String) {
+    match stop {
+        Stop::Interrupted => (ReadStatus::NotRead, "interrupted before it was read".into()),
+        Stop::Denied(f) => (
+            ReadStatus::NotReadable,
+            format!("not readable: grant {permission} to the audit role ({op}: {f})"),
+        ),
+        Stop::NotEnabled(f) => (ReadStatus::NotEnabled, format!("{op}: {f}")),
+        Stop::Service(f) => (ReadStatus::Failed, format!("{op}: {f}")),
+        Stop::Failed(m) => (ReadStatus::Failed, m),
+    }
+}
+
+fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    let t = t?;
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+fn owned(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn record(
+    p: &SsmPartition<'_>,
+    state: SessionState,
+    s: &aws_sdk_ssm::types::Session,
+) -> Option<SessionRecord> {
+    Some(SessionRecord {
+        account_id: p.account_id.to_string(),
+        region: p.region.to_string(),
+        session_id: owned(s.session_id())?,
+        state,
+        status: s.status().map(|x| x.as_str().to_string()),
+        target: owned(s.target()),
+        start_time: to_chrono(s.start_date()),
+        end_time: to_chrono(s.end_date()),
+        document_name: owned(s.document_name()),
+        owner: owned(s.owner()),
+        reason: owned(s.reason()),
+        access_type: s.access_type().map(|x| x.as_str().to_string()),
+        max_session_duration: owned(s.max_session_duration()),
+    })
+}
+
+/// `InvokedAfter`/`InvokedBefore` take `2024-08-29T00:00:00Z`.
+fn filter_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn filter(key: SessionFilterKey, value: String) -> SessionFilter {
+    SessionFilter::builder()
+        .key(key)
+        .value(value)
+        .build()
+        .expect("key and value are set")
+}
+
+/// Where the history listing starts: the window's start, at most 30 days back.
+pub fn history_since(window: &TimeWindow, now: DateTime<Utc>) -> DateTime<Utc> {
+    window.start.max(now - TimeDelta::days(HISTORY_DAYS))
+}
+
+/// The partition's history (the `Active` list first, so a session that ends
+/// between the two listings is in one of them) and its preferences.
+pub async fn read_posture(run: &SsmRun, p: &SsmPartition<'_>) -> SessionManagerPosture {
+    let read_at = Utc::now();
+    let since = history_since(&run.window, read_at);
+    let mut caller = Caller::new(run, p.credentials);
+    let mut pages = 0u64;
+    let mut history = HistoryRead {
+        status: ReadStatus::Read,
+        error: None,
+        since,
+        active: 0,
+        history: 0,
+        pages: 0,
+    };
+    let mut records = Vec::new();
+    let listed = async {
+        let active = caller
+            .sessions(p, SessionState::Active, &[], &mut pages)
+            .await?;
+        let filters = [
+            filter(SessionFilterKey::InvokedAfter, filter_time(since)),
+            filter(SessionFilterKey::InvokedBefore, filter_time(run.window.end)),
+        ];
+        let past = caller
+            .sessions(p, SessionState::History, &filters, &mut pages)
+            .await?;
+        Ok::<_, Stop>((active, past))
+    }
+    .await;
+    match listed {
+        Ok((active, past)) => {
+            history.active = active.len() as u64;
+            history.history = past.len() as u64;
+            records.extend(active);
+            records.extend(past);
+        }
+        Err(stop) => {
+            let (status, error) = stopped("ssm:DescribeSessions", "DescribeSessions", stop);
+            history.status = status;
+            history.error = Some(error);
+        }
+    }
+    history.pages = pages;
+    // A region that refused DescribeSessions as not enabled refuses this too:
+    // do not ask again.
+    let preferences = if history.status == ReadStatus::NotEnabled {
+        DocumentPosture::unknown(PREFERENCES_DOCUMENT, ReadStatus::NotEnabled, None)
+    } else if history.status == ReadStatus::NotRead {
+        DocumentPosture::unknown(PREFERENCES_DOCUMENT, ReadStatus::NotRead, None)
+    } else {
+        caller.document(p, PREFERENCES_DOCUMENT).await
+    };
+    let mut posture = SessionManagerPosture {
+        read_at,
+        summary: String::new(),
+        readable: false,
+        preferences,
+        documents: Vec::new(),
+        history,
+        compared: None,
+        discrepancies: Vec::new(),
+        calls: caller.calls,
+        retries: caller.retries,
+        throttles: caller.throttles,
+        records,
+    };
+    super::finish(&mut posture);
+    posture
+}
+
+/// Reads the other session documents `names` (the default shell's and the
+/// tunnels' excluded, at most [`MAX_DOCUMENTS`]) into `posture`.
+pub async fn read_documents(
+    run: &SsmRun,
+    p: &SsmPartition<'_>,
+    posture: &mut SessionManagerPosture,
+    names: BTreeSet<String>,
+) {
+    if matches!(
+        posture.preferences.status,
+        ReadStatus::NotEnabled | ReadStatus::NotRead
+    ) {
+        // Not enabled, or interrupted: nothing more to ask.
+        return;
+    }
+    let mut caller = Caller::new(run, p.credentials);
+    let mut read: BTreeMap<String, DocumentPosture> = BTreeMap::new();
+    for name in names
+        .into_iter()
+        .filter(|n| n != PREFERENCES_DOCUMENT)
+        .filter(|n| !crate::rules::is_tunnel_document(n, &run.tunnel_documents))
+        .take(MAX_DOCUMENTS)
+    {
+        let d = caller.document(p, &name).await;
+        read.insert(name, d);
+    }
+    posture.documents = read.into_values().collect();
+    posture.calls += caller.calls;
+    posture.retries += caller.retries;
+    posture.throttles += caller.throttles;
+    super::finish(posture);
+}
+
+/// One session document of the partition, as the posture reads it
+/// (`SSM-SessionManagerRunShell` missing = never saved, nothing logged).
+pub async fn read_document(run: &SsmRun, p: &SsmPartition<'_>, name: &str) -> DocumentPosture {
+    Caller::new(run, p.credentials).document(p, name).await
+}
+
+/// The partition's `Active` list alone (for `ssm-session-audit active`): every
+/// page, or why it could not be read.
+pub async fn read_active(
+    run: &SsmRun,
+    p: &SsmPartition<'_>,
+) -> Result<(Vec<SessionRecord>, u64), (ReadStatus, String)> {
+    let mut caller = Caller::new(run, p.credentials);
+    let mut pages = 0u64;
+    match caller
+        .sessions(p, SessionState::Active, &[], &mut pages)
+        .await
+    {
+        Ok(list) => Ok((list, pages)),
+        Err(stop) => Err(stopped("ssm:DescribeSessions", "DescribeSessions", stop)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_history_starts_at_the_window_at_most_30_days_back() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap();
+        let w = |days: i64| TimeWindow {
+            start: now - TimeDelta::days(days),
+            end: now,
+        };
+        assert_eq!(history_since(&w(7), now), now - TimeDelta::days(7));
+        assert_eq!(history_since(&w(90), now), now - TimeDelta::days(30));
+        assert_eq!(filter_time(now), "2026-12-01T12:00:00Z");
+    }
+
+    #[test]
+    fn a_denied_call_names_the_permission_to_grant() {
+        let f = CallFailure {
+            class: ErrorClass::Fatal,
+            code: "AccessDeniedException".into(),
+            message: "User: arn:aws:sts::1:assumed-role/SessionAuditRole/x is not authorized to perform: ssm:DescribeSessions".into(),
+        };
+        let (status, why) = stopped("ssm:DescribeSessions", "DescribeSessions", Stop::Denied(f));
+        assert_eq!(status, ReadStatus::NotReadable);
+        assert!(
+            why.starts_with("not readable: grant ssm:DescribeSessions"),
+            "{why}"
+        );
+    }
+}
