@@ -237,7 +237,13 @@ fn timed(cmd: &mut Command, rss_file: &Path) -> Res<(f64, Option<f64>, String)> 
 
 /// `argv` as a command, under `/usr/bin/time -f %M -o rss_file` when it exists,
 /// on the first core only when `one_core` and `taskset` exists.
-fn command(argv: &[String], one_core: bool, rss_file: &Path, has_time: bool, has_taskset: bool) -> Command {
+fn command(
+    argv: &[String],
+    one_core: bool,
+    rss_file: &Path,
+    has_time: bool,
+    has_taskset: bool,
+) -> Command {
     let mut full: Vec<String> = Vec::new();
     if has_time {
         full.extend([
@@ -384,7 +390,8 @@ fn main() -> Res<()> {
     };
     let our_kept = |out: &str| -> Res<Option<u64>> {
         let mut w = out.split_whitespace();
-        let (Some("kept"), Some(n), Some("bytes"), Some(b)) = (w.next(), w.next(), w.next(), w.next())
+        let (Some("kept"), Some(n), Some("bytes"), Some(b)) =
+            (w.next(), w.next(), w.next(), w.next())
         else {
             return Err(format!("unexpected output of our reader: {out}").into());
         };
@@ -401,7 +408,14 @@ fn main() -> Res<()> {
         core_counts.push(cores);
     }
     for &c in &core_counts {
-        run("ssm-session-audit".to_string(), c, a.runs, ours(c), "", &our_kept)?;
+        run(
+            "ssm-session-audit".to_string(),
+            c,
+            a.runs,
+            ours(c),
+            "",
+            &our_kept,
+        )?;
         for (tool, script) in [
             ("igzip", "igzip -dc"),
             ("libdeflate-gunzip", "libdeflate-gunzip -c"),
@@ -412,7 +426,14 @@ fn main() -> Res<()> {
             } else {
                 format!(r#"xargs -0 -P "$3" -n "$2" {script} < "$1" > /dev/null"#)
             };
-            run(format!("`{script}` (decompression only)"), c, a.runs, sh(&s), tool, &none)?;
+            run(
+                format!("`{script}` (decompression only)"),
+                c,
+                a.runs,
+                sh(&s),
+                tool,
+                &none,
+            )?;
         }
     }
     if a.jq {
@@ -420,7 +441,9 @@ fn main() -> Res<()> {
             "`zcat | jq`".into(),
             1,
             1,
-            sh(r#"xargs -0 zcat < "$1" | jq -c '.Records[] | select(.eventSource=="ssm.amazonaws.com" and (.eventName=="StartSession" or .eventName=="ResumeSession" or .eventName=="TerminateSession"))' | wc -l"#),
+            sh(
+                r#"xargs -0 zcat < "$1" | jq -c '.Records[] | select(.eventSource=="ssm.amazonaws.com" and (.eventName=="StartSession" or .eventName=="ResumeSession" or .eventName=="TerminateSession"))' | wc -l"#,
+            ),
             "jq",
             &count,
         )?;
@@ -431,7 +454,9 @@ fn main() -> Res<()> {
         let start = win.start.format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let end = win.end.format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let duck = |out: &str| -> Res<Option<u64>> {
-            Ok(Some(out.split_whitespace().next().ok_or("no output")?.parse()?))
+            Ok(Some(
+                out.split_whitespace().next().ok_or("no output")?.parse()?,
+            ))
         };
         let has_duckdb = Command::new(&a.python)
             .args(["-c", "import duckdb"])
@@ -443,7 +468,13 @@ fn main() -> Res<()> {
                 "DuckDB `read_json`".to_string(),
                 cores,
                 a.runs.min(2),
-                vec![a.python.clone(), script.display().to_string(), glob, start, end],
+                vec![
+                    a.python.clone(),
+                    script.display().to_string(),
+                    glob,
+                    start,
+                    end,
+                ],
                 "",
                 &duck,
             )?;

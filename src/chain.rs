@@ -22,8 +22,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::config::ScanConfig;
 use crate::model::{
-    AccountReport, AccountStatus, Continuation, Finding, PartitionMap, PreviousRun, RegionStatus, ReportedEvent,
-    RunInfo, Session, SessionEvent, TimeWindow,
+    AccountReport, AccountStatus, Continuation, Finding, PartitionMap, PreviousRun, RegionStatus,
+    ReportedEvent, RunInfo, Session, SessionEvent, TimeWindow,
 };
 use crate::source::AccountResult;
 

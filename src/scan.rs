@@ -61,7 +61,13 @@ fn call_slots(cap: Option<usize>) -> CallSlots {
             );
         }
     }
-    tracing::debug!(soft = files.soft, hard = files.hard, ceiling, ?cap, "calls in flight");
+    tracing::debug!(
+        soft = files.soft,
+        hard = files.hard,
+        ceiling,
+        ?cap,
+        "calls in flight"
+    );
     CallSlots::auto(ceiling, cap)
 }
 

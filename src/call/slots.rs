@@ -193,7 +193,13 @@ impl CallSlots {
             peak: 0,
         };
         let limit = auto.limit();
-        Self::with(limit, Some(Auto { peak: limit, ..auto }))
+        Self::with(
+            limit,
+            Some(Auto {
+                peak: limit,
+                ..auto
+            }),
+        )
     }
 
     fn with(limit: usize, auto: Option<Auto>) -> Self {

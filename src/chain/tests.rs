@@ -515,7 +515,10 @@ fn an_account_that_named_no_region_is_read_again_from_its_start() {
     let partial = line(
         A,
         AccountStatus::Partial,
-        &[(REGION, RegionStatus::Ok), ("eu-west-1", RegionStatus::Failed)],
+        &[
+            (REGION, RegionStatus::Ok),
+            ("eu-west-1", RegionStatus::Failed),
+        ],
     );
     let c2 = next(s, &[partial, ok.clone()], &[], &[], &[], true);
     assert_eq!(c2.start, at(105));

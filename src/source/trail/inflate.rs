@@ -411,7 +411,10 @@ mod tests {
         empty.extend(gz(b"x"));
         assert_eq!(whole(&empty, MAX_INFLATED, WHOLE_MAX).0, Inflated::Text(1));
         // Not gzip: the bytes are the text.
-        assert_eq!(whole(b"{\"Records\":[]}", MAX_INFLATED, WHOLE_MAX).0, Inflated::Plain);
+        assert_eq!(
+            whole(b"{\"Records\":[]}", MAX_INFLATED, WHOLE_MAX).0,
+            Inflated::Plain
+        );
         assert_eq!(whole(b"", MAX_INFLATED, WHOLE_MAX).0, Inflated::Plain);
     }
 
@@ -420,8 +423,14 @@ mod tests {
         let data = noise(200_000);
         let z = gz(&data);
         // Truncated, a flipped data byte, a flipped CRC byte, trailing bytes.
-        assert_eq!(whole(&z[..z.len() / 2], MAX_INFLATED, WHOLE_MAX).0, Inflated::Stream);
-        assert_eq!(whole(&z[..z.len() - 1], MAX_INFLATED, WHOLE_MAX).0, Inflated::Stream);
+        assert_eq!(
+            whole(&z[..z.len() / 2], MAX_INFLATED, WHOLE_MAX).0,
+            Inflated::Stream
+        );
+        assert_eq!(
+            whole(&z[..z.len() - 1], MAX_INFLATED, WHOLE_MAX).0,
+            Inflated::Stream
+        );
         let mut bad = z.clone();
         bad[z.len() / 2] ^= 0x55;
         assert_eq!(whole(&bad, MAX_INFLATED, WHOLE_MAX).0, Inflated::Stream);
@@ -431,8 +440,14 @@ mod tests {
         assert_eq!(whole(&crc, MAX_INFLATED, WHOLE_MAX).0, Inflated::Stream);
         let mut trailing = z.clone();
         trailing.extend(b"garbage");
-        assert_eq!(whole(&trailing, MAX_INFLATED, WHOLE_MAX).0, Inflated::Stream);
-        assert_eq!(whole(&[0x1f, 0x8b, 8], MAX_INFLATED, WHOLE_MAX).0, Inflated::Stream);
+        assert_eq!(
+            whole(&trailing, MAX_INFLATED, WHOLE_MAX).0,
+            Inflated::Stream
+        );
+        assert_eq!(
+            whole(&[0x1f, 0x8b, 8], MAX_INFLATED, WHOLE_MAX).0,
+            Inflated::Stream
+        );
         // The stream names each of them.
         for bytes in [&crc[..], &bad[..]] {
             let e = all(bytes, MAX_INFLATED).1.unwrap_err();
@@ -488,8 +503,14 @@ mod tests {
         assert_eq!(out.capacity(), 0, "nothing allocated");
         // Under a smaller cap, an honest file is refused by its own trailer.
         let honest = gz(&vec![b' '; 3 << 20]);
-        assert!(matches!(whole(&honest, 2 << 20, WHOLE_MAX).0, Inflated::Refused(_)));
-        assert_eq!(whole(&honest, 3 << 20, WHOLE_MAX).0, Inflated::Text(3 << 20));
+        assert!(matches!(
+            whole(&honest, 2 << 20, WHOLE_MAX).0,
+            Inflated::Refused(_)
+        ));
+        assert_eq!(
+            whole(&honest, 3 << 20, WHOLE_MAX).0,
+            Inflated::Text(3 << 20)
+        );
     }
 
     #[test]

@@ -58,7 +58,10 @@ enum Search {
     /// One needle shared by every name (their common ending, e.g. `Session`
     /// for StartSession / ResumeSession / TerminateSession); each hit is
     /// checked against the names.
-    Suffix { needle: Finder<'static>, names: Vec<Vec<u8>> },
+    Suffix {
+        needle: Finder<'static>,
+        names: Vec<Vec<u8>>,
+    },
     /// One needle per name.
     Each(Vec<Finder<'static>>),
 }
@@ -191,7 +194,10 @@ mod tests {
     fn names_without_a_shared_ending_are_searched_one_by_one() {
         let g = gate(&["StartSession", "SendCommand"]);
         assert!(matches!(g.search, Some(Search::Each(_))));
-        assert_eq!(hits(&g, "SendCommand StartSession SendCommand"), [0, 12, 25]);
+        assert_eq!(
+            hits(&g, "SendCommand StartSession SendCommand"),
+            [0, 12, 25]
+        );
         let one = gate(&["StartSession"]);
         assert_eq!(hits(&one, "aStartSessionb"), [1]);
     }

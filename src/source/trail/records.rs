@@ -396,8 +396,8 @@ fn walk<C: Classify>(text: &[u8], start: usize, hits: &[usize]) -> Option<Found>
                         return None;
                     }
                     found.records += 1;
-                    let wanted = holds(hits, &mut next_hit, s, e)
-                        | holds(&escapes, &mut next_escape, s, e);
+                    let wanted =
+                        holds(hits, &mut next_hit, s, e) | holds(&escapes, &mut next_escape, s, e);
                     if wanted {
                         found.holding.push((s, e));
                     }

@@ -30,8 +30,7 @@ use super::local::in_scope;
 use super::path::{day_path, delivered_from_name, is_log_file_name, DayPlan, TrailKey};
 use super::select::{self, Scanner};
 use super::{
-    default_threads, Acc, FileScan, Listing, PartListing, TrailError, TrailQuery,
-    TrailResult,
+    default_threads, Acc, FileScan, Listing, PartListing, TrailError, TrailQuery, TrailResult,
 };
 use crate::call::{call_with_retry, CallFailure, CallSlots, Tokens};
 

@@ -53,7 +53,8 @@ struct Head<'a> {
 /// The parser of one record: `crate::event::parse_record_lenient`, or a stand-in
 /// in tests. An event it returns with `parse_error` set is kept and counted as
 /// malformed.
-pub(crate) type ParseFn = &'static (dyn Fn(&str, &str, &str) -> Result<SessionEvent, String> + Sync);
+pub(crate) type ParseFn =
+    &'static (dyn Fn(&str, &str, &str) -> Result<SessionEvent, String> + Sync);
 
 pub(crate) fn real_parse(
     record: &str,
@@ -120,7 +121,13 @@ impl Scanner {
         hash: bool,
     ) -> FileScan {
         if size > self.limit as u64 {
-            return self.stream(path, key, io::BufReader::with_capacity(READ_BUF, src), size, hash);
+            return self.stream(
+                path,
+                key,
+                io::BufReader::with_capacity(READ_BUF, src),
+                size,
+                hash,
+            );
         }
         let mut input = std::mem::take(&mut self.input);
         input.clear();
@@ -150,7 +157,10 @@ impl Scanner {
         hash: bool,
     ) -> FileScan {
         let mut text = std::mem::take(&mut self.text);
-        let scan = match self.whole.inflate(input, inflate::MAX_INFLATED, self.limit, &mut text) {
+        let scan = match self
+            .whole
+            .inflate(input, inflate::MAX_INFLATED, self.limit, &mut text)
+        {
             Inflated::Text(n) => self.scan_text(path, key, &text[..n], size, hash),
             Inflated::Plain if input.len() as u64 <= inflate::MAX_INFLATED => {
                 self.scan_text(path, key, input, size, hash)
@@ -168,7 +178,14 @@ impl Scanner {
 
     /// A file's whole text: the structural pass, or the splitter when that
     /// pass cannot be sure of the file's shape.
-    fn scan_text(&mut self, path: &str, key: Option<TrailKey>, text: &[u8], size: u64, hash: bool) -> FileScan {
+    fn scan_text(
+        &mut self,
+        path: &str,
+        key: Option<TrailKey>,
+        text: &[u8],
+        size: u64,
+        hash: bool,
+    ) -> FileScan {
         let key = key.or_else(|| parse_key(path));
         let mut scan = FileScan::new(path, key);
         scan.bytes_compressed = size;
@@ -765,7 +782,10 @@ mod tests {
         let mut all: Vec<&String> = kept.iter().chain(skipped.iter()).collect();
         // Interleave them so the kept ones are not all at the start.
         all.sort_by_key(|r| r.len());
-        let compact = format!("{{\"Records\":[{}]}}", all.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","));
+        let compact = format!(
+            "{{\"Records\":[{}]}}",
+            all.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+        );
         let pretty = serde_json::to_string_pretty(
             &serde_json::from_str::<serde_json::Value>(&compact).unwrap(),
         )
@@ -894,15 +914,33 @@ mod tests {
         // the error cut are not: the splitter fills a window before it cuts).
         let n = 10_000;
         let recs: Vec<String> = (0..n)
-            .map(|i| rec(&format!("k{i}"), "ssm.amazonaws.com", "StartSession", "2025-02-19T10:00:00Z"))
+            .map(|i| {
+                rec(
+                    &format!("k{i}"),
+                    "ssm.amazonaws.com",
+                    "StartSession",
+                    "2025-02-19T10:00:00Z",
+                )
+            })
             .collect();
         let text = format!("{{\"Records\":[{}]}}", recs.join(","));
         assert!(text.len() > 2 << 20, "{}", text.len());
         let mut s = Scanner::new(Arc::new(q()), &fake, 1);
         let cut = &text.as_bytes()[..text.len() / 2];
         let scan = s.read("f.json", None, Cut(cut), text.len() as u64, true);
-        assert!(scan.error.as_deref().unwrap().contains("the disk went away"), "{:?}", scan.error);
-        assert!(scan.events.len() > n / 4 && scan.events.len() < n / 2, "{}", scan.events.len());
+        assert!(
+            scan.error
+                .as_deref()
+                .unwrap()
+                .contains("the disk went away"),
+            "{:?}",
+            scan.error
+        );
+        assert!(
+            scan.events.len() > n / 4 && scan.events.len() < n / 2,
+            "{}",
+            scan.events.len()
+        );
         assert_eq!(scan.sha256, None);
         // Whole, the same file gives everything.
         let scan = s.read("f.json", None, text.as_bytes(), text.len() as u64, true);
@@ -983,13 +1021,7 @@ mod real_parser_tests {
                 r#","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u"}"#
             ),
         );
-        let s = scan_bytes(
-            "f.json",
-            None,
-            text.as_bytes(),
-            &q,
-            &real_parse,
-        );
+        let s = scan_bytes("f.json", None, text.as_bytes(), &q, &real_parse);
         let ids: Vec<_> = s.events.iter().map(|e| e.event_id.as_str()).collect();
         assert_eq!(ids, ["no-identity", "wrong-types", "whole"]);
         assert_eq!(s.malformed, 2);
@@ -1000,13 +1032,7 @@ mod real_parser_tests {
             r#"{{"Records":[{}]}}"#,
             record("t", "").replace("2025-02-19T10:00:00Z", "2025-02-19 10:00:00 UTC")
         );
-        let s = scan_bytes(
-            "f.json",
-            None,
-            bad.as_bytes(),
-            &q,
-            &real_parse,
-        );
+        let s = scan_bytes("f.json", None, bad.as_bytes(), &q, &real_parse);
         assert_eq!((s.events.len(), s.malformed), (0, 1));
     }
 }

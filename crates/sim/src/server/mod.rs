@@ -676,9 +676,16 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
                 "SerializationException",
                 "request body unreadable or too large",
             );
-            return Ok(
-                finish(&state, reply, &request_id, serial, Duration::ZERO, arrived, false).await,
-            );
+            return Ok(finish(
+                &state,
+                reply,
+                &request_id,
+                serial,
+                Duration::ZERO,
+                arrived,
+                false,
+            )
+            .await);
         }
     };
     let auth = parts
