@@ -15,21 +15,10 @@ pub(super) fn per_session_posture(s: &Session, rules: &RuleConfig, out: &mut Vec
     let sid = clean(&s.session_id);
     let target = clean(s.target.as_deref().unwrap_or("an unknown target"));
     let start = s.start_event_id.as_deref().zip(s.start_time);
-    // As in sessions.rs: the actor, else the principal.
-    let actor = match (s.actor.as_str(), s.principal_arn.as_str()) {
-        ("", "") => s.principal_type.as_str(),
-        ("", arn) => arn,
-        (actor, _) => actor,
-    };
     let mut push = |flag: Flag, ids: &[(&str, DateTime<Utc>)], detail: String| {
         out.push(pending(
             flag,
-            About {
-                account_id: &s.account_id,
-                region: &s.region,
-                actor,
-                principal_arn: &s.principal_arn,
-            },
+            super::sessions::session_about(s),
             Some(&s.session_id),
             ids,
             detail,

@@ -2,6 +2,22 @@
 
 use super::*;
 
+/// Who a session's findings are about: its actor, else its principal, else
+/// the principal's type. Every per-session rule family uses this.
+pub(super) fn session_about(s: &Session) -> About<'_> {
+    let actor = match (s.actor.as_str(), s.principal_arn.as_str()) {
+        ("", "") => s.principal_type.as_str(),
+        ("", arn) => arn,
+        (actor, _) => actor,
+    };
+    About {
+        account_id: &s.account_id,
+        region: &s.region,
+        actor,
+        principal_arn: &s.principal_arn,
+    }
+}
+
 pub(super) fn per_session(s: &Session, rules: &RuleConfig, out: &mut Vec<Pending>) {
     let who = clean(if s.principal_arn.is_empty() {
         &s.principal_type
@@ -10,20 +26,10 @@ pub(super) fn per_session(s: &Session, rules: &RuleConfig, out: &mut Vec<Pending
     });
     let sid = clean(&s.session_id);
     let target = clean(s.target.as_deref().unwrap_or("an unknown target"));
-    let actor = match (s.actor.as_str(), s.principal_arn.as_str()) {
-        ("", "") => s.principal_type.as_str(),
-        ("", arn) => arn,
-        (actor, _) => actor,
-    };
     let mut push = |flag: Flag, ids: &[(&str, DateTime<Utc>)], detail: String| {
         out.push(pending(
             flag,
-            About {
-                account_id: &s.account_id,
-                region: &s.region,
-                actor,
-                principal_arn: &s.principal_arn,
-            },
+            session_about(s),
             Some(&s.session_id),
             ids,
             detail,
