@@ -92,7 +92,10 @@ async fn throttling_storm_far_beyond_the_limit_loses_and_doubles_nothing() {
 }
 
 async fn injected_errors(rate: f64) {
-    let mut cfg = org(4);
+    // Enough calls (24 accounts × 2 regions × 3 event names, and a heavy
+    // partition) that a 5% rate injects some on any schedule: with 4 accounts,
+    // parallel chains made so few calls that a run could draw none.
+    let mut cfg = org(24);
     cfg.seed = (rate * 1000.0) as u64;
     cfg.heavy_partitions = vec![heavy(1, "eu-west-1", 150)];
     cfg.faults.error_rate = rate;
