@@ -9,14 +9,15 @@
 //!     cargo build --release --bin ssm-session-audit --example bench
 //!     target/release/examples/bench --workloads a,b100,c --peers boto3
 //!
-//! Options: `--workloads a,b100,b10000,c,small,q1000,q10000` (default `a`; `a@50+400+800`
+//! Options: `--workloads a,b100,b10000,c,i60,small,q1000,q10000` (default `a`; `a@50+400+800`
 //! runs a workload at those round trips in ms, jitter ±25 %, default 50), `--peers
 //! boto3,boto3-standard,cli@small` (default none; `peer@w1+w2` runs a peer on those
 //! workloads only, else on every one), `--concurrency N` (our `--concurrency`; default: not
 //! given, the scan sizes its own bound),
 //! `--workers N` (boto3 threads, default 32), `--bin PATH` (default: the
 //! `ssm-session-audit` next to this example), `--json FILE` (every figure),
-//! `--runs N` (repeat our scan, default 1).
+//! `--runs N` (repeat our scan, default 1), `--session-manager off` (our scan reads
+//! CloudTrail only; default on, as the tool's own default).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -61,7 +62,10 @@ fn workload_at(name: &str, latency_ms: Option<u64>) -> Option<Workload> {
     if let Some(ms) = latency_ms {
         w.sim.latency = Duration::from_millis(ms);
         w.sim.jitter = Duration::from_millis(ms / 4);
-        w.sim.home_latency = Some(HOME_LATENCY);
+        // i60 stands for a stand-in with one round trip for every service.
+        if !name.starts_with("i60") {
+            w.sim.home_latency = Some(HOME_LATENCY);
+        }
     }
     Some(w)
 }
@@ -122,6 +126,20 @@ fn workload(name: &str) -> Option<Workload> {
                 sessions_per_partition: 0,
                 heavy_partitions: Vec::new(),
                 ..base(if name == "q1000" { 1_000 } else { 10_000 })
+            },
+        ),
+        // Like the independent check of issue 16: 60 accounts, one heavy partition in
+        // an account of the last ListAccounts page, every service at the same round trip.
+        "i60" => (
+            "i60",
+            "60 accounts x 4 regions, one heavy partition".into(),
+            SimConfig {
+                heavy_partitions: vec![HeavyPartition {
+                    account_index: 47,
+                    region: REGIONS[2].to_string(),
+                    events: 2_000,
+                }],
+                ..base(60)
             },
         ),
         "small" => (
@@ -262,6 +280,8 @@ struct Opts {
     bin: PathBuf,
     json: Option<PathBuf>,
     runs: usize,
+    /// `--session-manager off`: our scan reads CloudTrail only (`[scan] session_manager = false`).
+    no_session_manager: bool,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -280,6 +300,7 @@ fn parse_args() -> Result<Opts, String> {
         bin: default_bin,
         json: None,
         runs: 1,
+        no_session_manager: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -315,6 +336,13 @@ fn parse_args() -> Result<Opts, String> {
             "--concurrency" => o.concurrency = Some(val()?.parse().map_err(|e| format!("{e}"))?),
             "--workers" => o.workers = val()?.parse().map_err(|e| format!("{e}"))?,
             "--runs" => o.runs = val()?.parse().map_err(|e| format!("{e}"))?,
+            "--session-manager" => {
+                o.no_session_manager = match val()?.as_str() {
+                    "on" => false,
+                    "off" => true,
+                    v => return Err(format!("--session-manager on|off, not {v}")),
+                }
+            }
             "--bin" => o.bin = PathBuf::from(val()?),
             "--json" => o.json = Some(PathBuf::from(val()?)),
             "--bench" => {} // passed by `cargo bench`
@@ -505,7 +533,21 @@ async fn run_ours(
     if let Some(c) = opts.concurrency {
         args.extend(["--concurrency".into(), c.to_string()]);
     }
+    if opts.no_session_manager {
+        let path = scratch.join("cloudtrail-only.toml");
+        std::fs::write(&path, "[scan]\nsession_manager = false\n")?;
+        args.extend(["--config".into(), path.display().to_string()]);
+    }
+    // BENCH_LOG=FILE: our scan at -vv, its stderr kept in FILE (per-call timings).
+    let log = std::env::var_os("BENCH_LOG").map(PathBuf::from);
+    if log.is_some() {
+        args.retain(|a| a != "--quiet");
+        args.push("-vv".into());
+    }
     let m = run_child(&opts.bin, &args, &[], &sim.endpoint(), scratch).await?;
+    if let Some(path) = &log {
+        std::fs::write(path, &m.stderr)?;
+    }
     let stats = sim.stats();
     sim.shutdown().await;
     let report = std::fs::File::open(out_dir.join("report.json"))

@@ -94,18 +94,92 @@ pub async fn run_scan(
     let sts = clients.sts();
     let orgs = clients.organizations();
 
+    let region_count = match &cfg.scan.regions {
+        RegionSelection::List(r) => r.len(),
+        RegionSelection::All => 0,
+    };
+
+    // Discovery streams: an account starts as soon as its ListAccounts page
+    // arrives, so the listing of a large organization overlaps the scan. It
+    // starts beside GetCallerIdentity, not after it: the first page is then
+    // one round trip sooner, and its accounts wait in the feed for the caller.
+    let (feed_tx, mut feed) = AccountFeed::channel();
+    let (log_tx, mut log_rx) = mpsc::unbounded_channel::<Discovered>();
+    let mut discovery = {
+        let (ous, include, exclude) = (
+            cfg.accounts.organizational_units.clone(),
+            cfg.accounts.include.clone(),
+            cfg.accounts.exclude.clone(),
+        );
+        let (orgs, slots, progress, feed_tx) =
+            (orgs.clone(), slots.clone(), progress.clone(), feed_tx.clone());
+        Some(tokio::spawn(async move {
+            let mut seen = BTreeSet::new();
+            let listed = crate::org::discover_each(&orgs, &ous, &slots, deadline, |page| {
+                let mut out = Vec::new();
+                let (mut new, mut skipped) = (0, 0);
+                for a in page {
+                    // An account can come twice (under two of the given OUs).
+                    if !seen.insert(a.id.clone()) {
+                        continue;
+                    }
+                    new += 1;
+                    let skip = crate::org::skip_reason(&a, &include, &exclude);
+                    skipped += usize::from(skip.is_some());
+                    let d = Discovered { account: a, skip };
+                    let _ = log_tx.send(d.clone());
+                    out.push(d);
+                }
+                progress.on(ProgressEvent::Discovered {
+                    accounts: new,
+                    skipped,
+                    partitions: (new - skipped) * region_count,
+                });
+                let _ = feed_tx.send(FeedItem::Page(out));
+            })
+            .await;
+            let end = match &listed {
+                Ok(()) => ListingEnd::Complete,
+                Err(e) if policy == Discovery::BestEffort => ListingEnd::Unavailable(e.to_string()),
+                Err(e) => ListingEnd::Failed(e.to_string()),
+            };
+            let _ = feed_tx.send(FeedItem::End(end));
+            listed
+        }))
+    };
+    drop(feed_tx);
+
     let caller =
         match call_with_retry(Some(&slots), deadline, || sts.get_caller_identity().send()).await {
             Ok(me) => Some(Caller {
                 account_id: me.account().unwrap_or_default().to_string(),
                 arn: me.arn().unwrap_or_default().to_string(),
             }),
-            Err(f) if policy == Discovery::Required => return Err(ScanError::NoCredentials(f)),
+            Err(f) if policy == Discovery::Required => {
+                if let Some(d) = discovery.take() {
+                    d.abort();
+                }
+                return Err(ScanError::NoCredentials(f));
+            }
             Err(f) => {
                 tracing::info!(error = %f, "no AWS credentials: accounts are named by id only");
                 None
             }
         };
+    // Without credentials nothing the listing may have named is used: the
+    // source reads what it can without the organization.
+    if caller.is_none() {
+        if let Some(d) = discovery.take() {
+            d.abort();
+            let _ = d.await;
+        }
+        let (tx, rx) = AccountFeed::channel();
+        let _ = tx.send(FeedItem::End(ListingEnd::Unavailable(
+            "no AWS credentials".into(),
+        )));
+        feed = rx;
+        log_rx = mpsc::unbounded_channel::<Discovered>().1;
+    }
     // Only the report needs it: asked beside the listing, not before it, so the
     // first accounts start one round trip sooner.
     let organization_id = match caller {
@@ -117,10 +191,6 @@ pub async fn run_scan(
         }
         None => None,
     };
-    let region_count = match &cfg.scan.regions {
-        RegionSelection::List(r) => r.len(),
-        RegionSelection::All => 0,
-    };
     let ctx = Arc::new(Context {
         cfg: cfg.clone(),
         clients,
@@ -129,63 +199,6 @@ pub async fn run_scan(
         cancel,
         caller: caller.clone(),
     });
-
-    // Discovery streams: an account starts as soon as its ListAccounts page
-    // arrives, so the listing of a large organization overlaps the scan.
-    let (feed_tx, feed) = AccountFeed::channel();
-    let (log_tx, mut log_rx) = mpsc::unbounded_channel::<Discovered>();
-    let discovery = match caller {
-        Some(_) => {
-            let (ous, include, exclude) = (
-                cfg.accounts.organizational_units.clone(),
-                cfg.accounts.include.clone(),
-                cfg.accounts.exclude.clone(),
-            );
-            let (slots, progress, feed_tx) = (slots.clone(), progress.clone(), feed_tx.clone());
-            Some(tokio::spawn(async move {
-                let mut seen = BTreeSet::new();
-                let listed = crate::org::discover_each(&orgs, &ous, &slots, deadline, |page| {
-                    let mut out = Vec::new();
-                    let (mut new, mut skipped) = (0, 0);
-                    for a in page {
-                        // An account can come twice (under two of the given OUs).
-                        if !seen.insert(a.id.clone()) {
-                            continue;
-                        }
-                        new += 1;
-                        let skip = crate::org::skip_reason(&a, &include, &exclude);
-                        skipped += usize::from(skip.is_some());
-                        let d = Discovered { account: a, skip };
-                        let _ = log_tx.send(d.clone());
-                        out.push(d);
-                    }
-                    progress.on(ProgressEvent::Discovered {
-                        accounts: new,
-                        skipped,
-                        partitions: (new - skipped) * region_count,
-                    });
-                    let _ = feed_tx.send(FeedItem::Page(out));
-                })
-                .await;
-                let end = match &listed {
-                    Ok(()) => ListingEnd::Complete,
-                    Err(e) if policy == Discovery::BestEffort => {
-                        ListingEnd::Unavailable(e.to_string())
-                    }
-                    Err(e) => ListingEnd::Failed(e.to_string()),
-                };
-                let _ = feed_tx.send(FeedItem::End(end));
-                listed
-            }))
-        }
-        None => {
-            let _ = feed_tx.send(FeedItem::End(ListingEnd::Unavailable(
-                "no AWS credentials".into(),
-            )));
-            None
-        }
-    };
-    drop(feed_tx);
 
     // Interrupted: list no further; the source stops on its own.
     let output = {

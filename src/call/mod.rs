@@ -13,6 +13,7 @@ pub mod pace;
 pub mod paging;
 pub mod retry;
 pub mod slots;
+pub mod wire;
 
 pub use cancel::cancelled;
 pub use classify::{classify, classify_service, short, CallFailure, ErrorClass};

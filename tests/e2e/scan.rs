@@ -284,3 +284,60 @@ async fn a_missing_endpoint_override_is_refused_in_tests() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AWS_ENDPOINT_URL"));
 }
+
+/// At a round trip longer than the pace's interval one chain cannot keep a
+/// deep partition at its pace: its chains split into time slices, read side by
+/// side. Here 100 ms round trips and a pace of 20 calls/s: one chain of calls
+/// makes at most about 10 a second, so more in one second means slices ran
+/// together, and the events must still come exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_partition_at_a_long_round_trip_is_read_in_slices_exactly_once() {
+    let mut cfg = base_config();
+    cfg.accounts = 2;
+    cfg.regions = vec!["us-east-1".into()];
+    cfg.latency = Duration::from_millis(100);
+    cfg.jitter = Duration::ZERO;
+    cfg.lookup_rate = 20.0;
+    cfg.empty_pages = false;
+    cfg.heavy_partitions = vec![HeavyPartition {
+        account_index: 1,
+        region: "us-east-1".into(),
+        events: 3_000,
+    }];
+    let sim = Simulator::start(cfg.clone()).await.unwrap();
+    let (start, end) = window(cfg.window_end);
+    let t = tempdir();
+    let dir = out_dir(&t);
+    let mut cmd = command(&sim.endpoint());
+    cmd.args([
+        "scan",
+        "--regions",
+        "us-east-1",
+        "--start",
+        &start,
+        "--end",
+        &end,
+        "--lookup-rate",
+        "20",
+    ])
+    .args(["--role-name", &cfg.role_name, "--output"])
+    .arg(&dir)
+    .args(["--fail-on", "none", "--quiet"]);
+    let out = run(cmd).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = read_report(&dir);
+    assert_eq!(report["run"]["complete"], true);
+    let stats = sim.stats();
+    assert!(
+        stats.max_served_lookup_calls_1s >= 14,
+        "one chain at 100 ms makes at most ~10 calls a second; slices side by side make more: {}",
+        stats.max_served_lookup_calls_1s
+    );
+    assert_matches_ground_truth(&sim, &report);
+    sim.shutdown().await;
+}

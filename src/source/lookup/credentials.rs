@@ -123,6 +123,69 @@ impl AccountCredentials {
             *a.cached.lock().await = None;
         }
     }
+
+    /// The credentials to sign a call of this account by hand (`wire`): the
+    /// assumed role's, normally fresh already (see `ensure_fresh`), else the
+    /// caller's own from `caller`.
+    pub async fn signing(&self, caller: &CallerCredentials) -> Result<Credentials, CallFailure> {
+        match &self.inner {
+            Some(a) => Box::pin(a.current(false)).await,
+            None => caller.current().await,
+        }
+    }
+
+    /// [`invalidate`](Self::invalidate), and the caller's own cache for its own account.
+    pub async fn invalidate_signing(&self, caller: &CallerCredentials) {
+        match &self.inner {
+            Some(_) => self.invalidate().await,
+            None => *caller.cached.lock().await = None,
+        }
+    }
+}
+
+/// The caller's own credentials (the SDK's chain: environment, profile, SSO,
+/// container, instance) for calls signed by hand, cached as the SDK's identity
+/// cache would: until five minutes before they expire, or until refused as expired.
+pub struct CallerCredentials {
+    provider: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    cached: Mutex<Option<Credentials>>,
+}
+
+impl CallerCredentials {
+    pub fn new(provider: Option<aws_credential_types::provider::SharedCredentialsProvider>) -> Self {
+        CallerCredentials {
+            provider,
+            cached: Mutex::new(None),
+        }
+    }
+
+    async fn current(&self) -> Result<Credentials, CallFailure> {
+        let fresh = |c: &Credentials| {
+            c.expiry().is_none_or(|exp| {
+                exp.duration_since(SystemTime::now())
+                    .is_ok_and(|left| left > Duration::from_secs(300))
+            })
+        };
+        let mut cached = self.cached.lock().await;
+        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
+            return Ok(c.clone());
+        }
+        let provider = self.provider.as_ref().ok_or_else(|| CallFailure {
+            class: ErrorClass::Fatal,
+            code: "credentials".into(),
+            message: "no AWS credentials to sign with".into(),
+        })?;
+        let c = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| CallFailure {
+                class: ErrorClass::Fatal,
+                code: "credentials".into(),
+                message: crate::call::short(&e.to_string()),
+            })?;
+        *cached = Some(c.clone());
+        Ok(c)
+    }
 }
 
 impl AssumedRole {

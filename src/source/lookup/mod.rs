@@ -7,6 +7,7 @@
 
 pub mod credentials;
 pub mod partition;
+pub mod wire;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -70,12 +71,10 @@ const ACTIVE_ACCOUNTS: usize = 2_000;
 /// What every account task of a run shares.
 struct Shared {
     run: LookupRun,
-    /// One CloudTrail client per region, built when a region is first read and
-    /// shared by every account (each call carries its account's credentials).
-    cloudtrail: Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>,
-    /// The same for every assumed account: one client per region signing with
-    /// the role of the call in progress (see `credentials::ScopedProvider`).
-    cloudtrail_assumed: Mutex<HashMap<String, aws_sdk_cloudtrail::Client>>,
+    /// One CloudTrail endpoint per region, resolved when a region is first read
+    /// and shared by every account (each call is signed with its account's
+    /// credentials): `LookupEvents` outside the SDK's orchestrator (see `wire`).
+    cloudtrail: Mutex<HashMap<String, Result<wire::LookupWire, String>>>,
     /// Session Manager's own records beside each partition (`None`: not read):
     /// what the reads share, and one client per region, built as CloudTrail's are.
     ssm: Option<(
@@ -91,21 +90,16 @@ struct Shared {
 }
 
 impl Shared {
-    /// The region's client for the caller's own account, or for assumed ones.
-    fn cloudtrail(&self, region: &str, assumed: bool) -> aws_sdk_cloudtrail::Client {
-        let map = match assumed {
-            true => &self.cloudtrail_assumed,
-            false => &self.cloudtrail,
-        };
-        let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+    /// The region's CloudTrail endpoint, or why it has none.
+    fn cloudtrail(&self, region: &str) -> Result<wire::LookupWire, String> {
+        let mut m = self.cloudtrail.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(region.to_string())
             .or_insert_with(|| {
-                let scoped = assumed.then(|| {
-                    aws_credential_types::provider::SharedCredentialsProvider::new(
-                        credentials::ScopedProvider,
-                    )
-                });
-                self.ctx.clients.cloudtrail_with(region, scoped)
+                wire::LookupWire::new(
+                    self.ctx.clients.sdk(),
+                    region,
+                    self.ctx.cfg.scan.call_timeout,
+                )
             })
             .clone()
     }
@@ -146,9 +140,11 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
             },
             progress: ctx.progress.clone(),
             cancel: ctx.cancel.clone(),
+            caller_credentials: Arc::new(credentials::CallerCredentials::new(
+                ctx.clients.sdk().credentials_provider(),
+            )),
         },
         cloudtrail: Mutex::new(HashMap::new()),
-        cloudtrail_assumed: Mutex::new(HashMap::new()),
         ssm: cfg.scan.session_manager.then(|| {
             let run = crate::ssm::SsmRun {
                 slots: ctx.slots.clone(),
@@ -390,19 +386,23 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
                 c.error = Some("the account has not enabled this region (account:ListRegions / ec2:DescribeRegions): it can hold no activity".into());
                 regions.insert(region, c);
             }
-            state => {
-                let client = shared.cloudtrail(&region, credentials.is_assumed());
-                to_read.push((region, state, client));
-            }
+            state => match shared.cloudtrail(&region) {
+                Ok(wire) => to_read.push((region, state, wire)),
+                Err(why) => {
+                    let mut c = RegionCoverage::new(RegionStatus::Failed);
+                    c.error = Some(why);
+                    regions.insert(region, c);
+                }
+            },
         }
     }
-    let partitions = to_read.iter().map(|(region, _, client)| {
+    let partitions = to_read.iter().map(|(region, _, wire)| {
         let cloudtrail = read_partition(
             &shared.run,
             Partition {
                 account_id: &account.id,
                 region,
-                client,
+                wire,
                 credentials: &credentials,
             },
         );

@@ -14,16 +14,14 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use chrono::{DateTime, Utc};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::credentials::AccountCredentials;
-use crate::call::{
-    backoff, cancelled, classify, CallFailure, CallSlots, ErrorClass, Pace, Priority, Tokens,
-};
+use super::credentials::{AccountCredentials, CallerCredentials};
+use super::wire::{LookupPage, LookupRecord, LookupWire, PageRequest};
+use crate::call::{backoff, cancelled, CallFailure, CallSlots, ErrorClass, Pace, Priority, Tokens};
 use crate::event::{parse_lookup_event, LookupFields};
 use crate::model::{PartitionMap, RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
 use crate::progress::{Progress, ProgressEvent};
@@ -55,15 +53,17 @@ pub struct LookupRun {
     pub settings: LookupSettings,
     pub progress: Arc<dyn Progress>,
     pub cancel: watch::Receiver<bool>,
+    /// The caller's own credentials, for its own account's calls.
+    pub caller_credentials: Arc<CallerCredentials>,
 }
 
 /// One partition (an account and a region) to read, and what reading it takes.
 pub struct Partition<'a> {
     pub account_id: &'a str,
     pub region: &'a str,
-    /// The region's client, shared by every account (of its kind: the
-    /// caller's own, or assumed roles named per call by `credentials.scope`).
-    pub client: &'a aws_sdk_cloudtrail::Client,
+    /// The region's endpoint, shared by every account: each call is signed
+    /// with `credentials`.
+    pub wire: &'a LookupWire,
     pub credentials: &'a AccountCredentials,
 }
 
@@ -116,7 +116,8 @@ struct Shared {
     /// A partition that has shown a second page is the run's critical path:
     /// its calls go before other partitions' first pages, which go before the rest.
     many_pages: bool,
-    /// Round trip of the latest call, for how many chains keep the pace busy.
+    /// Round trip of its calls (a moving average), for how many chains keep
+    /// the pace busy.
     latency: Duration,
     /// Chains running now, and how many of them should split at their next page.
     running: usize,
@@ -127,10 +128,19 @@ struct Shared {
 
 impl Shared {
     /// Chains that keep this partition's pace busy: `rate × latency` calls in
-    /// flight, with room for jitter.
+    /// flight, with room for jitter. No more: each split costs a partly filled
+    /// page, which at the pace costs as much time as a full one (measured: at
+    /// 400 ms, one chain too many made 48 calls of a 42-call partition).
     fn target_chains(&self, rate: f64) -> usize {
-        let in_flight = rate * self.latency.as_secs_f64() * 1.25;
-        (in_flight.ceil() as usize + 1).clamp(2, MAX_CHAINS)
+        let in_flight = rate * self.latency.as_secs_f64() * 1.2;
+        (in_flight.ceil() as usize).clamp(1, MAX_CHAINS)
+    }
+
+    fn observe(&mut self, round_trip: Duration) {
+        self.latency = match self.latency.is_zero() {
+            true => round_trip,
+            false => (self.latency * 4 + round_trip) / 5,
+        };
     }
 }
 
@@ -229,12 +239,6 @@ impl ChainCtx<'_> {
     async fn read_chain(&self, chain: Chain) -> ChainEnd {
         let (settings, cancel) = (&self.run.settings, &self.run.cancel);
         let name = &settings.event_names[chain.name];
-        let attr = LookupAttribute::builder()
-            .attribute_key(LookupAttributeKey::EventName)
-            .attribute_value(name)
-            .build()
-            .expect("key and value are set");
-        let (start, end) = (to_smithy(chain.start), to_smithy(chain.end));
         let mut tokens = Tokens::new(MAX_PAGES_PER_CHAIN);
         let mut token: Option<String> = None;
         // What this chain has read: its own events (the partition keeps each id
@@ -243,10 +247,14 @@ impl ChainCtx<'_> {
         let mut kept_here = 0u64;
         let mut oldest: Option<DateTime<Utc>> = None;
         loop {
-            let out = match self
-                .one_page(name, &attr, start, end, token.as_deref())
-                .await
-            {
+            let request = PageRequest {
+                event_name: name,
+                start: chain.start,
+                end: chain.end,
+                max_results: PAGE_SIZE,
+                token: token.as_deref(),
+            };
+            let out = match self.one_page(&request).await {
                 Ok(out) => out,
                 Err(end) => return end,
             };
@@ -267,12 +275,12 @@ impl ChainCtx<'_> {
                 &mut scratch,
             );
             for e in page {
-                if let Some(t) = e.event_time().and_then(from_smithy) {
+                if let Some(t) = e.event_time {
                     oldest = Some(oldest.map_or(t, |o| o.min(t)));
                 }
             }
             kept_here += fresh.len() as u64;
-            let next = match tokens.next(out.next_token()) {
+            let next = match tokens.next(out.next_token.as_deref()) {
                 Ok(next) => next,
                 Err(e) => return ChainEnd::Failed(format!("LookupEvents {name}: {e}")),
             };
@@ -326,7 +334,8 @@ impl ChainCtx<'_> {
         pages: u64,
     ) -> Option<Vec<Chain>> {
         let target = st.target_chains(self.run.settings.rate);
-        let room = target.saturating_sub(st.running) + usize::from(st.split_wanted > 0);
+        // This chain becomes k slices: k − 1 more chains, as many as are missing.
+        let room = target.saturating_sub(st.running);
         if room == 0 || at <= chain.start {
             return None;
         }
@@ -361,14 +370,8 @@ impl ChainCtx<'_> {
     /// One page: attempts until it is read, the deadline passes, or the
     /// partition stops. A response without `Events` is not CloudTrail speaking
     /// (a proxy, a wrong endpoint): it is retried like a 5xx, never an empty page.
-    async fn one_page(
-        &self,
-        name: &str,
-        attr: &LookupAttribute,
-        start: aws_smithy_types::DateTime,
-        end: aws_smithy_types::DateTime,
-        token: Option<&str>,
-    ) -> Result<aws_sdk_cloudtrail::operation::lookup_events::LookupEventsOutput, ChainEnd> {
+    async fn one_page(&self, request: &PageRequest<'_>) -> Result<LookupPage, ChainEnd> {
+        let name = request.event_name;
         let (run, cancel) = (self.run, &self.run.cancel);
         let credentials = self.p.credentials;
         let page_started = Instant::now();
@@ -410,26 +413,27 @@ impl ChainCtx<'_> {
                 p = run.slots.acquire_at(priority) => p,
                 _ = cancelled(cancel) => return Err(interrupted()),
             };
-            let request = self
-                .p
-                .client
-                .lookup_events()
-                .lookup_attributes(attr.clone())
-                .start_time(start)
-                .end_time(end)
-                .max_results(PAGE_SIZE)
-                .set_next_token(token.map(str::to_string));
             let sent = Instant::now();
-            // Boxed: the SDK's future is large, and inline it would make every
-            // chain waiting on its pace as large as a call in flight.
-            // The client is the region's, shared by every account: the scope
-            // names whose credentials sign this call (see credentials.rs).
-            let call = Box::pin(credentials.scope(request.send()));
+            // Boxed: inline, the call's future would make every chain waiting
+            // on its pace as large as a call in flight.
+            let call = Box::pin(async {
+                let creds = credentials.signing(&run.caller_credentials).await?;
+                self.p.wire.page(&creds, request).await
+            });
             let result = tokio::select! {
                 r = call => r,
                 _ = cancelled(cancel) => return Err(interrupted()),
             };
             drop(permit);
+            tracing::debug!(
+                account = self.p.account_id,
+                region = self.p.region,
+                name,
+                waited_ms = (sent - turn).as_millis() as u64,
+                took_ms = sent.elapsed().as_millis() as u64,
+                ok = result.is_ok(),
+                "LookupEvents page"
+            );
             let failure = match result {
                 Ok(out) if out.events.is_some() => {
                     run.progress.on(ProgressEvent::Call {
@@ -438,7 +442,7 @@ impl ChainCtx<'_> {
                     });
                     let mut st = lock(self.shared);
                     st.pace.succeeded();
-                    st.latency = sent.elapsed();
+                    st.observe(sent.elapsed());
                     return Ok(out);
                 }
                 Ok(_) => CallFailure {
@@ -446,7 +450,7 @@ impl ChainCtx<'_> {
                     code: "malformed-response".into(),
                     message: "a LookupEvents answer without its Events member: not CloudTrail speaking (a proxy, or AWS_ENDPOINT_URL_CLOUDTRAIL pointing elsewhere?)".into(),
                 },
-                Err(e) => classify(&e),
+                Err(f) => f,
             };
             let throttled = failure.class == ErrorClass::Throttled;
             run.progress.on(ProgressEvent::Call {
@@ -483,7 +487,7 @@ impl ChainCtx<'_> {
                 }
             }
             if failure.class == ErrorClass::ExpiredCredentials {
-                credentials.invalidate().await;
+                credentials.invalidate_signing(&run.caller_credentials).await;
             }
             if page_started.elapsed() >= run.settings.retry_deadline {
                 return Err(ChainEnd::Failed(format!(
@@ -509,10 +513,6 @@ fn ceil_second(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(s, 0).unwrap_or(t)
 }
 
-fn from_smithy(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
-}
-
 /// Takes one page's records into `events`: other services' records are skipped,
 /// an event id already taken is counted as a duplicate and never kept twice, and
 /// a record that cannot be read in full is kept with what could be read (its own
@@ -525,7 +525,7 @@ fn from_smithy(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
 /// Returns how many new events the page gave. Pure: the paging proptests drive
 /// it with arbitrary page splits and orders.
 pub fn take_page(
-    page: &[aws_sdk_cloudtrail::types::Event],
+    page: &[LookupRecord],
     account_id: &str,
     region: &str,
     seen: &mut HashSet<String>,
@@ -534,23 +534,21 @@ pub fn take_page(
 ) -> usize {
     let mut kept = 0;
     for e in page {
-        if e.event_source().is_some_and(|s| s != SSM_SOURCE) {
+        if e.event_source.as_deref().is_some_and(|s| s != SSM_SOURCE) {
             continue;
         }
         let fields = LookupFields {
-            event_id: e.event_id(),
-            event_name: e.event_name(),
-            event_time: e
-                .event_time()
-                .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
-            username: e.username(),
-            access_key_id: e.access_key_id(),
+            event_id: e.event_id.as_deref(),
+            event_name: e.event_name.as_deref(),
+            event_time: e.event_time,
+            username: e.username.as_deref(),
+            access_key_id: e.access_key_id.as_deref(),
             resources: e
-                .resources()
+                .resources
                 .iter()
-                .filter_map(|r| Some((r.resource_type()?, r.resource_name()?)))
+                .filter_map(|r| Some((r.resource_type.as_deref()?, r.resource_name.as_deref()?)))
                 .collect(),
-            cloud_trail_event: e.cloud_trail_event(),
+            cloud_trail_event: e.cloud_trail_event.as_deref(),
         };
         match parse_lookup_event(&fields, account_id, region) {
             Ok(ev) => {
@@ -571,7 +569,7 @@ pub fn take_page(
             }
             // Another service's record under the same event name: not ours.
             Err(err) if err.is_not_session_call() => {}
-            Err(err) => match e.event_id().filter(|id| !id.is_empty()) {
+            Err(err) => match e.event_id.as_deref().filter(|id| !id.is_empty()) {
                 // The same unreadable record again: a copy, not another record.
                 Some(id) if cov.malformed_event_ids.iter().any(|m| m == id) => {
                     cov.duplicates += 1;
@@ -590,12 +588,9 @@ pub fn take_page(
 
 /// The page without the records at or after the window's end (by LookupEvents'
 /// own `EventTime`, which `EndTime` compares); borrowed when there are none.
-fn in_window<'a>(
-    page: &'a [aws_sdk_cloudtrail::types::Event],
-    window: &TimeWindow,
-) -> std::borrow::Cow<'a, [aws_sdk_cloudtrail::types::Event]> {
-    let end = to_smithy(window.end);
-    let late = |e: &aws_sdk_cloudtrail::types::Event| e.event_time().is_some_and(|t| *t >= end);
+fn in_window<'a>(page: &'a [LookupRecord], window: &TimeWindow) -> std::borrow::Cow<'a, [LookupRecord]> {
+    let end = window.end;
+    let late = |e: &LookupRecord| e.event_time.is_some_and(|t| t >= end);
     if page.iter().any(late) {
         page.iter().filter(|e| !late(e)).cloned().collect()
     } else {
@@ -603,6 +598,3 @@ fn in_window<'a>(
     }
 }
 
-fn to_smithy(t: chrono::DateTime<chrono::Utc>) -> aws_smithy_types::DateTime {
-    aws_smithy_types::DateTime::from_secs_and_nanos(t.timestamp(), t.timestamp_subsec_nanos())
-}

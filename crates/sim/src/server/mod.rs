@@ -721,7 +721,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         ),
     };
     // Only CloudTrail is regional; Organizations and STS answer from the home region.
-    let home = target_header.is_none_or(|t| !t.starts_with("CloudTrail"));
+    // (The Rust SDK sends `CloudTrail_20131101.…`, boto the namespaced form.)
+    let home = target_header.is_none_or(|t| !t.contains("CloudTrail_20131101"));
     Ok(finish(&state, reply, &request_id, serial, extra, arrived, home).await)
 }
 
