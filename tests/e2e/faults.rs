@@ -391,7 +391,7 @@ mod paging {
     //! and repeats: never loses an event, never keeps one twice, and counts each
     //! record not read in full once, however often it comes.
     use super::*;
-    use aws_sdk_cloudtrail::types::Event;
+    use ssm_session_audit::source::lookup::wire::LookupRecord;
     use proptest::prelude::*;
     use ssm_session_audit::model::{RegionCoverage, RegionStatus};
     use ssm_session_audit::source::lookup::partition::take_page;
@@ -406,36 +406,52 @@ mod paging {
         OtherService,
     }
 
-    fn record(i: usize, kind: &Kind) -> Event {
+    fn record(i: usize, kind: &Kind) -> LookupRecord {
         let id = format!("evt-{i:04}");
-        let b = Event::builder().event_id(&id).event_name("StartSession");
+        let r = LookupRecord {
+            event_id: Some(id.clone()),
+            event_name: Some("StartSession".into()),
+            ..LookupRecord::default()
+        };
+        let ssm = Some("ssm.amazonaws.com".to_string());
         match kind {
-            Kind::Session => b.event_source("ssm.amazonaws.com").cloud_trail_event(
-                serde_json::json!({
-                    "eventID": id, "eventName": "StartSession",
-                    "eventTime": format!("2026-11-0{}T10:00:00Z", 1 + i % 9),
-                    "eventSource": "ssm.amazonaws.com",
-                    "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::111111111111:user/u{i}"), "userName": format!("u{i}")},
-                    "responseElements": {"sessionId": format!("u{i}-0123456789abcdef0")},
-                })
-                .to_string(),
-            ),
-            Kind::Partial => b
-                .event_source("ssm.amazonaws.com")
-                .event_time(aws_smithy_types::DateTime::from_secs(1_793_527_200 + i as i64))
-                .cloud_trail_event(format!("<html>{id}</html>")),
-            Kind::Malformed => b
-                .event_source("ssm.amazonaws.com")
-                .cloud_trail_event(format!("{{\"eventID\":\"{id}\",\"userIdent")),
-            Kind::OtherService => b.event_source("ec2.amazonaws.com").cloud_trail_event(
-                serde_json::json!({
-                    "eventID": id, "eventName": "StartSession",
-                    "eventTime": "2026-11-01T10:00:00Z", "eventSource": "ec2.amazonaws.com",
-                })
-                .to_string(),
-            ),
+            Kind::Session => LookupRecord {
+                event_source: ssm,
+                cloud_trail_event: Some(
+                    serde_json::json!({
+                        "eventID": id, "eventName": "StartSession",
+                        "eventTime": format!("2026-11-0{}T10:00:00Z", 1 + i % 9),
+                        "eventSource": "ssm.amazonaws.com",
+                        "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::111111111111:user/u{i}"), "userName": format!("u{i}")},
+                        "responseElements": {"sessionId": format!("u{i}-0123456789abcdef0")},
+                    })
+                    .to_string(),
+                ),
+                ..r
+            },
+            Kind::Partial => LookupRecord {
+                event_source: ssm,
+                event_time: chrono::DateTime::from_timestamp(1_793_527_200 + i as i64, 0),
+                cloud_trail_event: Some(format!("<html>{id}</html>")),
+                ..r
+            },
+            Kind::Malformed => LookupRecord {
+                event_source: ssm,
+                cloud_trail_event: Some(format!("{{\"eventID\":\"{id}\",\"userIdent")),
+                ..r
+            },
+            Kind::OtherService => LookupRecord {
+                event_source: Some("ec2.amazonaws.com".into()),
+                cloud_trail_event: Some(
+                    serde_json::json!({
+                        "eventID": id, "eventName": "StartSession",
+                        "eventTime": "2026-11-01T10:00:00Z", "eventSource": "ec2.amazonaws.com",
+                    })
+                    .to_string(),
+                ),
+                ..r
+            },
         }
-        .build()
     }
 
     fn kind() -> impl Strategy<Value = Kind> {
@@ -461,7 +477,7 @@ mod paging {
                 }
             }
             stream.sort_by_key(|&(i, k)| (k, i));
-            let records: Vec<Event> = stream.iter().map(|&(i, _)| record(i, &kinds[i])).collect();
+            let records: Vec<LookupRecord> = stream.iter().map(|&(i, _)| record(i, &kinds[i])).collect();
             let mut bounds: Vec<usize> = cuts.into_iter().filter(|c| *c <= records.len()).collect();
             bounds.extend([0, records.len()]);
             bounds.sort_unstable();
