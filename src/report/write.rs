@@ -166,7 +166,9 @@ pub(crate) fn stage_files(
         if staged.iter().any(|s| s.name == w.file_name()) {
             continue;
         }
+        let started = std::time::Instant::now();
         staged.push(stage(staging, w.file_name(), |out| w.write(report, out))?);
+        tracing::debug!(file = w.file_name(), ms = started.elapsed().as_millis() as u64, "report file written");
     }
     Ok(staged)
 }
@@ -303,17 +305,21 @@ fn stage(
             .create(true)
             .truncate(true)
             .open(&tmp)?;
-        let mut out = HashingWriter {
-            inner: BufWriter::new(file),
-            hasher: Sha256::new(),
-            size: 0,
-        };
+        // The buffer in front of the hash: writers emit many small pieces, and
+        // the hash and the file then see large blocks.
+        let mut out = BufWriter::with_capacity(
+            256 * 1024,
+            HashingWriter {
+                inner: file,
+                hasher: Sha256::new(),
+                size: 0,
+            },
+        );
         fill(&mut out)?;
-        out.inner.flush()?;
-        let size = out.size;
-        let file = out.inner.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok::<_, io::Error>((hex::encode(out.hasher.finalize()), size))
+        out.flush()?;
+        let hashed = out.into_inner().map_err(|e| e.into_error())?;
+        hashed.inner.sync_all()?;
+        Ok::<_, io::Error>((hex::encode(hashed.hasher.finalize()), hashed.size))
     })();
     match result {
         Ok((sha256, size)) => Ok(Staged {
