@@ -79,32 +79,55 @@ pub async fn discover_each(
     organizational_units: &[String],
     slots: &CallSlots,
     deadline: Duration,
-    mut on_page: impl FnMut(Vec<Account>),
+    mut on_page: impl FnMut(Vec<Account>) + Send,
 ) -> Result<(), DiscoveryError> {
     if organizational_units.is_empty() {
-        // Explicit page sizes everywhere: the default is the service's choice
-        // (moto's is 100), and 20 is what AWS allows at most.
-        all_pages(
+        // ListAccounts is the listing; it is one chain of pages, each needing
+        // the token of the one before. An organization of more than one page
+        // is also walked by OU at the same time (see `walk`): its accounts
+        // then arrive from several chains at once, and the scan starts on them
+        // sooner. The walk only adds accounts sooner: the listing stays
+        // ListAccounts', and a walk that fails is dropped without a word.
+        let sink = std::sync::Mutex::new(&mut on_page);
+        let more = tokio::sync::Notify::new();
+        let listing = all_pages(
             slots,
             deadline,
             "ListAccounts",
             None,
-            |token| async move {
-                let out = client
-                    .list_accounts()
-                    .max_results(20)
-                    .set_next_token(token)
-                    .send()
-                    .await?;
-                let items: Option<Vec<Account>> = out
-                    .accounts
-                    .as_ref()
-                    .map(|a| a.iter().filter_map(account_from).collect());
-                Ok((items, out.next_token))
+            |token| {
+                let more = &more;
+                async move {
+                    let out = client
+                        .list_accounts()
+                        .max_results(20)
+                        .set_next_token(token)
+                        .send()
+                        .await?;
+                    if out.next_token.is_some() {
+                        more.notify_one();
+                    }
+                    let items: Option<Vec<Account>> = out
+                        .accounts
+                        .as_ref()
+                        .map(|a| a.iter().filter_map(account_from).collect());
+                    Ok((items, out.next_token))
+                }
             },
-            &mut on_page,
-        )
-        .await?;
+            |page| (sink.lock().unwrap_or_else(|e| e.into_inner()))(page),
+        );
+        let walk = async {
+            more.notified().await;
+            let to_sink = |page| (sink.lock().unwrap_or_else(|e| e.into_inner()))(page);
+            if let Err(e) = walk(client, slots, &to_sink).await {
+                tracing::debug!(error = %e, "the OU walk beside ListAccounts stopped");
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            r = listing => r?,
+            _ = walk => {}
+        }
         return Ok(());
     }
     let mut pending: Vec<String> = organizational_units.to_vec();
@@ -161,6 +184,112 @@ pub async fn discover_each(
         .await?;
     }
     Ok(())
+}
+
+/// Parents whose listings the OU walk reads at once.
+const WALK_PARENTS: usize = 8;
+
+/// A walk call is tried for this long at most: the walk only hurries the
+/// listing along, and never holds it up retrying.
+const WALK_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Every account under the organization's root, OU by OU, several OUs at once
+/// (`ListRoots`, then `ListAccountsForParent` and
+/// `ListOrganizationalUnitsForParent` for each parent), handed to `sink` as
+/// pages arrive.
+async fn walk(
+    client: &aws_sdk_organizations::Client,
+    slots: &CallSlots,
+    sink: &(dyn Fn(Vec<Account>) + Sync),
+) -> Result<(), DiscoveryError> {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let mut roots = Vec::new();
+    all_pages(
+        slots,
+        WALK_DEADLINE,
+        "ListRoots",
+        None,
+        |token| async move {
+            let out = client.list_roots().set_next_token(token).send().await?;
+            let items: Option<Vec<String>> = out
+                .roots
+                .as_ref()
+                .map(|r| r.iter().filter_map(|r| r.id().map(str::to_string)).collect());
+            Ok((items, out.next_token))
+        },
+        |r| roots.extend(r),
+    )
+    .await?;
+    let parent = |p: String| async move {
+        let accounts = all_pages(
+            slots,
+            WALK_DEADLINE,
+            "ListAccountsForParent",
+            Some(&p),
+            |token| {
+                let p = p.as_str();
+                async move {
+                    let out = client
+                        .list_accounts_for_parent()
+                        .parent_id(p)
+                        .max_results(20)
+                        .set_next_token(token)
+                        .send()
+                        .await?;
+                    let items: Option<Vec<Account>> = out
+                        .accounts
+                        .as_ref()
+                        .map(|a| a.iter().filter_map(account_from).collect());
+                    Ok((items, out.next_token))
+                }
+            },
+            sink,
+        );
+        let mut children = Vec::new();
+        let ous = all_pages(
+            slots,
+            WALK_DEADLINE,
+            "ListOrganizationalUnitsForParent",
+            Some(&p),
+            |token| {
+                let p = p.as_str();
+                async move {
+                    let out = client
+                        .list_organizational_units_for_parent()
+                        .parent_id(p)
+                        .max_results(20)
+                        .set_next_token(token)
+                        .send()
+                        .await?;
+                    let items: Option<Vec<String>> =
+                        out.organizational_units.as_ref().map(|ous| {
+                            ous.iter()
+                                .filter_map(|ou| ou.id().map(str::to_string))
+                                .collect()
+                        });
+                    Ok((items, out.next_token))
+                }
+            },
+            |c| children.extend(c),
+        );
+        let (a, o) = tokio::join!(accounts, ous);
+        a.and(o).map(|()| children)
+    };
+    let mut queue: Vec<String> = roots;
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < WALK_PARENTS {
+            let Some(p) = queue.pop() else { break };
+            if seen.insert(p.clone()) {
+                running.push(parent(p));
+            }
+        }
+        match running.next().await {
+            Some(children) => queue.extend(children?),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// Every page of one listing, handed to `sink` page by page, each page retried on its own. A page
