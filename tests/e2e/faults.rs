@@ -391,10 +391,11 @@ mod paging {
     //! and repeats: never loses an event, never keeps one twice, and counts each
     //! record not read in full once, however often it comes.
     use super::*;
-    use aws_sdk_cloudtrail::types::Event;
     use proptest::prelude::*;
     use ssm_session_audit::model::{RegionCoverage, RegionStatus};
     use ssm_session_audit::source::lookup::partition::take_page;
+    // LookupEvents' records as the wire reads them.
+    use ssm_session_audit::source::lookup::wire::LookupRecord as Event;
 
     #[derive(Debug, Clone)]
     enum Kind {
@@ -408,34 +409,47 @@ mod paging {
 
     fn record(i: usize, kind: &Kind) -> Event {
         let id = format!("evt-{i:04}");
-        let b = Event::builder().event_id(&id).event_name("StartSession");
+        let b = Event {
+            event_id: Some(id.clone()),
+            event_name: Some("StartSession".into()),
+            event_source: Some("ssm.amazonaws.com".into()),
+            ..Event::default()
+        };
         match kind {
-            Kind::Session => b.event_source("ssm.amazonaws.com").cloud_trail_event(
-                serde_json::json!({
-                    "eventID": id, "eventName": "StartSession",
-                    "eventTime": format!("2026-11-0{}T10:00:00Z", 1 + i % 9),
-                    "eventSource": "ssm.amazonaws.com",
-                    "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::111111111111:user/u{i}"), "userName": format!("u{i}")},
-                    "responseElements": {"sessionId": format!("u{i}-0123456789abcdef0")},
-                })
-                .to_string(),
-            ),
-            Kind::Partial => b
-                .event_source("ssm.amazonaws.com")
-                .event_time(aws_smithy_types::DateTime::from_secs(1_793_527_200 + i as i64))
-                .cloud_trail_event(format!("<html>{id}</html>")),
-            Kind::Malformed => b
-                .event_source("ssm.amazonaws.com")
-                .cloud_trail_event(format!("{{\"eventID\":\"{id}\",\"userIdent")),
-            Kind::OtherService => b.event_source("ec2.amazonaws.com").cloud_trail_event(
-                serde_json::json!({
-                    "eventID": id, "eventName": "StartSession",
-                    "eventTime": "2026-11-01T10:00:00Z", "eventSource": "ec2.amazonaws.com",
-                })
-                .to_string(),
-            ),
+            Kind::Session => Event {
+                cloud_trail_event: Some(
+                    serde_json::json!({
+                        "eventID": id, "eventName": "StartSession",
+                        "eventTime": format!("2026-11-0{}T10:00:00Z", 1 + i % 9),
+                        "eventSource": "ssm.amazonaws.com",
+                        "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::111111111111:user/u{i}"), "userName": format!("u{i}")},
+                        "responseElements": {"sessionId": format!("u{i}-0123456789abcdef0")},
+                    })
+                    .to_string(),
+                ),
+                ..b
+            },
+            Kind::Partial => Event {
+                event_time: chrono::DateTime::from_timestamp(1_793_527_200 + i as i64, 0),
+                cloud_trail_event: Some(format!("<html>{id}</html>")),
+                ..b
+            },
+            Kind::Malformed => Event {
+                cloud_trail_event: Some(format!("{{\"eventID\":\"{id}\",\"userIdent")),
+                ..b
+            },
+            Kind::OtherService => Event {
+                event_source: Some("ec2.amazonaws.com".into()),
+                cloud_trail_event: Some(
+                    serde_json::json!({
+                        "eventID": id, "eventName": "StartSession",
+                        "eventTime": "2026-11-01T10:00:00Z", "eventSource": "ec2.amazonaws.com",
+                    })
+                    .to_string(),
+                ),
+                ..b
+            },
         }
-        .build()
     }
 
     fn kind() -> impl Strategy<Value = Kind> {
