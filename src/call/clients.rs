@@ -125,17 +125,6 @@ impl ClientSettings {
         }
         aws_sdk_cloudtrail::Client::from_conf(b.build())
     }
-    /// One Session Manager client per region, shared by every account like the
-    /// CloudTrail ones (each call carries its account's credentials).
-    pub fn ssm(&self, region: &str) -> aws_sdk_ssm::Client {
-        aws_sdk_ssm::Client::from_conf(
-            aws_sdk_ssm::config::Builder::from(&self.sdk)
-                .region(Region::new(region.to_string()))
-                .retry_config(RetryConfig::disabled())
-                .timeout_config(self.timeouts.clone())
-                .build(),
-        )
-    }
 }
 
 /// The SDK's default HTTP client, built once for every SDK client of the run.

@@ -1,7 +1,8 @@
 //! AWS JSON 1.1 calls on the wire, for the calls a scan makes tens of
-//! thousands of times (`LookupEvents`, `DescribeSessions`): the request signed
-//! here (SigV4, `aws-sigv4`), sent on the run's one HTTP client (the SDK's own:
-//! its pool, TLS and proxy settings), the answer's bytes handed back.
+//! thousands of times (`LookupEvents`, `DescribeSessions`, `GetDocument`): the
+//! request signed here (SigV4, `aws-sigv4`), sent on the run's one HTTP client
+//! (the SDK's own: its pool, TLS and proxy settings), the answer read as the
+//! caller's own serde type.
 //!
 //! Through the SDK's orchestrator each call costs about 0.3–0.4 ms of CPU
 //! before its answer is read (config layers, interceptors, endpoint rules per
@@ -242,6 +243,28 @@ fn error_code(body: &[u8]) -> (Option<String>, String) {
         k.split(':').next().unwrap_or(k).to_string()
     });
     (code, e.message.or(e.message_upper).unwrap_or_default())
+}
+
+/// A timestamp member of an AWS JSON answer (epoch seconds, maybe with a
+/// fraction), `null` or absent as `None`: `#[serde(default, deserialize_with = "epoch")]`.
+pub fn epoch<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, D::Error> {
+    let secs: Option<f64> = Option::deserialize(d)?;
+    Ok(secs.and_then(|s| {
+        let whole = s.floor();
+        let nanos = ((s - whole) * 1e9).round().clamp(0.0, 999_999_999.0) as u32;
+        chrono::DateTime::from_timestamp(whole as i64, nanos)
+    }))
+}
+
+/// A list member, `null` or absent as empty: `#[serde(default, deserialize_with = "or_empty")]`.
+pub fn or_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 fn chain(err: &dyn std::error::Error) -> String {

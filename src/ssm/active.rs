@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::read::{read_active, SsmPartition, SsmRun};
+use super::wire::SsmWire;
 use crate::call::{call_with_retry, cancelled, CallFailure, CallSlots, ClientSettings, ErrorClass};
 use crate::config::{Config, RegionSelection};
 use crate::model::{Account, AccountStatus, RegionStatus, SessionRecord};
@@ -28,7 +29,7 @@ use crate::progress::NoProgress;
 use crate::regions::{AccountRegions, Ec2Regions, Enablement, RegionAsker};
 use crate::report::{neutralize_csv_cell, sanitize_terminal};
 use crate::scan::ScanError;
-use crate::source::lookup::credentials::{AccountCredentials, RoleRequest};
+use crate::source::lookup::credentials::{AccountCredentials, CallerCredentials, RoleRequest};
 
 /// Schema id of the JSON output.
 pub const ACTIVE_SCHEMA: &str = "ssm-session-audit/active/v1";
@@ -137,6 +138,9 @@ pub async fn list_active(
             window: cfg.scan.window,
             tunnel_documents: Vec::new(),
             progress: Arc::new(NoProgress),
+            caller_credentials: Arc::new(CallerCredentials::new(
+                clients.sdk().credentials_provider(),
+            )),
         },
         ssm: Mutex::new(HashMap::new()),
         account_api: clients.account(),
@@ -274,8 +278,9 @@ pub fn sort_sessions(sessions: &mut [SessionRecord]) {
 
 struct Shared {
     run: SsmRun,
-    /// One client per region, built when first read, shared by every account.
-    ssm: Mutex<HashMap<String, aws_sdk_ssm::Client>>,
+    /// One endpoint per region (or why it has none), resolved when first
+    /// read, shared by every account.
+    ssm: Mutex<HashMap<String, Result<SsmWire, String>>>,
     account_api: aws_sdk_account::Client,
     clients: ClientSettings,
     sts: aws_sdk_sts::Client,
@@ -286,10 +291,12 @@ struct Shared {
 }
 
 impl Shared {
-    fn ssm(&self, region: &str) -> aws_sdk_ssm::Client {
+    fn ssm(&self, region: &str) -> Result<SsmWire, String> {
         let mut m = self.ssm.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(region.to_string())
-            .or_insert_with(|| self.clients.ssm(region))
+            .or_insert_with(|| {
+                SsmWire::new(self.clients.sdk(), region, self.cfg.scan.call_timeout)
+            })
             .clone()
     }
 
@@ -405,21 +412,27 @@ async fn one_account(shared: Arc<Shared>, account: Account) -> (ActiveAccount, V
                 );
             }
             state => {
-                let client = shared.ssm(&region);
-                to_read.push((region, state, client));
+                let wire = shared.ssm(&region);
+                to_read.push((region, state, wire));
             }
         }
     }
-    let reads = to_read.iter().map(|(region, state, client)| {
+    let reads = to_read.iter().map(|(region, state, wire)| {
         let (run, credentials, account_id) = (&shared.run, &credentials, &account.id);
         async move {
-            let p = SsmPartition {
-                account_id,
-                region,
-                client,
-                credentials,
+            let read = match wire {
+                Ok(wire) => {
+                    let p = SsmPartition {
+                        account_id,
+                        region,
+                        wire,
+                        credentials,
+                    };
+                    read_active(run, &p).await
+                }
+                Err(why) => Err((crate::model::ReadStatus::Failed, why.clone())),
             };
-            (region.clone(), state, read_active(run, &p).await)
+            (region.clone(), state, read)
         }
     });
     let mut found = Vec::new();

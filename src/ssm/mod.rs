@@ -13,12 +13,14 @@ pub mod active;
 pub mod document;
 pub mod join;
 pub mod read;
+pub mod wire;
 
 use std::collections::BTreeSet;
 use std::future::Future;
 
 pub use self::document::PREFERENCES_DOCUMENT;
 pub use self::read::{read_documents, read_posture, SsmPartition, SsmRun};
+pub use self::wire::SsmWire;
 use crate::model::{Logging, ReadStatus, RegionStatus, SessionManagerPosture};
 use crate::session::START_SESSION;
 use crate::source::lookup::partition::PartitionResult;
@@ -59,6 +61,19 @@ where
     read_documents(run, &p, &mut posture, names).await;
     finish(&mut posture);
     part.coverage.session_manager = Some(posture);
+    part
+}
+
+/// [`enrich`] for a region whose Session Manager endpoint could not be
+/// resolved (`why`): CloudTrail is read, the posture says why it was not.
+pub async fn enrich_unreachable<F>(run: &SsmRun, why: String, cloudtrail: F) -> PartitionResult
+where
+    F: Future<Output = PartitionResult>,
+{
+    let mut part = cloudtrail.await;
+    if part.coverage.status != RegionStatus::NotEnabled {
+        part.coverage.session_manager = Some(read::unreachable(run, why));
+    }
     part
 }
 

@@ -3,7 +3,9 @@
 //! `History` (every page, 200 a page), `GetDocument SSM-SessionManagerRunShell`,
 //! and `GetDocument` for the other session documents the partition's sessions
 //! used. Every call is paced per partition, takes a slot of the run's bound,
-//! and is retried until it succeeds or the deadline passes, as LookupEvents is.
+//! and is retried until it succeeds or the deadline passes, as LookupEvents is;
+//! like it, each is a signed JSON call on the run's HTTP client ([`super::wire`]),
+//! outside the SDK's orchestrator.
 //!
 //! A failure is a value in the posture, never an early return: a permission
 //! the audit role lacks makes the posture "not readable" (never "no
@@ -13,22 +15,20 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_ssm::types::{DocumentFormat, SessionFilter, SessionFilterKey};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_credential_types::Credentials;
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::document::{self, PREFERENCES_DOCUMENT};
-use crate::call::{backoff, cancelled, classify, CallFailure, CallSlots, ErrorClass, Pace};
+use super::wire::{SessionFilter, SessionsPage, SessionsRequest, SsmWire, WireSession};
+use crate::call::{backoff, cancelled, CallFailure, CallSlots, ErrorClass, Pace};
 use crate::model::{
     DocumentPosture, HistoryRead, ReadStatus, SessionManagerPosture, SessionRecord, SessionState,
     TimeWindow,
 };
 use crate::progress::{Progress, ProgressEvent};
-use crate::source::lookup::credentials::AccountCredentials;
+use crate::source::lookup::credentials::{AccountCredentials, CallerCredentials};
 
 /// `DescribeSessions` allows at most 200 a page.
 pub const PAGE_SIZE: i32 = 200;
@@ -54,14 +54,17 @@ pub struct SsmRun {
     /// Documents (or prefixes) that tunnel ports: never transcribed, never read.
     pub tunnel_documents: Vec<String>,
     pub progress: Arc<dyn Progress>,
+    /// The caller's own credentials, for its own account's calls.
+    pub caller_credentials: Arc<CallerCredentials>,
 }
 
 /// One partition to read.
 pub struct SsmPartition<'a> {
     pub account_id: &'a str,
     pub region: &'a str,
-    /// The region's client, shared by every account: credentials go with each call.
-    pub client: &'a aws_sdk_ssm::Client,
+    /// The region's endpoint, shared by every account: each call is signed
+    /// with `credentials`.
+    pub wire: &'a SsmWire,
     pub credentials: &'a AccountCredentials,
 }
 
@@ -90,7 +93,6 @@ const DENIED_CODES: [&str; 4] = [
 struct Caller<'a> {
     run: &'a SsmRun,
     credentials: &'a AccountCredentials,
-    per_call: Option<aws_sdk_ssm::config::Builder>,
     pace: Pace,
     calls: u64,
     retries: u64,
@@ -99,17 +101,9 @@ struct Caller<'a> {
 
 impl<'a> Caller<'a> {
     fn new(run: &'a SsmRun, credentials: &'a AccountCredentials) -> Self {
-        // The client is the region's, shared by every account: an assumed role's
-        // credentials go with each call, uncached by the SDK (see credentials.rs).
-        let per_call = credentials.provider().map(|p| {
-            aws_sdk_ssm::config::Builder::default()
-                .credentials_provider(p)
-                .identity_cache(aws_sdk_ssm::config::IdentityCache::no_cache())
-        });
         Caller {
             run,
             credentials,
-            per_call,
             pace: Pace::new(SSM_RATE),
             calls: 0,
             retries: 0,
@@ -119,17 +113,18 @@ impl<'a> Caller<'a> {
 
     /// One call until it succeeds, fails for good or its deadline passes.
     /// `check` refuses an answer that lacks what must be there (retried: it is
-    /// not Session Manager speaking, or not all of it).
-    async fn call<T, E, Fut>(
+    /// not Session Manager speaking, or not all of it). `send` makes one
+    /// attempt, signed with the credentials it is given.
+    async fn call<T, Fut>(
         &mut self,
         op: &str,
-        mut send: impl FnMut(Option<aws_sdk_ssm::config::Builder>) -> Fut,
+        send: impl Fn(Credentials) -> Fut,
         check: impl Fn(&T) -> Option<&'static str>,
     ) -> Result<T, Stop>
     where
-        Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-        E: ProvideErrorMetadata + std::error::Error + 'static,
+        Fut: std::future::Future<Output = Result<T, CallFailure>>,
     {
+        let caller_credentials = &*self.run.caller_credentials;
         let cancel = &self.run.cancel;
         let started = Instant::now();
         let mut attempt = 0u32;
@@ -156,8 +151,13 @@ impl<'a> Caller<'a> {
             };
             self.pace.sent();
             self.calls += 1;
-            // Boxed: the SDK's future is large (see lookup::partition).
-            let call = Box::pin(send(self.per_call.clone()));
+            // Boxed: inline, the call's future would make every partition
+            // waiting on its pace as large as a call in flight.
+            let credentials = self.credentials;
+            let call = Box::pin(async {
+                let creds = credentials.signing(caller_credentials).await?;
+                send(creds).await
+            });
             let result = tokio::select! {
                 r = call => r,
                 _ = cancelled(cancel) => return Err(Stop::Interrupted),
@@ -179,7 +179,7 @@ impl<'a> Caller<'a> {
                         message: missing.into(),
                     },
                 },
-                Err(e) => classify(&e),
+                Err(f) => f,
             };
             let throttled = failure.class == ErrorClass::Throttled;
             self.run.progress.on(ProgressEvent::Call {
@@ -197,7 +197,11 @@ impl<'a> Caller<'a> {
                     Duration::from_secs(10),
                     attempt,
                 )),
-                ErrorClass::ExpiredCredentials => self.credentials.invalidate().await,
+                ErrorClass::ExpiredCredentials => {
+                    self.credentials
+                        .invalidate_signing(caller_credentials)
+                        .await
+                }
                 ErrorClass::NotEnabled => return Err(Stop::NotEnabled(failure)),
                 ErrorClass::Fatal if DENIED_CODES.contains(&failure.code.as_str()) => {
                     return Err(Stop::Denied(failure))
@@ -222,36 +226,24 @@ impl<'a> Caller<'a> {
         filters: &[SessionFilter],
         pages: &mut u64,
     ) -> Result<Vec<SessionRecord>, Stop> {
-        let api_state = match state {
-            SessionState::Active => aws_sdk_ssm::types::SessionState::Active,
-            SessionState::History => aws_sdk_ssm::types::SessionState::History,
-        };
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         let mut seen_tokens: HashSet<String> = HashSet::new();
         let mut listed = 0u64;
         loop {
-            let request = p
-                .client
-                .describe_sessions()
-                .state(api_state.clone())
-                .max_results(PAGE_SIZE)
-                .set_filters((!filters.is_empty()).then(|| filters.to_vec()))
-                .set_next_token(token.clone());
+            let request = &SessionsRequest {
+                state: state_name(state),
+                max_results: PAGE_SIZE,
+                filters,
+                next_token: token.as_deref(),
+            };
+            let wire = p.wire;
             let answer = self
                 .call(
                     "DescribeSessions",
-                    |c| {
-                        let r = request.clone();
-                        async move {
-                            match c {
-                                Some(c) => r.customize().config_override(c).send().await,
-                                None => r.send().await,
-                            }
-                        }
-                    },
+                    |creds| async move { wire.describe_sessions(&creds, request).await },
                     // A 200 without `Sessions` is not an empty last page.
-                    |o: &aws_sdk_ssm::operation::describe_sessions::DescribeSessionsOutput| {
+                    |o: &SessionsPage| {
                         o.sessions
                             .is_none()
                             .then_some("the answer held no Sessions")
@@ -261,7 +253,7 @@ impl<'a> Caller<'a> {
             *pages += 1;
             listed += 1;
             for s in answer.sessions.unwrap_or_default() {
-                if let Some(r) = record(p, state, &s) {
+                if let Some(r) = record(p, state, s) {
                     out.push(r);
                 }
             }
@@ -287,30 +279,18 @@ impl<'a> Caller<'a> {
     }
 
     async fn document(&mut self, p: &SsmPartition<'_>, name: &str) -> DocumentPosture {
-        let request = p
-            .client
-            .get_document()
-            .name(name)
-            .document_format(DocumentFormat::Json);
+        let wire = p.wire;
         let answer = self
             .call(
                 "GetDocument",
-                |c| {
-                    let r = request.clone();
-                    async move {
-                        match c {
-                            Some(c) => r.customize().config_override(c).send().await,
-                            None => r.send().await,
-                        }
-                    }
-                },
-                |o: &aws_sdk_ssm::operation::get_document::GetDocumentOutput| {
+                |creds| async move { wire.get_document(&creds, name).await },
+                |o: &super::wire::DocumentAnswer| {
                     o.content.is_none().then_some("the answer held no Content")
                 },
             )
             .await;
         match answer {
-            Ok(out) => document::parse(name, out.content().unwrap_or_default()),
+            Ok(out) => document::parse(name, out.content.as_deref().unwrap_or_default()),
             Err(Stop::Service(f)) if f.code == "InvalidDocument" => {
                 if name == PREFERENCES_DOCUMENT {
                     document::never_saved()
@@ -351,34 +331,25 @@ fn stopped(permission: &str, op: &str, stop: Stop) -> (ReadStatus, String) {
     }
 }
 
-fn to_chrono(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
-    let t = t?;
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+fn owned(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
 }
 
-fn owned(s: Option<&str>) -> Option<String> {
-    s.filter(|s| !s.is_empty()).map(str::to_string)
-}
-
-fn record(
-    p: &SsmPartition<'_>,
-    state: SessionState,
-    s: &aws_sdk_ssm::types::Session,
-) -> Option<SessionRecord> {
+fn record(p: &SsmPartition<'_>, state: SessionState, s: WireSession) -> Option<SessionRecord> {
     Some(SessionRecord {
         account_id: p.account_id.to_string(),
         region: p.region.to_string(),
-        session_id: owned(s.session_id())?,
+        session_id: owned(s.session_id)?,
         state,
-        status: s.status().map(|x| x.as_str().to_string()),
-        target: owned(s.target()),
-        start_time: to_chrono(s.start_date()),
-        end_time: to_chrono(s.end_date()),
-        document_name: owned(s.document_name()),
-        owner: owned(s.owner()),
-        reason: owned(s.reason()),
-        access_type: s.access_type().map(|x| x.as_str().to_string()),
-        max_session_duration: owned(s.max_session_duration()),
+        status: s.status,
+        target: owned(s.target),
+        start_time: s.start_date,
+        end_time: s.end_date,
+        document_name: owned(s.document_name),
+        owner: owned(s.owner),
+        reason: owned(s.reason),
+        access_type: s.access_type,
+        max_session_duration: owned(s.max_session_duration),
     })
 }
 
@@ -387,12 +358,8 @@ fn filter_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn filter(key: SessionFilterKey, value: String) -> SessionFilter {
-    SessionFilter::builder()
-        .key(key)
-        .value(value)
-        .build()
-        .expect("key and value are set")
+fn filter(key: &'static str, value: String) -> SessionFilter {
+    SessionFilter { key, value }
 }
 
 /// Where the history listing starts: the window's start, at most 30 days back.
@@ -421,8 +388,8 @@ pub async fn read_posture(run: &SsmRun, p: &SsmPartition<'_>) -> SessionManagerP
             .sessions(p, SessionState::Active, &[], &mut pages)
             .await?;
         let filters = [
-            filter(SessionFilterKey::InvokedAfter, filter_time(since)),
-            filter(SessionFilterKey::InvokedBefore, filter_time(run.window.end)),
+            filter("InvokedAfter", filter_time(since)),
+            filter("InvokedBefore", filter_time(run.window.end)),
         ];
         let past = caller
             .sessions(p, SessionState::History, &filters, &mut pages)
@@ -466,6 +433,39 @@ pub async fn read_posture(run: &SsmRun, p: &SsmPartition<'_>) -> SessionManagerP
         retries: caller.retries,
         throttles: caller.throttles,
         records,
+    };
+    super::finish(&mut posture);
+    posture
+}
+
+/// The posture of a partition whose Session Manager endpoint could not be
+/// resolved (`why`): nothing read, and it says so.
+pub fn unreachable(run: &SsmRun, why: String) -> SessionManagerPosture {
+    let read_at = Utc::now();
+    let mut posture = SessionManagerPosture {
+        read_at,
+        summary: String::new(),
+        readable: false,
+        preferences: DocumentPosture::unknown(
+            PREFERENCES_DOCUMENT,
+            ReadStatus::Failed,
+            Some(why.clone()),
+        ),
+        documents: Vec::new(),
+        history: HistoryRead {
+            status: ReadStatus::Failed,
+            error: Some(why),
+            since: history_since(&run.window, read_at),
+            active: 0,
+            history: 0,
+            pages: 0,
+        },
+        compared: None,
+        discrepancies: Vec::new(),
+        calls: 0,
+        retries: 0,
+        throttles: 0,
+        records: Vec::new(),
     };
     super::finish(&mut posture);
     posture

@@ -979,6 +979,23 @@ struct DocumentView {
     tool_missing: ssm_session_audit::model::ReadStatus,
 }
 
+/// The tool's Session Manager endpoint for `sdk`'s endpoint, in us-east-1.
+fn ssm_wire(sdk: &SdkConfig) -> ssm_session_audit::ssm::SsmWire {
+    let clients = ssm_session_audit::call::ClientSettings::new(sdk, Duration::from_secs(10));
+    ssm_session_audit::ssm::SsmWire::new(clients.sdk(), "us-east-1", Duration::from_secs(10))
+        .expect("SSM endpoint")
+}
+
+fn caller_credentials(
+    sdk: &SdkConfig,
+) -> std::sync::Arc<ssm_session_audit::source::lookup::credentials::CallerCredentials> {
+    std::sync::Arc::new(
+        ssm_session_audit::source::lookup::credentials::CallerCredentials::new(
+            sdk.credentials_provider(),
+        ),
+    )
+}
+
 async fn document_view(sdk: &SdkConfig, account: &str, name: &str) -> DocumentView {
     use aws_sdk_ssm::types::DocumentFormat;
     use ssm_session_audit::ssm::{read::read_document, SsmPartition, SsmRun};
@@ -1010,12 +1027,14 @@ async fn document_view(sdk: &SdkConfig, account: &str, name: &str) -> DocumentVi
         },
         tunnel_documents: Vec::new(),
         progress: std::sync::Arc::new(ssm_session_audit::progress::NoProgress),
+        caller_credentials: caller_credentials(sdk),
     };
     let credentials = AccountCredentials::caller();
+    let wire = ssm_wire(sdk);
     let p = SsmPartition {
         account_id: account,
         region: "us-east-1",
-        client: &ssm,
+        wire: &wire,
         credentials: &credentials,
     };
     DocumentView {
@@ -1061,6 +1080,7 @@ async fn get_document_matches_moto_field_by_field() {
         },
         tunnel_documents: Vec::new(),
         progress: std::sync::Arc::new(ssm_session_audit::progress::NoProgress),
+        caller_credentials: caller_credentials(&moto),
     };
     let caller = AccountCredentials::caller();
     let fresh = read_document(
@@ -1068,7 +1088,7 @@ async fn get_document_matches_moto_field_by_field() {
         &SsmPartition {
             account_id: &moto_account,
             region: "us-east-1",
-            client: &moto_ssm,
+            wire: &ssm_wire(&moto),
             credentials: &caller,
         },
         "SSM-SessionManagerRunShell",
@@ -1087,14 +1107,18 @@ async fn get_document_matches_moto_field_by_field() {
     .await
     .unwrap();
     let sim_sdk = sdk_for(&sim.endpoint()).await;
-    let sim_ssm = aws_sdk_ssm::Client::new(&sim_sdk);
     let mgmt = sim.management_account_id();
+    // The simulator's credentials are not moto's: sign as its caller.
+    let run = SsmRun {
+        caller_credentials: caller_credentials(&sim_sdk),
+        ..run
+    };
     let never = read_document(
         &run,
         &SsmPartition {
             account_id: &mgmt,
             region: "us-east-1",
-            client: &sim_ssm,
+            wire: &ssm_wire(&sim_sdk),
             credentials: &caller,
         },
         "SSM-SessionManagerRunShell",

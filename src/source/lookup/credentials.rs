@@ -2,14 +2,10 @@
 //! assumed audit role for every other one, refreshed before it expires.
 //!
 //! The SDK's own cache cannot be told "this token was refused as expired", so
-//! assumed-role credentials are cached here and the clients that use them run
-//! with no identity cache of their own.
-//!
-//! One client per region serves every assumed account: its provider
-//! ([`ScopedProvider`]) signs with the account whose call is being made, named
-//! by [`AccountCredentials::scope`] around the call. A per-call config override
-//! did the same at several times the CPU (a copy of the client's whole config
-//! and runtime components per call).
+//! assumed-role credentials are cached here. The calls made per partition
+//! (`LookupEvents`, `DescribeSessions`, `GetDocument`) are signed by hand with
+//! [`AccountCredentials::signing`] (see `crate::call::wire`); the few SDK
+//! clients built per account take [`AccountCredentials::provider`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -89,20 +85,6 @@ impl AccountCredentials {
         self.inner.as_ref().map(|a| {
             aws_credential_types::provider::SharedCredentialsProvider::new(Provider(a.clone()))
         })
-    }
-
-    /// Whether calls use an assumed role (and so a client built on [`ScopedProvider`]).
-    pub fn is_assumed(&self) -> bool {
-        self.inner.is_some()
-    }
-
-    /// Run `call` as this account: a [`ScopedProvider`] inside it signs with
-    /// this account's role. The caller's own credentials need no scope.
-    pub async fn scope<F: std::future::Future>(&self, call: F) -> F::Output {
-        match &self.inner {
-            Some(a) => CALL_ROLE.scope(Provider(a.clone()), call).await,
-            None => call.await,
-        }
     }
 
     /// Make sure usable credentials are cached, assuming the role if needed.
@@ -265,34 +247,6 @@ impl AssumedRole {
 
 #[derive(Clone)]
 struct Provider(Arc<AssumedRole>);
-
-tokio::task_local! {
-    /// The assumed role of the call being made (see [`AccountCredentials::scope`]).
-    static CALL_ROLE: Provider;
-}
-
-/// The credentials provider of the region clients that serve assumed
-/// accounts: the role of the call in progress, from its scope.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ScopedProvider;
-
-impl ProvideCredentials for ScopedProvider {
-    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
-    where
-        Self: 'a,
-    {
-        provider::future::ProvideCredentials::new(async move {
-            let Ok(p) = CALL_ROLE.try_with(|p| p.clone()) else {
-                return Err(CredentialsError::not_loaded(
-                    "a call of an assumed account made outside its scope (a bug)",
-                ));
-            };
-            p.0.current(false)
-                .await
-                .map_err(|f| CredentialsError::provider_error(f.to_string()))
-        })
-    }
-}
 
 impl fmt::Debug for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -68,6 +68,10 @@ pub const ALL_REGIONS: &[&str] = &[
 /// enough that memory does not grow with a 10,000-account organization.
 const ACTIVE_ACCOUNTS: usize = 2_000;
 
+/// One Session Manager endpoint per region (or why it has none), resolved
+/// when a region is first read.
+type SsmWires = Mutex<HashMap<String, Result<crate::ssm::SsmWire, String>>>;
+
 /// What every account task of a run shares.
 struct Shared {
     run: LookupRun,
@@ -76,11 +80,8 @@ struct Shared {
     /// credentials): `LookupEvents` outside the SDK's orchestrator (see `wire`).
     cloudtrail: Mutex<HashMap<String, Result<wire::LookupWire, String>>>,
     /// Session Manager's own records beside each partition (`None`: not read):
-    /// what the reads share, and one client per region, built as CloudTrail's are.
-    ssm: Option<(
-        crate::ssm::SsmRun,
-        Mutex<HashMap<String, aws_sdk_ssm::Client>>,
-    )>,
+    /// what the reads share, and one endpoint per region, as CloudTrail's.
+    ssm: Option<(crate::ssm::SsmRun, SsmWires)>,
     sts: aws_sdk_sts::Client,
     account_api: aws_sdk_account::Client,
     caller_account: String,
@@ -104,14 +105,18 @@ impl Shared {
             .clone()
     }
 
-    /// The region's Session Manager client (only when the records are read).
-    fn ssm_client(&self, region: &str) -> aws_sdk_ssm::Client {
-        let Some((_, clients)) = &self.ssm else {
-            return self.ctx.clients.ssm(region);
-        };
-        let mut m = clients.lock().unwrap_or_else(|e| e.into_inner());
+    /// The region's Session Manager endpoint, or why it has none (`wires`:
+    /// those resolved so far).
+    fn ssm_wire(&self, wires: &SsmWires, region: &str) -> Result<crate::ssm::SsmWire, String> {
+        let mut m = wires.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(region.to_string())
-            .or_insert_with(|| self.ctx.clients.ssm(region))
+            .or_insert_with(|| {
+                crate::ssm::SsmWire::new(
+                    self.ctx.clients.sdk(),
+                    region,
+                    self.ctx.cfg.scan.call_timeout,
+                )
+            })
             .clone()
     }
 
@@ -127,6 +132,9 @@ impl Shared {
 pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
     let cfg = &ctx.cfg;
     let caller_arn = ctx.caller.as_ref().map(|c| c.arn.as_str()).unwrap_or("");
+    let caller_credentials = Arc::new(credentials::CallerCredentials::new(
+        ctx.clients.sdk().credentials_provider(),
+    ));
     let shared = Arc::new(Shared {
         run: LookupRun {
             slots: ctx.slots.clone(),
@@ -140,9 +148,7 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
             },
             progress: ctx.progress.clone(),
             cancel: ctx.cancel.clone(),
-            caller_credentials: Arc::new(credentials::CallerCredentials::new(
-                ctx.clients.sdk().credentials_provider(),
-            )),
+            caller_credentials: caller_credentials.clone(),
         },
         cloudtrail: Mutex::new(HashMap::new()),
         ssm: cfg.scan.session_manager.then(|| {
@@ -153,6 +159,7 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
                 window: cfg.scan.window,
                 tunnel_documents: cfg.rules.tunnel_documents.clone(),
                 progress: ctx.progress.clone(),
+                caller_credentials,
             };
             (run, Mutex::new(HashMap::new()))
         }),
@@ -411,16 +418,18 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
         async move {
             match &shared.ssm {
                 // Session Manager's records, read beside LookupEvents.
-                Some((run, _)) => {
-                    let client = shared.ssm_client(region);
-                    let p = crate::ssm::SsmPartition {
-                        account_id,
-                        region,
-                        client: &client,
-                        credentials,
-                    };
-                    crate::ssm::enrich(run, p, cloudtrail).await
-                }
+                Some((run, wires)) => match shared.ssm_wire(wires, region) {
+                    Ok(wire) => {
+                        let p = crate::ssm::SsmPartition {
+                            account_id,
+                            region,
+                            wire: &wire,
+                            credentials,
+                        };
+                        crate::ssm::enrich(run, p, cloudtrail).await
+                    }
+                    Err(why) => crate::ssm::enrich_unreachable(run, why, cloudtrail).await,
+                },
                 None => cloudtrail.await,
             }
         }

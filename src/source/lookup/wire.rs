@@ -9,7 +9,7 @@ use aws_credential_types::Credentials;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::call::wire::{endpoint_override, JsonWire};
+use crate::call::wire::{endpoint_override, epoch, or_empty, JsonWire};
 use crate::call::CallFailure;
 
 /// What the SDK sends (AWS-FACTS.md).
@@ -46,23 +46,6 @@ pub struct LookupResource {
 pub struct LookupPage {
     pub events: Option<Vec<LookupRecord>>,
     pub next_token: Option<String>,
-}
-
-fn epoch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    let secs: Option<f64> = Option::deserialize(d)?;
-    Ok(secs.and_then(|s| {
-        let whole = s.floor();
-        let nanos = ((s - whole) * 1e9).round().clamp(0.0, 999_999_999.0) as u32;
-        DateTime::from_timestamp(whole as i64, nanos)
-    }))
-}
-
-fn or_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// What one page asks for.
