@@ -342,3 +342,54 @@ async fn a_deep_partition_at_a_long_round_trip_is_read_in_slices_exactly_once() 
     assert_matches_ground_truth(&sim, &report);
     sim.shutdown().await;
 }
+
+/// An organization of many ListAccounts pages is also walked by OU beside the
+/// listing, so accounts late in the chain start sooner; every account is still
+/// read once and the listing is ListAccounts' (all its pages are read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_listing_is_walked_by_ou_beside_it_and_each_account_read_once() {
+    let mut cfg = base_config();
+    cfg.accounts = 30;
+    cfg.regions = vec!["us-east-1".into()];
+    cfg.org_page_size = 2;
+    cfg.sessions_per_partition = 2;
+    let sim = Simulator::start(cfg.clone()).await.unwrap();
+    let (start, end) = window(cfg.window_end);
+    let t = tempdir();
+    let dir = out_dir(&t);
+    let mut cmd = command(&sim.endpoint());
+    cmd.args([
+        "scan",
+        "--regions",
+        "us-east-1",
+        "--start",
+        &start,
+        "--end",
+        &end,
+    ])
+    .args(["--role-name", &cfg.role_name, "--output"])
+    .arg(&dir)
+    .args(["--fail-on", "none", "--quiet"]);
+    let out = run(cmd).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = read_report(&dir);
+    assert_eq!(report["run"]["complete"], true);
+    let stats = sim.stats();
+    let calls = |op: &str| stats.calls.get(op).copied().unwrap_or(0);
+    assert!(calls("ListRoots") >= 1 && calls("ListAccountsForParent") >= 1, "{:?}", stats.calls);
+    assert!(calls("ListAccounts") >= 15, "every ListAccounts page is read: {:?}", stats.calls);
+    assert_eq!(report["accounts"].as_array().unwrap().len(), 30);
+    assert_eq!(
+        calls("AssumeRole") as usize,
+        29,
+        "each member account's role is assumed once: {:?}",
+        stats.calls
+    );
+    assert_matches_ground_truth(&sim, &report);
+    sim.shutdown().await;
+}
