@@ -211,10 +211,11 @@ async fn walk(
         None,
         |token| async move {
             let out = client.list_roots().set_next_token(token).send().await?;
-            let items: Option<Vec<String>> = out
-                .roots
-                .as_ref()
-                .map(|r| r.iter().filter_map(|r| r.id().map(str::to_string)).collect());
+            let items: Option<Vec<String>> = out.roots.as_ref().map(|r| {
+                r.iter()
+                    .filter_map(|r| r.id().map(str::to_string))
+                    .collect()
+            });
             Ok((items, out.next_token))
         },
         |r| roots.extend(r),
@@ -261,12 +262,11 @@ async fn walk(
                         .set_next_token(token)
                         .send()
                         .await?;
-                    let items: Option<Vec<String>> =
-                        out.organizational_units.as_ref().map(|ous| {
-                            ous.iter()
-                                .filter_map(|ou| ou.id().map(str::to_string))
-                                .collect()
-                        });
+                    let items: Option<Vec<String>> = out.organizational_units.as_ref().map(|ous| {
+                        ous.iter()
+                            .filter_map(|ou| ou.id().map(str::to_string))
+                            .collect()
+                    });
                     Ok((items, out.next_token))
                 }
             },

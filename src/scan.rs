@@ -111,8 +111,12 @@ pub async fn run_scan(
             cfg.accounts.include.clone(),
             cfg.accounts.exclude.clone(),
         );
-        let (orgs, slots, progress, feed_tx) =
-            (orgs.clone(), slots.clone(), progress.clone(), feed_tx.clone());
+        let (orgs, slots, progress, feed_tx) = (
+            orgs.clone(),
+            slots.clone(),
+            progress.clone(),
+            feed_tx.clone(),
+        );
         Some(tokio::spawn(async move {
             let mut seen = BTreeSet::new();
             let listed = crate::org::discover_each(&orgs, &ous, &slots, deadline, |page| {

@@ -100,11 +100,20 @@ impl JsonWire {
             message: short(&e),
         })?;
         let exchange = async {
-            let resp = self.connector.call(request).await.map_err(|e| CallFailure {
-                class: ErrorClass::Transient,
-                code: if e.is_timeout() { "timeout" } else { "connection" }.into(),
-                message: short(&chain(&e)),
-            })?;
+            let resp = self
+                .connector
+                .call(request)
+                .await
+                .map_err(|e| CallFailure {
+                    class: ErrorClass::Transient,
+                    code: if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "connection"
+                    }
+                    .into(),
+                    message: short(&chain(&e)),
+                })?;
             let status = resp.status().as_u16();
             let body = aws_smithy_types::byte_stream::ByteStream::new(resp.into_body())
                 .collect()
@@ -138,7 +147,12 @@ impl JsonWire {
         Err(classify_service(status, code, message))
     }
 
-    fn signed(&self, creds: &Credentials, target: &str, body: String) -> Result<HttpRequest, String> {
+    fn signed(
+        &self,
+        creds: &Credentials,
+        target: &str,
+        body: String,
+    ) -> Result<HttpRequest, String> {
         use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
         let headers = [
             ("host", &*self.host),

@@ -168,7 +168,11 @@ pub(crate) fn stage_files(
         }
         let started = std::time::Instant::now();
         staged.push(stage(staging, w.file_name(), |out| w.write(report, out))?);
-        tracing::debug!(file = w.file_name(), ms = started.elapsed().as_millis() as u64, "report file written");
+        tracing::debug!(
+            file = w.file_name(),
+            ms = started.elapsed().as_millis() as u64,
+            "report file written"
+        );
     }
     Ok(staged)
 }

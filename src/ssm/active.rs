@@ -294,9 +294,7 @@ impl Shared {
     fn ssm(&self, region: &str) -> Result<SsmWire, String> {
         let mut m = self.ssm.lock().unwrap_or_else(|e| e.into_inner());
         m.entry(region.to_string())
-            .or_insert_with(|| {
-                SsmWire::new(self.clients.sdk(), region, self.cfg.scan.call_timeout)
-            })
+            .or_insert_with(|| SsmWire::new(self.clients.sdk(), region, self.cfg.scan.call_timeout))
             .clone()
     }
 

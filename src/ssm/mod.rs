@@ -33,7 +33,21 @@ pub async fn enrich<F>(run: &SsmRun, p: SsmPartition<'_>, cloudtrail: F) -> Part
 where
     F: Future<Output = PartitionResult>,
 {
-    let (mut part, mut posture) = tokio::join!(cloudtrail, read_posture(run, &p));
+    // The documents Session Manager's own records name are read as soon as
+    // those records are, while CloudTrail is still being read: a deep
+    // partition then ends with its last LookupEvents page, not one GetDocument
+    // round trip per document after it.
+    let early = async {
+        let mut posture = read_posture(run, &p).await;
+        let named: BTreeSet<String> = posture
+            .records
+            .iter()
+            .filter_map(|r| r.document_name.clone())
+            .collect();
+        read_documents(run, &p, &mut posture, named).await;
+        posture
+    };
+    let (mut part, mut posture) = tokio::join!(cloudtrail, early);
     if part.coverage.status == RegionStatus::NotEnabled {
         return part;
     }

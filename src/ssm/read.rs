@@ -472,7 +472,8 @@ pub fn unreachable(run: &SsmRun, why: String) -> SessionManagerPosture {
 }
 
 /// Reads the other session documents `names` (the default shell's and the
-/// tunnels' excluded, at most [`MAX_DOCUMENTS`]) into `posture`.
+/// tunnels' excluded, at most [`MAX_DOCUMENTS`] in all) into `posture`,
+/// beside those it holds already (never read twice).
 pub async fn read_documents(
     run: &SsmRun,
     p: &SsmPartition<'_>,
@@ -487,13 +488,19 @@ pub async fn read_documents(
         return;
     }
     let mut caller = Caller::new(run, p.credentials);
-    let mut read: BTreeMap<String, DocumentPosture> = BTreeMap::new();
-    for name in names
+    let mut read: BTreeMap<String, DocumentPosture> = std::mem::take(&mut posture.documents)
+        .into_iter()
+        .map(|d| (d.name.clone(), d))
+        .collect();
+    let room = MAX_DOCUMENTS.saturating_sub(read.len());
+    let wanted: Vec<String> = names
         .into_iter()
         .filter(|n| n != PREFERENCES_DOCUMENT)
         .filter(|n| !crate::rules::is_tunnel_document(n, &run.tunnel_documents))
-        .take(MAX_DOCUMENTS)
-    {
+        .filter(|n| !read.contains_key(n))
+        .take(room)
+        .collect();
+    for name in wanted {
         let d = caller.document(p, &name).await;
         read.insert(name, d);
     }

@@ -391,10 +391,10 @@ mod paging {
     //! and repeats: never loses an event, never keeps one twice, and counts each
     //! record not read in full once, however often it comes.
     use super::*;
-    use ssm_session_audit::source::lookup::wire::LookupRecord;
     use proptest::prelude::*;
     use ssm_session_audit::model::{RegionCoverage, RegionStatus};
     use ssm_session_audit::source::lookup::partition::take_page;
+    use ssm_session_audit::source::lookup::wire::LookupRecord;
 
     #[derive(Debug, Clone)]
     enum Kind {

@@ -343,7 +343,6 @@ fn every_iam_option() -> IamOptions {
     }
 }
 
-
 /// For every `aws-sdk-*` crate the package depends on directly: its service
 /// name and the snake-case names of its operations (its `src/operation/` modules).
 fn sdk_operations() -> Vec<(String, Vec<String>)> {
@@ -435,7 +434,8 @@ fn tool_sources() -> Vec<PathBuf> {
 }
 
 /// X-Amz-Target prefixes of the calls the tool signs itself (`src/call/wire.rs`).
-const WIRE_TARGETS: [(&str, &str); 2] = [("cloudtrail", "CloudTrail_20131101"), ("ssm", "AmazonSSM")];
+const WIRE_TARGETS: [(&str, &str); 2] =
+    [("cloudtrail", "CloudTrail_20131101"), ("ssm", "AmazonSSM")];
 
 /// `snake_case` → `PascalCase`, as the SDK names its operation modules.
 fn pascal(snake: &str) -> String {

@@ -335,6 +335,12 @@ pub struct SimConfig {
     /// Cut every whole-object GET of a trail log file half-way (Range GETs are
     /// served whole): a reader that does not resume fails every file.
     pub trail_cut_bodies: bool,
+    /// `Some(secret)`: every signed request's SigV4 signature is checked as AWS
+    /// checks it (`server/sigv4.rs`), with the secret of the credentials this
+    /// simulator issued, else this one (the management caller's); one that does
+    /// not verify is refused (403 `InvalidSignatureException` /
+    /// `SignatureDoesNotMatch`) and counted in `bad_signatures`.
+    pub verify_signatures: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -373,6 +379,7 @@ impl Default for SimConfig {
             ssm: SsmSim::default(),
             trail_root: None,
             trail_cut_bodies: false,
+            verify_signatures: None,
         }
     }
 }
@@ -648,6 +655,10 @@ pub struct SimStats {
     /// Other 4xx answers (validation, bad tokens, unknown operations).
     pub client_errors: u64,
     pub credentials_issued: u64,
+    /// Requests refused because their SigV4 signature did not verify
+    /// (`SimConfig::verify_signatures`).
+    #[serde(default)]
+    pub bad_signatures: u64,
     /// Access keys the identity resolver was asked about (and answered).
     #[serde(default)]
     pub identities_resolved: u64,

@@ -134,7 +134,9 @@ pub struct CallerCredentials {
 }
 
 impl CallerCredentials {
-    pub fn new(provider: Option<aws_credential_types::provider::SharedCredentialsProvider>) -> Self {
+    pub fn new(
+        provider: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    ) -> Self {
         CallerCredentials {
             provider,
             cached: Mutex::new(None),

@@ -489,7 +489,9 @@ impl ChainCtx<'_> {
                 }
             }
             if failure.class == ErrorClass::ExpiredCredentials {
-                credentials.invalidate_signing(&run.caller_credentials).await;
+                credentials
+                    .invalidate_signing(&run.caller_credentials)
+                    .await;
             }
             if page_started.elapsed() >= run.settings.retry_deadline {
                 return Err(ChainEnd::Failed(format!(
@@ -590,7 +592,10 @@ pub fn take_page(
 
 /// The page without the records at or after the window's end (by LookupEvents'
 /// own `EventTime`, which `EndTime` compares); borrowed when there are none.
-fn in_window<'a>(page: &'a [LookupRecord], window: &TimeWindow) -> std::borrow::Cow<'a, [LookupRecord]> {
+fn in_window<'a>(
+    page: &'a [LookupRecord],
+    window: &TimeWindow,
+) -> std::borrow::Cow<'a, [LookupRecord]> {
     let end = window.end;
     let late = |e: &LookupRecord| e.event_time.is_some_and(|t| t >= end);
     if page.iter().any(late) {
@@ -599,4 +604,3 @@ fn in_window<'a>(page: &'a [LookupRecord], window: &TimeWindow) -> std::borrow::
         std::borrow::Cow::Borrowed(page)
     }
 }
-

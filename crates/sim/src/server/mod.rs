@@ -35,6 +35,7 @@ mod cloudtrail;
 mod ec2;
 mod public_keys;
 mod s3;
+mod sigv4;
 
 pub use self::s3::BUCKET as TRAIL_BUCKET;
 mod organizations;
@@ -89,6 +90,7 @@ struct Counters {
     unrecognized_client: AtomicU64,
     client_errors: AtomicU64,
     credentials_issued: AtomicU64,
+    bad_signatures: AtomicU64,
     identities_resolved: AtomicU64,
     max_lookup_1s: AtomicU64,
     max_served_1s: AtomicU64,
@@ -480,6 +482,7 @@ impl State {
             unrecognized_client: get(&c.unrecognized_client),
             client_errors: get(&c.client_errors),
             credentials_issued: get(&c.credentials_issued),
+            bad_signatures: get(&c.bad_signatures),
             identities_resolved: get(&c.identities_resolved),
             max_lookup_calls_1s: get(&c.max_lookup_1s),
             max_served_lookup_calls_1s: get(&c.max_served_1s),
@@ -700,6 +703,45 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         state.resolve(&a.access_key, token).await;
+    }
+    if let Some(caller_secret) = &state.world.cfg.verify_signatures {
+        let issued = auth.as_ref().and_then(|a| {
+            state
+                .issued
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|i| i.access_key_id == a.access_key)
+                .map(|i| i.secret_access_key.clone())
+        });
+        let secret = issued.as_deref().unwrap_or(caller_secret);
+        if let Err(why) = sigv4::verify(
+            parts.method.as_str(),
+            parts.uri.path(),
+            parts.uri.query(),
+            &parts.headers,
+            &body,
+            secret,
+        ) {
+            state
+                .counters
+                .bad_signatures
+                .fetch_add(1, Ordering::Relaxed);
+            let reply = match parts.headers.contains_key("x-amz-target") {
+                true => json_error(403, "InvalidSignatureException", why),
+                false => xml_error(403, "SignatureDoesNotMatch", why),
+            };
+            return Ok(finish(
+                &state,
+                reply,
+                &request_id,
+                serial,
+                Duration::ZERO,
+                arrived,
+                false,
+            )
+            .await);
+        }
     }
     let target_header = parts
         .headers
