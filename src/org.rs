@@ -10,8 +10,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::call::{
-    call_with_retry, call_with_retry_checked, CallFailure, CallSlots, ErrorClass, Priority,
-    Tokens,
+    call_with_retry, call_with_retry_checked, CallFailure, CallSlots, ErrorClass, Priority, Tokens,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -137,54 +136,75 @@ pub async fn discover_each(
         if !seen.insert(parent.clone()) {
             continue;
         }
-        let p = parent.as_str();
-        all_pages(
-            slots,
-            deadline,
-            "ListAccountsForParent",
-            Some(p),
-            |token| async move {
-                let out = client
-                    .list_accounts_for_parent()
-                    .parent_id(p)
-                    .max_results(20)
-                    .set_next_token(token)
-                    .send()
-                    .await?;
-                let items: Option<Vec<Account>> = out
-                    .accounts
-                    .as_ref()
-                    .map(|a| a.iter().filter_map(account_from).collect());
-                Ok((items, out.next_token))
-            },
-            &mut on_page,
-        )
-        .await?;
-        all_pages(
-            slots,
-            deadline,
-            "ListOrganizationalUnitsForParent",
-            Some(p),
-            |token| async move {
-                let out = client
-                    .list_organizational_units_for_parent()
-                    .parent_id(p)
-                    .max_results(20)
-                    .set_next_token(token)
-                    .send()
-                    .await?;
-                let items: Option<Vec<String>> = out.organizational_units.as_ref().map(|ous| {
-                    ous.iter()
-                        .filter_map(|ou| ou.id().map(str::to_string))
-                        .collect()
-                });
-                Ok((items, out.next_token))
-            },
-            |ous| pending.extend(ous),
-        )
-        .await?;
+        accounts_under(client, slots, deadline, &parent, &mut on_page).await?;
+        child_ous(client, slots, deadline, &parent, |ous| pending.extend(ous)).await?;
     }
     Ok(())
+}
+
+/// Every page of `ListAccountsForParent` for `parent`, handed to `sink`.
+async fn accounts_under(
+    client: &aws_sdk_organizations::Client,
+    slots: &CallSlots,
+    deadline: Duration,
+    parent: &str,
+    sink: impl FnMut(Vec<Account>),
+) -> Result<(), DiscoveryError> {
+    all_pages(
+        slots,
+        deadline,
+        "ListAccountsForParent",
+        Some(parent),
+        |token| async move {
+            let out = client
+                .list_accounts_for_parent()
+                .parent_id(parent)
+                .max_results(20)
+                .set_next_token(token)
+                .send()
+                .await?;
+            let items: Option<Vec<Account>> = out
+                .accounts
+                .as_ref()
+                .map(|a| a.iter().filter_map(account_from).collect());
+            Ok((items, out.next_token))
+        },
+        sink,
+    )
+    .await
+}
+
+/// Every page of `ListOrganizationalUnitsForParent` for `parent`: the child OUs' ids.
+async fn child_ous(
+    client: &aws_sdk_organizations::Client,
+    slots: &CallSlots,
+    deadline: Duration,
+    parent: &str,
+    sink: impl FnMut(Vec<String>),
+) -> Result<(), DiscoveryError> {
+    all_pages(
+        slots,
+        deadline,
+        "ListOrganizationalUnitsForParent",
+        Some(parent),
+        |token| async move {
+            let out = client
+                .list_organizational_units_for_parent()
+                .parent_id(parent)
+                .max_results(20)
+                .set_next_token(token)
+                .send()
+                .await?;
+            let items: Option<Vec<String>> = out.organizational_units.as_ref().map(|ous| {
+                ous.iter()
+                    .filter_map(|ou| ou.id().map(str::to_string))
+                    .collect()
+            });
+            Ok((items, out.next_token))
+        },
+        sink,
+    )
+    .await
 }
 
 /// Parents whose listings the OU walk reads at once.
@@ -223,57 +243,11 @@ async fn walk(
     )
     .await?;
     let parent = |p: String| async move {
-        let accounts = all_pages(
-            slots,
-            WALK_DEADLINE,
-            "ListAccountsForParent",
-            Some(&p),
-            |token| {
-                let p = p.as_str();
-                async move {
-                    let out = client
-                        .list_accounts_for_parent()
-                        .parent_id(p)
-                        .max_results(20)
-                        .set_next_token(token)
-                        .send()
-                        .await?;
-                    let items: Option<Vec<Account>> = out
-                        .accounts
-                        .as_ref()
-                        .map(|a| a.iter().filter_map(account_from).collect());
-                    Ok((items, out.next_token))
-                }
-            },
-            sink,
-        );
         let mut children = Vec::new();
-        let ous = all_pages(
-            slots,
-            WALK_DEADLINE,
-            "ListOrganizationalUnitsForParent",
-            Some(&p),
-            |token| {
-                let p = p.as_str();
-                async move {
-                    let out = client
-                        .list_organizational_units_for_parent()
-                        .parent_id(p)
-                        .max_results(20)
-                        .set_next_token(token)
-                        .send()
-                        .await?;
-                    let items: Option<Vec<String>> = out.organizational_units.as_ref().map(|ous| {
-                        ous.iter()
-                            .filter_map(|ou| ou.id().map(str::to_string))
-                            .collect()
-                    });
-                    Ok((items, out.next_token))
-                }
-            },
-            |c| children.extend(c),
+        let (a, o) = tokio::join!(
+            accounts_under(client, slots, WALK_DEADLINE, &p, sink),
+            child_ous(client, slots, WALK_DEADLINE, &p, |c| children.extend(c)),
         );
-        let (a, o) = tokio::join!(accounts, ous);
         a.and(o).map(|()| children)
     };
     let mut queue: Vec<String> = roots;
