@@ -133,7 +133,8 @@ fn caused_by_credentials(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn source_chain(err: &dyn std::error::Error) -> String {
+/// An error and its sources, one after another.
+pub fn source_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut cur = err.source();
     while let Some(e) = cur {

@@ -28,7 +28,7 @@ use aws_smithy_types::body::SdkBody;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::{classify_service, short, CallFailure, ErrorClass};
+use super::{classify_service, short, source_chain, CallFailure, ErrorClass};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
@@ -112,7 +112,7 @@ impl JsonWire {
                         "connection"
                     }
                     .into(),
-                    message: short(&chain(&e)),
+                    message: short(&source_chain(&e)),
                 })?;
             let status = resp.status().as_u16();
             let body = aws_smithy_types::byte_stream::ByteStream::new(resp.into_body())
@@ -121,7 +121,7 @@ impl JsonWire {
                 .map_err(|e| CallFailure {
                     class: ErrorClass::Transient,
                     code: "connection".into(),
-                    message: short(&chain(&e)),
+                    message: short(&source_chain(&e)),
                 })?
                 .into_bytes();
             Ok::<_, CallFailure>((status, body))
@@ -279,17 +279,6 @@ where
     T: Deserialize<'de>,
 {
     Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
-}
-
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut src = err.source();
-    while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        src = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
