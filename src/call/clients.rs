@@ -100,30 +100,17 @@ impl ClientSettings {
         self.home_region.as_ref()
     }
 
-    /// One CloudTrail client per region, shared by every account: each call
-    /// carries its account's credentials (see `lookup::read_partition`), because
-    /// building a client costs about as much CPU as three calls.
+    /// A region's CloudTrail client with the caller's own credentials (the
+    /// trail source's `ListPublicKeys`; scans call LookupEvents on the wire,
+    /// see `source::lookup::wire`).
     pub fn cloudtrail(&self, region: &str) -> aws_sdk_cloudtrail::Client {
-        self.cloudtrail_with(region, None)
-    }
-
-    /// A region's CloudTrail client signing with `credentials` (which caches
-    /// them itself: the client keeps no identity cache), else the caller's own.
-    pub fn cloudtrail_with(
-        &self,
-        region: &str,
-        credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
-    ) -> aws_sdk_cloudtrail::Client {
-        let mut b = aws_sdk_cloudtrail::config::Builder::from(&self.sdk)
-            .region(Region::new(region.to_string()))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(self.timeouts.clone());
-        if let Some(c) = credentials {
-            b = b
-                .credentials_provider(c)
-                .identity_cache(aws_sdk_cloudtrail::config::IdentityCache::no_cache());
-        }
-        aws_sdk_cloudtrail::Client::from_conf(b.build())
+        aws_sdk_cloudtrail::Client::from_conf(
+            aws_sdk_cloudtrail::config::Builder::from(&self.sdk)
+                .region(Region::new(region.to_string()))
+                .retry_config(RetryConfig::disabled())
+                .timeout_config(self.timeouts.clone())
+                .build(),
+        )
     }
 }
 

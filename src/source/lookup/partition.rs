@@ -119,9 +119,9 @@ struct Shared {
     /// Round trip of its calls (a moving average), for how many chains keep
     /// the pace busy.
     latency: Duration,
-    /// Chains running now, and how many of them should split at their next page.
+    /// Chains running now: fewer than the pace can feed, and the next chain to
+    /// reach a page with more to come splits (`plan_split`).
     running: usize,
-    split_wanted: usize,
     /// Set once one chain failed: the others stop at their next call.
     stop: bool,
 }
@@ -161,7 +161,6 @@ pub async fn read_partition(run: &LookupRun, p: Partition<'_>) -> PartitionResul
         many_pages: false,
         latency: Duration::ZERO,
         running: 0,
-        split_wanted: 0,
         stop: false,
     });
     let ctx = ChainCtx {
@@ -205,10 +204,6 @@ pub async fn read_partition(run: &LookupRun, p: Partition<'_>) -> PartitionResul
                 failure.get_or_insert(msg);
             }
         }
-        // Fewer chains than the pace can feed: the next chain to reach a page
-        // with more to come splits, so the partition ends with its pace busy.
-        let target = st.target_chains(settings.rate);
-        st.split_wanted = target.saturating_sub(st.running).min(st.running);
     }
 
     drop(chains);
@@ -350,7 +345,6 @@ impl ChainCtx<'_> {
         if k < 2 {
             return None;
         }
-        st.split_wanted = st.split_wanted.saturating_sub(1);
         let step = (at - chain.start) / k as i32;
         let mut slices = Vec::with_capacity(k);
         for i in 0..k {
