@@ -113,31 +113,42 @@ impl Gate {
         self.search.is_some()
     }
 
-    /// The offsets in `text` where a name starts, ascending, into `out`.
-    /// Nothing when the gate is off (ask [`Gate::is_on`]).
-    pub(crate) fn hits(&self, text: &[u8], out: &mut Vec<usize>) {
-        out.clear();
-        match &self.search {
-            None => {}
-            Some(Search::Suffix { needle, names }) => {
+    /// The offsets in `from..to` where a needle that completes a name starts,
+    /// ascending, onto `out` (a name may begin before its needle, and end
+    /// after `to`). Nothing when the gate is off (ask [`Gate::is_on`]).
+    pub(crate) fn hits_between(&self, text: &[u8], from: usize, to: usize, out: &mut Vec<usize>) {
+        let Some(search) = &self.search else {
+            return;
+        };
+        let to = to.min(text.len());
+        if from >= to {
+            return;
+        }
+        // A needle that starts before `to` may end after it.
+        let reach = |n: usize| &text[from..(to + n.saturating_sub(1)).min(text.len())];
+        match search {
+            Search::Suffix { needle, names } => {
                 let n = needle.needle().len();
-                for at in needle.find_iter(text) {
+                for at in needle.find_iter(reach(n)).map(|k| from + k) {
                     let end = at + n;
-                    for name in names {
-                        if end >= name.len() && text[end - name.len()..end] == name[..] {
-                            out.push(end - name.len());
-                            break;
-                        }
+                    let named = names
+                        .iter()
+                        .any(|name| end >= name.len() && text[end - name.len()..end] == name[..]);
+                    if named {
+                        out.push(at);
                     }
                 }
             }
-            Some(Search::Each(finders)) => {
+            Search::Each(finders) => {
+                let first = out.len();
                 for f in finders {
-                    out.extend(f.find_iter(text));
+                    out.extend(f.find_iter(reach(f.needle().len())).map(|k| from + k));
                 }
                 if finders.len() > 1 {
-                    out.sort_unstable();
-                    out.dedup();
+                    out[first..].sort_unstable();
+                    let mut kept: Vec<usize> = out.drain(first..).collect();
+                    kept.dedup();
+                    out.extend(kept);
                 }
             }
         }
@@ -171,7 +182,15 @@ mod tests {
 
     fn hits(g: &Gate, text: &str) -> Vec<usize> {
         let mut out = Vec::new();
-        g.hits(text.as_bytes(), &mut out);
+        g.hits_between(text.as_bytes(), 0, text.len(), &mut out);
+        // In pieces of every size, the same hits.
+        for step in 1..=text.len() {
+            let mut pieces = Vec::new();
+            for from in (0..text.len()).step_by(step) {
+                g.hits_between(text.as_bytes(), from, from + step, &mut pieces);
+            }
+            assert_eq!(pieces, out, "pieces of {step}");
+        }
         out
     }
 
@@ -182,11 +201,11 @@ mod tests {
         let text = r#"x StartSession roleSessionName ResumeSession "TerminateSession" AWS-StartPortForwardingSession"#;
         let want: Vec<usize> = ["StartSession", "ResumeSession", "TerminateSession"]
             .iter()
-            .map(|n| text.find(n).unwrap())
+            .map(|n| text.find(n).unwrap() + n.len() - "Session".len())
             .collect();
         assert_eq!(hits(&g, text), want);
         // A name at the very start, and a needle too close to the start for a name.
-        assert_eq!(hits(&g, "StartSession"), [0]);
+        assert_eq!(hits(&g, "StartSession"), [5]);
         assert_eq!(hits(&g, "tSession"), Vec::<usize>::new());
     }
 

@@ -18,7 +18,7 @@
 //! the splitter's size limit) is `None`, and the caller runs the splitter,
 //! which decides and names the error.
 
-use super::prefilter::{matters, unicode_escape};
+use super::prefilter::{matters, unicode_escape, Gate};
 use super::split::MAX_RECORD;
 
 /// What [`find`] saw in a well-formed file.
@@ -30,26 +30,66 @@ pub(crate) struct Found {
     pub holding: Vec<(usize, usize)>,
 }
 
-/// The records of `text` that hold a position of `hits` (ascending) or a
-/// `\u` escape of a character that [`matters`]; `None` if the text is not
-/// plainly a trail file (see the module doc).
-pub(crate) fn find(text: &[u8], hits: &[usize]) -> Option<Found> {
+/// Where in a text the positions a record may be held for are: the
+/// pre-filter's needles, searched for a piece at a time just ahead of the
+/// walk, so that each piece is read while it is still in the cache.
+pub(crate) trait Needles {
+    /// The positions in `from..to`, ascending, onto `out`.
+    fn between(&self, text: &[u8], from: usize, to: usize, out: &mut Vec<usize>);
+}
+
+impl Needles for Gate {
+    fn between(&self, text: &[u8], from: usize, to: usize, out: &mut Vec<usize>) {
+        self.hits_between(text, from, to, out)
+    }
+}
+
+/// Positions known in advance (ascending).
+impl Needles for [usize] {
+    fn between(&self, _: &[u8], from: usize, to: usize, out: &mut Vec<usize>) {
+        let a = self.partition_point(|&p| p < from);
+        let b = self.partition_point(|&p| p < to);
+        out.extend_from_slice(&self[a..b]);
+    }
+}
+
+/// How far ahead of the walk the needles are searched: a piece that stays in
+/// the first-level cache between the search and the walk.
+const PIECE: usize = 32 << 10;
+
+/// The records of `text` that hold a position of `needles` or a `\u` escape
+/// of a character that [`matters`]; `None` if the text is not plainly a trail
+/// file (see the module doc). `hits` is scratch space, reused between files.
+pub(crate) fn find<N: Needles + ?Sized>(
+    text: &[u8],
+    needles: &N,
+    hits: &mut Vec<usize>,
+) -> Option<Found> {
+    hits.clear();
     let start = header(text)?;
     #[cfg(target_arch = "x86_64")]
     {
+        if std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+            && std::arch::is_x86_feature_detected!("popcnt")
+            && std::arch::is_x86_feature_detected!("bmi1")
+        {
+            // SAFETY: the CPU has these features (checked just above).
+            return unsafe { find_avx512(text, start, needles, hits) };
+        }
         if std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("pclmulqdq")
             && std::arch::is_x86_feature_detected!("popcnt")
             && std::arch::is_x86_feature_detected!("bmi1")
         {
             // SAFETY: the CPU has these features (checked just above).
-            return unsafe { find_avx2(text, start, hits) };
+            return unsafe { find_avx2(text, start, needles, hits) };
         }
         // SAFETY: SSE2 is part of every x86_64 CPU.
-        unsafe { find_sse2(text, start, hits) }
+        unsafe { find_sse2(text, start, needles, hits) }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    walk::<Scalar>(text, start, hits)
+    walk::<Scalar, N>(text, start, needles, hits)
 }
 
 // With `popcnt` and `bmi1` the counts and bit scans are one instruction each
@@ -57,14 +97,37 @@ pub(crate) fn find(text: &[u8], hits: &[usize]) -> Option<Found> {
 // together about half the time of this pass.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt,bmi1,pclmulqdq")]
-unsafe fn find_avx2(text: &[u8], start: usize, hits: &[usize]) -> Option<Found> {
-    walk::<Avx2>(text, start, hits)
+unsafe fn find_avx2<N: Needles + ?Sized>(
+    text: &[u8],
+    start: usize,
+    needles: &N,
+    hits: &mut Vec<usize>,
+) -> Option<Found> {
+    walk::<Avx2, N>(text, start, needles, hits)
+}
+
+// A 64-byte block is one AVX-512 register, and each comparison gives its
+// bit mask directly: half the instructions of the AVX2 pass per block.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,popcnt,bmi1,pclmulqdq")]
+unsafe fn find_avx512<N: Needles + ?Sized>(
+    text: &[u8],
+    start: usize,
+    needles: &N,
+    hits: &mut Vec<usize>,
+) -> Option<Found> {
+    walk::<Avx512, N>(text, start, needles, hits)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse2")]
-unsafe fn find_sse2(text: &[u8], start: usize, hits: &[usize]) -> Option<Found> {
-    walk::<Sse2>(text, start, hits)
+unsafe fn find_sse2<N: Needles + ?Sized>(
+    text: &[u8],
+    start: usize,
+    needles: &N,
+    hits: &mut Vec<usize>,
+) -> Option<Found> {
+    walk::<Sse2, N>(text, start, needles, hits)
 }
 
 #[inline]
@@ -181,6 +244,25 @@ impl Classify for Avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+struct Avx512;
+
+#[cfg(target_arch = "x86_64")]
+impl Classify for Avx512 {
+    #[inline(always)]
+    fn masks(block: &[u8; 64]) -> Masks {
+        // SAFETY: only reached through `find_avx512`, after the CPU was found
+        // to have AVX-512BW.
+        unsafe { masks_avx512(block) }
+    }
+
+    #[inline(always)]
+    fn prefix_xor(x: u64) -> u64 {
+        // SAFETY: `find_avx512` is only called where the CPU has PCLMULQDQ.
+        unsafe { prefix_xor_clmul(x) }
+    }
+}
+
 /// The prefix XOR as a carry-less multiply by all ones (as simdjson does it).
 #[cfg(target_arch = "x86_64")]
 #[inline]
@@ -250,6 +332,22 @@ unsafe fn masks_avx2(block: &[u8; 64]) -> Masks {
     m
 }
 
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn masks_avx512(block: &[u8; 64]) -> Masks {
+    use std::arch::x86_64::*;
+    // SAFETY (of the load): the 64 bytes of the block.
+    let v = unsafe { _mm512_loadu_si512(block.as_ptr().cast()) };
+    let folded = _mm512_or_si512(v, _mm512_set1_epi8(0x20));
+    Masks {
+        quote: _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'"' as i8)),
+        backslash: _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(b'\\' as i8)),
+        open: _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8(b'{' as i8)),
+        close: _mm512_cmpeq_epi8_mask(folded, _mm512_set1_epi8(b'}' as i8)),
+    }
+}
+
 const EVEN: u64 = 0x5555_5555_5555_5555;
 
 /// The characters escaped by a backslash, where it matters: the byte just
@@ -302,38 +400,137 @@ fn holds(at: &[usize], next: &mut usize, s: usize, e: usize) -> bool {
 /// limit decides what happens to such a record.
 const RECORD_LIMIT: usize = MAX_RECORD / 2;
 
-/// The `\u` escapes of characters that [`matters`] among the escaped bytes
-/// `esc` of the block at `base`, onto `out`. Kept out of the hot loop (few
-/// blocks hold an escape): fewer registers live there.
-#[inline(never)]
-fn note_escapes(text: &[u8], base: usize, block: &[u8; 64], mut esc: u64, out: &mut Vec<usize>) {
-    while esc != 0 {
-        let i = esc.trailing_zeros() as usize;
-        esc &= esc - 1;
-        if block[i] == b'u' && unicode_escape(text, base + i).is_some_and(matters) {
-            out.push(base + i);
+/// What the walk keeps besides the few values its hot loop holds in
+/// registers: touched only in a block where the depth may come back to the
+/// array's level, or that holds an escape.
+struct Cuts<'a, N: ?Sized> {
+    text: &'a [u8],
+    needles: &'a N,
+    /// The needles' positions found so far, ascending; all of those before
+    /// `hits_to`.
+    hits: &'a mut Vec<usize>,
+    hits_to: usize,
+    found: Found,
+    record_start: usize,
+    /// Where the bytes between two elements begin.
+    gap_from: usize,
+    next_hit: usize,
+    /// Where `\u` escapes that matter are, ascending, found as the walk goes.
+    escapes: Vec<usize>,
+    next_escape: usize,
+}
+
+/// What a block's brackets did.
+enum Step {
+    /// The depth after the block.
+    Depth(u64),
+    /// The array ends at this offset.
+    End(usize),
+    /// Not plainly a trail file.
+    Bad,
+}
+
+impl<N: Needles + ?Sized> Cuts<'_, N> {
+    /// Search the next piece (at least up to `to`).
+    #[inline(never)]
+    fn more_hits(&mut self, to: usize) {
+        let from = self.hits_to;
+        self.hits_to = to.max(from + PIECE).min(self.text.len());
+        self.needles
+            .between(self.text, from, self.hits_to, self.hits);
+    }
+
+    /// The `\u` escapes of characters that [`matters`] among the escaped bytes
+    /// `esc` of the block at `base`. Kept out of the hot loop (few blocks hold
+    /// an escape): fewer registers live there.
+    #[inline(never)]
+    fn note_escapes(&mut self, base: usize, block: &[u8; 64], mut esc: u64) {
+        while esc != 0 {
+            let i = esc.trailing_zeros() as usize;
+            esc &= esc - 1;
+            if block[i] == b'u' && unicode_escape(self.text, base + i).is_some_and(matters) {
+                self.escapes.push(base + i);
+            }
         }
+    }
+
+    /// The brackets `open` and `close` (outside strings) of the block at
+    /// `base`, bit by bit, from `depth`.
+    #[inline(never)]
+    fn brackets(&mut self, base: usize, open: u64, close: u64, mut depth: u64) -> Step {
+        let text = self.text;
+        let mut bits = open | close;
+        while bits != 0 {
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let at = base + i;
+            if open >> i & 1 == 1 {
+                if depth == 0 {
+                    if text[at] != b'{' || !gap_ok(&text[self.gap_from..at], self.found.records > 0)
+                    {
+                        return Step::Bad;
+                    }
+                    self.record_start = at;
+                }
+                depth += 1;
+            } else {
+                if depth == 0 {
+                    // No comma before the array's end.
+                    if text[at] != b']' || !gap_ok(&text[self.gap_from..at], false) {
+                        return Step::Bad;
+                    }
+                    return Step::End(at);
+                }
+                depth -= 1;
+                if depth == 0 {
+                    let (s, e) = (self.record_start, at + 1);
+                    if e - s > RECORD_LIMIT {
+                        return Step::Bad;
+                    }
+                    self.found.records += 1;
+                    let wanted = holds(self.hits, &mut self.next_hit, s, e)
+                        | holds(&self.escapes, &mut self.next_escape, s, e);
+                    if wanted {
+                        self.found.holding.push((s, e));
+                    }
+                    self.gap_from = e;
+                }
+            }
+        }
+        Step::Depth(depth)
     }
 }
 
 #[inline(always)]
-fn walk<C: Classify>(text: &[u8], start: usize, hits: &[usize]) -> Option<Found> {
-    let mut found = Found::default();
+fn walk<C: Classify, N: Needles + ?Sized>(
+    text: &[u8],
+    start: usize,
+    needles: &N,
+    hits: &mut Vec<usize>,
+) -> Option<Found> {
+    let mut cuts = Cuts {
+        text,
+        needles,
+        hits,
+        hits_to: start,
+        found: Found::default(),
+        record_start: 0,
+        gap_from: start,
+        next_hit: 0,
+        escapes: Vec::new(),
+        next_escape: 0,
+    };
     // Depth below the array: 0 between elements, 1 at a record's own keys.
     let mut depth: u64 = 0;
     let mut in_string: u64 = 0;
     let mut carry: u64 = 0;
-    let mut record_start = 0usize;
-    // Where the bytes between two elements begin.
-    let mut gap_from = start;
-    let mut next_hit = 0usize;
-    // Where `\u` escapes that matter are, ascending, found as the walk goes.
-    let mut escapes: Vec<usize> = Vec::new();
-    let mut next_escape = 0usize;
-    let mut end: Option<usize> = None;
     let mut base = start;
     let mut tail = [0u8; 64];
-    'blocks: while base < text.len() {
+    let end = loop {
+        if base >= text.len() {
+            // The text ended inside the array.
+            return None;
+        }
         let block: &[u8; 64] = match text.get(base..base + 64) {
             Some(b) => b.try_into().ok()?,
             None => {
@@ -342,12 +539,15 @@ fn walk<C: Classify>(text: &[u8], start: usize, hits: &[usize]) -> Option<Found>
                 &tail
             }
         };
+        if base + 64 > cuts.hits_to {
+            cuts.more_hits(base + 64);
+        }
         let m = C::masks(block);
         let mut quote = m.quote;
         if m.backslash | carry != 0 {
             let esc = escaped(m.backslash, &mut carry);
             quote &= !esc;
-            note_escapes(text, base, block, esc, &mut escapes);
+            cuts.note_escapes(base, block, esc);
         }
         let inside = C::prefix_xor(quote) ^ in_string;
         in_string = ((inside as i64) >> 63) as u64;
@@ -364,55 +564,21 @@ fn walk<C: Classify>(text: &[u8], start: usize, hits: &[usize]) -> Option<Found>
         if depth > closes {
             // The depth cannot come back to the array's level in this block.
             depth = depth + u64::from(open.count_ones()) - closes;
-            base += 64;
-            continue;
-        }
-        let mut bits = open | close;
-        while bits != 0 {
-            let i = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            let at = base + i;
-            if open >> i & 1 == 1 {
-                if depth == 0 {
-                    if text[at] != b'{' || !gap_ok(&text[gap_from..at], found.records > 0) {
-                        return None;
-                    }
-                    record_start = at;
-                }
-                depth += 1;
-            } else {
-                if depth == 0 {
-                    // No comma before the array's end.
-                    if text[at] != b']' || !gap_ok(&text[gap_from..at], false) {
-                        return None;
-                    }
-                    end = Some(at);
-                    break 'blocks;
-                }
-                depth -= 1;
-                if depth == 0 {
-                    let (s, e) = (record_start, at + 1);
-                    if e - s > RECORD_LIMIT {
-                        return None;
-                    }
-                    found.records += 1;
-                    let wanted =
-                        holds(hits, &mut next_hit, s, e) | holds(&escapes, &mut next_escape, s, e);
-                    if wanted {
-                        found.holding.push((s, e));
-                    }
-                    gap_from = e;
-                }
+        } else {
+            match cuts.brackets(base, open, close, depth) {
+                Step::Depth(d) => depth = d,
+                Step::End(at) => break at,
+                Step::Bad => return None,
             }
         }
         base += 64;
-    }
+    };
     // After the array: only the object's end.
-    let rest = skip_ws(text, end? + 1);
+    let rest = skip_ws(text, end + 1);
     if text.get(rest) != Some(&b'}') || skip_ws(text, rest + 1) != text.len() {
         return None;
     }
-    Some(found)
+    Some(cuts.found)
 }
 
 #[cfg(test)]
@@ -438,6 +604,33 @@ mod tests {
         Some(out)
     }
 
+    /// [`find`] through every classifier this CPU has, which must agree.
+    fn find_every_way(text: &[u8], hits: &[usize]) -> Option<Found> {
+        let scratch = &mut Vec::new();
+        let want = header(text).and_then(|start| walk::<Scalar, _>(text, start, hits, scratch));
+        assert_eq!(find(text, hits, scratch), want);
+        #[cfg(target_arch = "x86_64")]
+        {
+            type Way = unsafe fn(&[u8], usize, &[usize], &mut Vec<usize>) -> Option<Found>;
+            let start = header(text);
+            let by = |f: Way, scratch: &mut Vec<usize>| {
+                // SAFETY: each is called only where the CPU has its features (below).
+                start.and_then(|s| unsafe { f(text, s, hits, scratch) })
+            };
+            assert_eq!(by(find_sse2, scratch), want, "sse2");
+            let common = std::arch::is_x86_feature_detected!("pclmulqdq")
+                && std::arch::is_x86_feature_detected!("popcnt")
+                && std::arch::is_x86_feature_detected!("bmi1");
+            if common && std::arch::is_x86_feature_detected!("avx2") {
+                assert_eq!(by(find_avx2, scratch), want, "avx2");
+            }
+            if common && std::arch::is_x86_feature_detected!("avx512bw") {
+                assert_eq!(by(find_avx512, scratch), want, "avx512");
+            }
+        }
+        want
+    }
+
     fn find_sub(hay: &[u8], needle: &[u8]) -> Option<usize> {
         hay.windows(needle.len()).position(|w| w == needle)
     }
@@ -445,7 +638,7 @@ mod tests {
     /// Every record as a hit: `find` must give exactly the splitter's records.
     fn all_records(text: &[u8]) -> Option<Vec<(usize, usize)>> {
         let hits: Vec<usize> = (0..text.len()).collect();
-        let f = find(text, &hits)?;
+        let f = find_every_way(text, &hits)?;
         assert_eq!(f.records as usize, f.holding.len());
         Some(f.holding)
     }
@@ -468,6 +661,9 @@ mod tests {
                 assert_eq!(Sse2::masks(&block), want);
                 if std::arch::is_x86_feature_detected!("avx2") {
                     assert_eq!(Avx2::masks(&block), want);
+                }
+                if std::arch::is_x86_feature_detected!("avx512bw") {
+                    assert_eq!(Avx512::masks(&block), want);
                 }
                 if std::arch::is_x86_feature_detected!("pclmulqdq") {
                     // SAFETY: the CPU has PCLMULQDQ (checked just above).
@@ -545,7 +741,7 @@ mod tests {
             r#"{"Records":[[1]]}"#,
             "",
         ] {
-            assert_eq!(find(c.as_bytes(), &[]), None, "{c}");
+            assert_eq!(find_every_way(c.as_bytes(), &[]), None, "{c}");
         }
     }
 
@@ -569,10 +765,40 @@ mod tests {
     }
 
     #[test]
+    fn names_across_the_search_pieces_are_all_found() {
+        // Records whose names straddle, start at and end at each piece's edge.
+        let gate = Gate::new(&["StartSession".into(), "TerminateSession".into()]);
+        for shift in 0..20 {
+            let mut text = String::from("{\"Records\":[");
+            let mut want = Vec::new();
+            let mut k = 0;
+            while text.len() < 4 * PIECE {
+                let edge = (text.len() / PIECE + 1) * PIECE;
+                let pad = (edge + shift).saturating_sub(text.len() + 30).min(PIECE);
+                let name = ["StartSession", "TerminateSession", "GetSession"][k % 3];
+                let rec = format!(r#"{{"p":"{}","eventName":"{name}"}}"#, "x".repeat(pad));
+                if k > 0 {
+                    text.push(',');
+                }
+                if name != "GetSession" {
+                    want.push(rec.clone());
+                }
+                text.push_str(&rec);
+                k += 1;
+            }
+            text.push_str("]}");
+            let f = find(text.as_bytes(), &gate, &mut Vec::new()).expect("well-formed");
+            let got: Vec<&str> = f.holding.iter().map(|&(s, e)| &text[s..e]).collect();
+            assert_eq!(got, want, "shift {shift}");
+            assert_eq!(f.records as usize, k);
+        }
+    }
+
+    #[test]
     fn hits_and_escapes_pick_their_records() {
         let text = r#"{"Records":[{"n":"A"},{"n":"B"},{"n":"C\u0053"},{"n":"\u00e9"},{"n":"D"}]}"#;
         let at = |s: &str| text.find(s).unwrap();
-        let f = find(text.as_bytes(), &[at("B")]).unwrap();
+        let f = find_every_way(text.as_bytes(), &[at("B")]).unwrap();
         assert_eq!(f.records, 5);
         let picked: Vec<&str> = f.holding.iter().map(|&(s, e)| &text[s..e]).collect();
         // B by its hit; C by an escape of a letter; not é.

@@ -3,7 +3,7 @@
 //! A [`Scanner`] (one per worker, reused from file to file) takes a file whole
 //! when it fits its buffers: libdeflate inflates it in one go
 //! ([`inflate::Whole`]), the pre-filter finds the literal event names with a
-//! SIMD substring search ([`Gate::hits`]), the structural pass
+//! SIMD substring search ([`Gate::hits_between`]), the structural pass
 //! ([`records::find`]) counts the records and hands over only those holding
 //! a hit, and only those are tested and parsed. A file it cannot take that way
 //! (larger than the buffers, corrupt, not plainly a trail file) is streamed:
@@ -194,8 +194,7 @@ impl Scanner {
             scan.sha256 = Some(Sha256::digest(text).into());
         }
         let found = if self.gate.is_on() {
-            self.gate.hits(text, &mut self.hits);
-            records::find(text, &self.hits)
+            records::find(text, &self.gate, &mut self.hits)
         } else {
             None
         };
