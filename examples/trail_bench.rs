@@ -273,6 +273,100 @@ struct Row {
     note: String,
 }
 
+/// One reader to time: `argv` run `runs` times as its own process.
+struct Contender<'a> {
+    name: String,
+    cores: usize,
+    runs: usize,
+    argv: Vec<String>,
+    /// A tool that must be installed, or "".
+    needs: &'a str,
+    /// The session records it returned, from its stdout.
+    kept: &'a dyn Fn(&str) -> Res<Option<u64>>,
+}
+
+/// Every contender, in rounds: round k runs each contender that wants a k-th
+/// run once, in order, so that readers compared with each other run back to
+/// back and a shared machine's drift falls on all alike. A row per contender
+/// (its best run), and for each core count the ratio of our reader's time to
+/// `igzip -dc`'s in the same round.
+fn rounds(
+    contenders: &[Contender<'_>],
+    has_time: bool,
+    has_taskset: bool,
+    rss_file: &Path,
+) -> Res<(Vec<Row>, Vec<(usize, Vec<f64>)>)> {
+    let present: Vec<bool> = contenders
+        .iter()
+        .map(|c| c.needs.is_empty() || installed(c.needs))
+        .collect();
+    let mut best: Vec<Option<(f64, Option<f64>, Option<u64>)>> = vec![None; contenders.len()];
+    let mut ratios: Vec<(usize, Vec<f64>)> = Vec::new();
+    for c in contenders {
+        if !ratios.iter().any(|(k, _)| *k == c.cores) {
+            ratios.push((c.cores, Vec::new()));
+        }
+    }
+    let most = contenders.iter().map(|c| c.runs.max(1)).max().unwrap_or(0);
+    for round in 0..most {
+        let mut this: Vec<Option<f64>> = vec![None; contenders.len()];
+        for (i, c) in contenders.iter().enumerate() {
+            if !present[i] || round >= c.runs.max(1) {
+                continue;
+            }
+            let _ = std::fs::remove_file(rss_file);
+            let mut cmd = command(&c.argv, c.cores == 1, rss_file, has_time, has_taskset);
+            let (s, rss, out) = timed(&mut cmd, rss_file)?;
+            let k = (c.kept)(&out)?;
+            if best[i].as_ref().is_none_or(|b| s < b.0) {
+                best[i] = Some((s, rss, k));
+            }
+            this[i] = Some(s);
+        }
+        let at = |name: &str, cores: usize| {
+            contenders
+                .iter()
+                .position(|c| c.name.starts_with(name) && c.cores == cores)
+                .and_then(|i| this[i])
+        };
+        for (cores, r) in ratios.iter_mut() {
+            if let (Some(ours), Some(igzip)) =
+                (at("ssm-session-audit", *cores), at("`igzip", *cores))
+            {
+                r.push(igzip / ours);
+            }
+        }
+    }
+    let rows = contenders
+        .iter()
+        .zip(best)
+        .zip(present)
+        .map(|((c, b), present)| match b {
+            Some((s, rss, k)) => Row {
+                name: c.name.clone(),
+                cores: c.cores,
+                secs: Some(s),
+                rss_mb: rss,
+                kept: k,
+                note: String::new(),
+            },
+            None => Row {
+                name: c.name.clone(),
+                cores: c.cores,
+                secs: None,
+                rss_mb: None,
+                kept: None,
+                note: if present {
+                    "not run".into()
+                } else {
+                    format!("`{}` not installed", c.needs)
+                },
+            },
+        })
+        .collect();
+    Ok((rows, ratios))
+}
+
 fn main() -> Res<()> {
     let mut argv = std::env::args().skip(1).peekable();
     if argv.peek().map(String::as_str) == Some("--scan") {
@@ -326,47 +420,6 @@ fn main() -> Res<()> {
     // Files per process when the decompressors run on every core.
     let per = (files.len() / (cores * 4)).max(1).to_string();
 
-    let mut rows: Vec<Row> = Vec::new();
-    // Best of `runs`: (seconds, peak RSS of that run, stdout).
-    let mut run = |name: String,
-                   cores_used: usize,
-                   runs: usize,
-                   argv: Vec<String>,
-                   needs: &str,
-                   kept: &dyn Fn(&str) -> Res<Option<u64>>|
-     -> Res<()> {
-        if !needs.is_empty() && !installed(needs) {
-            rows.push(Row {
-                name,
-                cores: cores_used,
-                secs: None,
-                rss_mb: None,
-                kept: None,
-                note: format!("`{needs}` not installed"),
-            });
-            return Ok(());
-        }
-        let mut best: Option<(f64, Option<f64>, Option<u64>)> = None;
-        for _ in 0..runs.max(1) {
-            let _ = std::fs::remove_file(&rss_file);
-            let mut c = command(&argv, cores_used == 1, &rss_file, has_time, has_taskset);
-            let (s, rss, out) = timed(&mut c, &rss_file)?;
-            let k = kept(&out)?;
-            if best.as_ref().is_none_or(|b| s < b.0) {
-                best = Some((s, rss, k));
-            }
-        }
-        let (s, rss, k) = best.ok_or("no run")?;
-        rows.push(Row {
-            name,
-            cores: cores_used,
-            secs: Some(s),
-            rss_mb: rss,
-            kept: k,
-            note: String::new(),
-        });
-        Ok(())
-    };
     let sh = |script: &str| -> Vec<String> {
         vec![
             "sh".into(),
@@ -403,19 +456,26 @@ fn main() -> Res<()> {
     let none = |_: &str| -> Res<Option<u64>> { Ok(None) };
     let count = |out: &str| -> Res<Option<u64>> { Ok(Some(out.trim().parse()?)) };
 
+    let duck = |out: &str| -> Res<Option<u64>> {
+        Ok(Some(
+            out.split_whitespace().next().ok_or("no output")?.parse()?,
+        ))
+    };
+    let mut contenders: Vec<Contender> = Vec::new();
+    let mut missing: Vec<Row> = Vec::new();
     let mut core_counts = vec![1];
     if cores > 1 {
         core_counts.push(cores);
     }
     for &c in &core_counts {
-        run(
-            "ssm-session-audit".to_string(),
-            c,
-            a.runs,
-            ours(c),
-            "",
-            &our_kept,
-        )?;
+        contenders.push(Contender {
+            name: "ssm-session-audit".to_string(),
+            cores: c,
+            runs: a.runs,
+            argv: ours(c),
+            needs: "",
+            kept: &our_kept,
+        });
         for (tool, script) in [
             ("igzip", "igzip -dc"),
             ("libdeflate-gunzip", "libdeflate-gunzip -c"),
@@ -426,60 +486,55 @@ fn main() -> Res<()> {
             } else {
                 format!(r#"xargs -0 -P "$3" -n "$2" {script} < "$1" > /dev/null"#)
             };
-            run(
-                format!("`{script}` (decompression only)"),
-                c,
-                a.runs,
-                sh(&s),
-                tool,
-                &none,
-            )?;
+            contenders.push(Contender {
+                name: format!("`{script}` (decompression only)"),
+                cores: c,
+                runs: a.runs,
+                argv: sh(&s),
+                needs: tool,
+                kept: &none,
+            });
         }
     }
     if a.jq {
-        run(
-            "`zcat | jq`".into(),
-            1,
-            1,
-            sh(
+        contenders.push(Contender {
+            name: "`zcat | jq`".into(),
+            cores: 1,
+            runs: 1,
+            argv: sh(
                 r#"xargs -0 zcat < "$1" | jq -c '.Records[] | select(.eventSource=="ssm.amazonaws.com" and (.eventName=="StartSession" or .eventName=="ResumeSession" or .eventName=="TerminateSession"))' | wc -l"#,
             ),
-            "jq",
-            &count,
-        )?;
+            needs: "jq",
+            kept: &count,
+        });
     }
     if a.duckdb {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/trail/duckdb_count.py");
         let glob = format!("{}/AWSLogs/**/*.json.gz", dir.display());
         let start = win.start.format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let end = win.end.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let duck = |out: &str| -> Res<Option<u64>> {
-            Ok(Some(
-                out.split_whitespace().next().ok_or("no output")?.parse()?,
-            ))
-        };
         let has_duckdb = Command::new(&a.python)
             .args(["-c", "import duckdb"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
         if has_duckdb {
-            run(
-                "DuckDB `read_json`".to_string(),
+            contenders.push(Contender {
+                name: "DuckDB `read_json`".to_string(),
                 cores,
-                a.runs.min(2),
-                vec![
+                runs: a.runs.min(2),
+                argv: vec![
                     a.python.clone(),
                     script.display().to_string(),
                     glob,
                     start,
                     end,
                 ],
-                "",
-                &duck,
-            )?;
+                needs: "",
+                kept: &duck,
+            });
         } else {
-            rows.push(Row {
+            missing.push(Row {
                 name: "DuckDB `read_json`".into(),
                 cores,
                 secs: None,
@@ -490,6 +545,8 @@ fn main() -> Res<()> {
         }
     }
 
+    let (mut rows, ratios) = rounds(&contenders, has_time, has_taskset, &rss_file)?;
+    rows.extend(missing);
     let igzip = |c: usize| {
         rows.iter()
             .find(|r| r.name.starts_with("`igzip") && r.cores == c)
@@ -514,6 +571,21 @@ fn main() -> Res<()> {
             mb / s
         );
         ok &= r.kept.is_none_or(|k| k == info.sessions);
+    }
+    println!();
+    for (c, r) in ratios {
+        if r.is_empty() {
+            continue;
+        }
+        let mut r = r;
+        r.sort_by(f64::total_cmp);
+        println!(
+            "ours vs `igzip -dc` on {c} core(s), run by run (each pair back to back): median {:.2}, {:.2}–{:.2} over {} rounds",
+            r[r.len() / 2],
+            r[0],
+            r[r.len() - 1],
+            r.len()
+        );
     }
     println!();
     if !ok {

@@ -14,6 +14,8 @@
 
 use memchr::memmem::Finder;
 
+use super::records::Pair;
+
 /// Characters a JSON `\uXXXX` escape may stand for that the literal tests
 /// depend on (names, keys, `ssm.amazonaws.com`).
 pub(crate) fn matters(c: u32) -> bool {
@@ -152,6 +154,25 @@ impl Gate {
                 }
             }
         }
+    }
+
+    /// The two rarest bytes of the one needle there is (as `memchr` ranks
+    /// them), for a test a whole block at a time; none when several needles
+    /// are searched or the gate is off.
+    pub(crate) fn pair(&self) -> Option<Pair> {
+        let needle = match &self.search {
+            Some(Search::Suffix { needle, .. }) => needle.needle(),
+            Some(Search::Each(finders)) if finders.len() == 1 => finders[0].needle(),
+            _ => return None,
+        };
+        let p = memchr::arch::all::packedpair::Pair::new(needle)?;
+        let (at1, at2) = (usize::from(p.index1()), usize::from(p.index2()));
+        Some(Pair {
+            at1,
+            b1: needle[at1],
+            at2,
+            b2: needle[at2],
+        })
     }
 
     /// May this one record be wanted (the streaming path's test)?
