@@ -589,6 +589,17 @@ impl<N: Needles + ?Sized> Cuts<'_, N> {
     }
 }
 
+/// Does a byte of the block at `base` pass `pair`'s test? Yes where the test
+/// would read past the text.
+#[inline(always)]
+fn pair_passes<C: Classify>(text: &[u8], base: usize, pair: Pair) -> bool {
+    let at = |k: usize| -> Option<&[u8; 64]> { text.get(base + k..base + k + 64)?.try_into().ok() };
+    match (at(pair.at1), at(pair.at2)) {
+        (Some(one), Some(two)) => C::eq(one, pair.b1) & C::eq(two, pair.b2) != 0,
+        _ => true,
+    }
+}
+
 /// The blocks from `base` (up to `limit`) that only move the depth: no
 /// backslash, no bracket that could bring the depth back to the array's
 /// level, and (`PAIR`) no byte that passes `pair`'s test. Where the next
@@ -609,14 +620,8 @@ fn quiet_blocks<C: Classify, const PAIR: bool>(
         let Ok(block) = <&[u8; 64]>::try_from(block) else {
             break;
         };
-        if PAIR {
-            let at = |k: usize| text.get(base + k..base + k + 64)?.try_into().ok();
-            let (Some(one), Some(two)) = (at(pair.at1), at(pair.at2)) else {
-                break;
-            };
-            if C::eq(one, pair.b1) & C::eq(two, pair.b2) != 0 {
-                break;
-            }
+        if PAIR && pair_passes::<C>(text, base, pair) {
+            break;
         }
         let m = C::masks(block);
         if m.backslash != 0 {
@@ -711,7 +716,11 @@ fn walk<C: Classify, N: Needles + ?Sized>(
             }
         };
         if base + 64 > cuts.hits_to {
-            cuts.more_hits(base + 64, ahead);
+            match pair {
+                // A block no byte of which passes the test holds no position.
+                Some(p) if !pair_passes::<C>(text, base, p) => cuts.hits_to = base + 64,
+                _ => cuts.more_hits(base + 64, ahead),
+            }
         }
         let m = C::masks(block);
         let mut quote = m.quote;
