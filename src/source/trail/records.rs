@@ -601,7 +601,7 @@ fn pair_passes<C: Classify>(text: &[u8], base: usize, pair: Pair) -> bool {
 }
 
 /// The blocks from `base` (up to `limit`) that only move the depth: no
-/// backslash, no bracket that could bring the depth back to the array's
+/// `\u` escape, no bracket that could bring the depth back to the array's
 /// level, and (`PAIR`) no byte that passes `pair`'s test. Where the next
 /// block that needs more starts (or `limit`'s last whole block); `depth` and
 /// `in_string` are as after the blocks passed. Nothing in this loop calls
@@ -614,8 +614,9 @@ fn quiet_blocks<C: Classify, const PAIR: bool>(
     pair: Pair,
     depth: &mut u64,
     in_string: &mut u64,
+    carry: &mut u64,
 ) -> usize {
-    let (mut d, mut s) = (*depth, *in_string);
+    let (mut d, mut s, mut c) = (*depth, *in_string, *carry);
     while let Some(block) = text.get(base..base + 64).filter(|_| base + 64 <= limit) {
         let Ok(block) = <&[u8; 64]>::try_from(block) else {
             break;
@@ -624,21 +625,31 @@ fn quiet_blocks<C: Classify, const PAIR: bool>(
             break;
         }
         let m = C::masks(block);
-        if m.backslash != 0 {
-            break;
+        let mut quote = m.quote;
+        let mut next_c = c;
+        if m.backslash | c != 0 {
+            // Escaped quotes are text; a `\u` escape is left to the block walk,
+            // which notes the ones that matter.
+            let esc = escaped(m.backslash, &mut next_c);
+            if esc & C::eq(block, b'u') != 0 {
+                break;
+            }
+            quote &= !esc;
         }
-        let inside = C::prefix_xor(m.quote) ^ s;
+        let inside = C::prefix_xor(quote) ^ s;
         let open = m.open & !inside;
         let close = m.close & !inside;
         let closes = u64::from(close.count_ones());
-        if d <= closes {
+        // A backslash outside a string is for the block walk to refuse.
+        if d <= closes || m.backslash & !inside != 0 {
             break;
         }
         s = ((inside as i64) >> 63) as u64;
         d = d + u64::from(open.count_ones()) - closes;
+        c = next_c;
         base += 64;
     }
-    (*depth, *in_string) = (d, s);
+    (*depth, *in_string, *carry) = (d, s, c);
     base
 }
 
@@ -672,35 +683,35 @@ fn walk<C: Classify, N: Needles + ?Sized>(
     // without, a piece at a time ahead of the walk.
     let ahead = if pair.is_some() { 0 } else { PIECE };
     let end = loop {
-        if carry == 0 {
-            match pair {
-                Some(pair) => {
-                    base = quiet_blocks::<C, true>(
-                        text,
-                        base,
-                        text.len().saturating_sub(pair.at1.max(pair.at2)),
-                        pair,
-                        &mut depth,
-                        &mut in_string,
-                    );
-                    // The blocks passed hold no position.
-                    cuts.hits_to = cuts.hits_to.max(base);
-                }
-                None => {
-                    base = quiet_blocks::<C, false>(
-                        text,
-                        base,
-                        cuts.hits_to.min(text.len()),
-                        Pair {
-                            at1: 0,
-                            b1: 0,
-                            at2: 0,
-                            b2: 0,
-                        },
-                        &mut depth,
-                        &mut in_string,
-                    );
-                }
+        match pair {
+            Some(pair) => {
+                base = quiet_blocks::<C, true>(
+                    text,
+                    base,
+                    text.len().saturating_sub(pair.at1.max(pair.at2)),
+                    pair,
+                    &mut depth,
+                    &mut in_string,
+                    &mut carry,
+                );
+                // The blocks passed hold no position.
+                cuts.hits_to = cuts.hits_to.max(base);
+            }
+            None => {
+                base = quiet_blocks::<C, false>(
+                    text,
+                    base,
+                    cuts.hits_to.min(text.len()),
+                    Pair {
+                        at1: 0,
+                        b1: 0,
+                        at2: 0,
+                        b2: 0,
+                    },
+                    &mut depth,
+                    &mut in_string,
+                    &mut carry,
+                );
             }
         }
         if base >= text.len() {
