@@ -5,11 +5,18 @@
 //! quotes, backslashes and brackets become bit masks of a 64-byte block (SSE2,
 //! or AVX2 where the CPU has it), escaped quotes are removed, the inside of
 //! strings is a prefix XOR of the quotes, and the depth moves by the brackets
-//! outside strings. Only a block where the depth may come back to the array's
-//! level is looked at bit by bit, so the cost per record is a few instructions,
-//! not a walk over its bytes. Each record that holds one of the caller's
-//! positions (the pre-filter's hits) comes back as a byte range; the others
-//! are only counted.
+//! outside strings (AVX-512BW takes a block in one register). Most blocks only
+//! move the depth: they go through a loop that holds everything in registers
+//! and calls nothing. Only a block where the depth may come back to the
+//! array's level, that escapes a `u`, or that may hold a name goes to the
+//! block walk, which looks at it bit by bit; so the cost per record is a few
+//! instructions, not a walk over its bytes. Names are found by the same pass:
+//! a two-byte test of each block (the needle's two rarest bytes at their
+//! offsets, as `memchr` picks them), and `memmem` only over a block that
+//! passes it; with several needles, `memmem` runs a 32 KiB piece ahead of the
+//! walk instead, while the piece is in cache. Each record that holds one of
+//! the needles' positions comes back as a byte range; the others are only
+//! counted.
 //!
 //! It answers only for what the streaming splitter (`split::for_each_record`)
 //! would cut into the same records: `{"Records":[ {…}, {…} ]}` with any

@@ -2,10 +2,11 @@
 //!
 //! A [`Scanner`] (one per worker, reused from file to file) takes a file whole
 //! when it fits its buffers: libdeflate inflates it in one go
-//! ([`inflate::Whole`]), the pre-filter finds the literal event names with a
-//! SIMD substring search ([`Gate::hits_between`]), the structural pass
-//! ([`records::find`]) counts the records and hands over only those holding
-//! a hit, and only those are tested and parsed. A file it cannot take that way
+//! ([`inflate::Whole`]); the structural pass ([`records::find`]) counts the
+//! records and, with the pre-filter's needles ([`Gate::pair`],
+//! [`Gate::hits_between`]: a two-byte test per block, then a SIMD substring
+//! search), hands over only those holding a literal event name, and only
+//! those are tested and parsed. A file it cannot take that way
 //! (larger than the buffers, corrupt, not plainly a trail file) is streamed:
 //! the capped inflate stream, the windowed splitter, and the same pre-filter
 //! record by record. Both ways give the same result for every input; the
