@@ -7,6 +7,11 @@ mod terminal;
 
 use clap::Parser;
 
+/// Per-thread free lists instead of glibc's arenas: a scan allocates and frees
+/// a few buffers per AWS call on every worker thread (BENCHMARKS.md, issue 16).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = cli::Cli::parse();
     quiet_panics();
