@@ -50,6 +50,13 @@ pub(crate) fn has_escape_that_matters(rec: &[u8]) -> bool {
     false
 }
 
+/// Does one of `names` end at `end` in `text`?
+fn ends_a_name(names: &[Vec<u8>], text: &[u8], end: usize) -> bool {
+    names
+        .iter()
+        .any(|name| end >= name.len() && text[end - name.len()..end] == name[..])
+}
+
 /// The query's event names, ready to be searched for.
 pub(crate) struct Gate {
     /// `None`: the gate is off, every record is parsed.
@@ -131,15 +138,8 @@ impl Gate {
         match search {
             Search::Suffix { needle, names } => {
                 let n = needle.needle().len();
-                for at in needle.find_iter(reach(n)).map(|k| from + k) {
-                    let end = at + n;
-                    let named = names
-                        .iter()
-                        .any(|name| end >= name.len() && text[end - name.len()..end] == name[..]);
-                    if named {
-                        out.push(at);
-                    }
-                }
+                let found = needle.find_iter(reach(n)).map(|k| from + k);
+                out.extend(found.filter(|&at| ends_a_name(names, text, at + n)));
             }
             Search::Each(finders) => {
                 let first = out.len();
@@ -147,10 +147,10 @@ impl Gate {
                     out.extend(f.find_iter(reach(f.needle().len())).map(|k| from + k));
                 }
                 if finders.len() > 1 {
+                    // What came before `from` is ascending and below it, so
+                    // sorting the new ones keeps the whole ascending.
                     out[first..].sort_unstable();
-                    let mut kept: Vec<usize> = out.drain(first..).collect();
-                    kept.dedup();
-                    out.extend(kept);
+                    out.dedup();
                 }
             }
         }
@@ -181,11 +181,9 @@ impl Gate {
             None => return true,
             Some(Search::Suffix { needle, names }) => {
                 let n = needle.needle().len();
-                needle.find_iter(rec).any(|at| {
-                    names.iter().any(|name| {
-                        at + n >= name.len() && rec[at + n - name.len()..at + n] == name[..]
-                    })
-                })
+                needle
+                    .find_iter(rec)
+                    .any(|at| ends_a_name(names, rec, at + n))
             }
             Some(Search::Each(finders)) => finders.iter().any(|f| f.find(rec).is_some()),
         };

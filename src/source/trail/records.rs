@@ -53,7 +53,7 @@ pub(crate) trait Needles {
 }
 
 /// Every position `p` has `text[p + at1] == b1` and `text[p + at2] == b2`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Pair {
     pub at1: usize,
     pub b1: u8,
@@ -624,8 +624,11 @@ fn quiet_blocks<C: Classify, const PAIR: bool>(
     carry: &mut u64,
 ) -> usize {
     let (mut d, mut s, mut c) = (*depth, *in_string, *carry);
-    while let Some(block) = text.get(base..base + 64).filter(|_| base + 64 <= limit) {
-        let Ok(block) = <&[u8; 64]>::try_from(block) else {
+    while base + 64 <= limit {
+        let Some(block) = text
+            .get(base..base + 64)
+            .and_then(|b| <&[u8; 64]>::try_from(b).ok())
+        else {
             break;
         };
         if PAIR && pair_passes::<C>(text, base, pair) {
@@ -690,9 +693,9 @@ fn walk<C: Classify, N: Needles + ?Sized>(
     // without, a piece at a time ahead of the walk.
     let ahead = if pair.is_some() { 0 } else { PIECE };
     let end = loop {
-        match pair {
+        base = match pair {
             Some(pair) => {
-                base = quiet_blocks::<C, true>(
+                let after = quiet_blocks::<C, true>(
                     text,
                     base,
                     text.len().saturating_sub(pair.at1.max(pair.at2)),
@@ -702,25 +705,19 @@ fn walk<C: Classify, N: Needles + ?Sized>(
                     &mut carry,
                 );
                 // The blocks passed hold no position.
-                cuts.hits_to = cuts.hits_to.max(base);
+                cuts.hits_to = cuts.hits_to.max(after);
+                after
             }
-            None => {
-                base = quiet_blocks::<C, false>(
-                    text,
-                    base,
-                    cuts.hits_to.min(text.len()),
-                    Pair {
-                        at1: 0,
-                        b1: 0,
-                        at2: 0,
-                        b2: 0,
-                    },
-                    &mut depth,
-                    &mut in_string,
-                    &mut carry,
-                );
-            }
-        }
+            None => quiet_blocks::<C, false>(
+                text,
+                base,
+                cuts.hits_to.min(text.len()),
+                Pair::default(),
+                &mut depth,
+                &mut in_string,
+                &mut carry,
+            ),
+        };
         if base >= text.len() {
             // The text ended inside the array.
             return None;
