@@ -253,7 +253,13 @@ struct RunResult {
     cpu_bound_s: Option<f64>,
     /// The scanner's user + system time over the LookupEvents calls (ms).
     cpu_per_lookup_ms: Option<f64>,
+    /// The same over every AWS call it made (ms).
+    cpu_per_call_ms: Option<f64>,
     throttled_share: f64,
+    /// The partitions whose last call came latest (ours only): what held the end.
+    slowest: Vec<sim::PartitionTimes>,
+    /// When the last Organizations listing call came (ours only).
+    last_listing_s: Option<f64>,
     note: String,
 }
 
@@ -588,7 +594,10 @@ async fn run_ours(
         efficiency: figures.efficiency,
         cpu_bound_s: figures.cpu_bound_s,
         cpu_per_lookup_ms: figures.cpu_per_lookup_ms,
+        cpu_per_call_ms: figures.cpu_per_call_ms,
         throttled_share: figures.throttled_share,
+        slowest: stats.slowest.clone(),
+        last_listing_s: stats.last_listing_s,
         note,
     })
 }
@@ -707,7 +716,10 @@ async fn run_peer(
         efficiency: figures.efficiency,
         cpu_bound_s: figures.cpu_bound_s,
         cpu_per_lookup_ms: figures.cpu_per_lookup_ms,
+        cpu_per_call_ms: figures.cpu_per_call_ms,
         throttled_share: figures.throttled_share,
+        slowest: Vec::new(),
+        last_listing_s: None,
         note,
     })
 }
@@ -718,6 +730,7 @@ struct Figures {
     efficiency: f64,
     cpu_bound_s: Option<f64>,
     cpu_per_lookup_ms: Option<f64>,
+    cpu_per_call_ms: Option<f64>,
     throttled_share: f64,
 }
 
@@ -734,9 +747,34 @@ impl Figures {
             efficiency: floor_s / wall.as_secs_f64(),
             cpu_bound_s: per_call.map(|p| p * lookups / cores()),
             cpu_per_lookup_ms: per_call.map(|p| p * 1000.0),
+            cpu_per_call_ms: cpu_s.map(|c| c * 1000.0 / all.max(1) as f64),
             throttled_share: stats.throttled as f64 / all.max(1) as f64,
         }
     }
+}
+
+/// One line on what held a run's end: its last listing call, and the
+/// partitions whose last calls came latest, with the pace each needed alone.
+fn what_held_the_end(r: &RunResult) -> String {
+    let s = |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{t:.1} s"));
+    let mut line = format!(
+        "CPU {:.3} ms a call of any kind; last listing call at {}; latest partitions:",
+        r.cpu_per_call_ms.unwrap_or(f64::NAN),
+        s(r.last_listing_s)
+    );
+    for p in &r.slowest {
+        line.push_str(&format!(
+            " {} (role {}, LookupEvents {:.1}–{:.1} s for {} calls, pace alone {:.1} s; Session Manager until {})",
+            p.partition,
+            s(p.role_s),
+            p.first_lookup_s,
+            p.last_lookup_s,
+            p.lookups,
+            p.lookups.saturating_sub(1) as f64 / 2.0,
+            s(p.last_ssm_s),
+        ));
+    }
+    line
 }
 
 fn tail(s: &str) -> String {
@@ -871,6 +909,7 @@ async fn main() {
                         r.lost,
                         r.duplicated
                     );
+                    eprintln!("bench:   {}", what_held_the_end(&r));
                     result.runs.push(r)
                 }
                 Err(e) => eprintln!("bench: {}: ours failed: {e}", w.name),

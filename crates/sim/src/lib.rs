@@ -636,7 +636,7 @@ impl GroundTruth {
 }
 
 /// What the simulator saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimStats {
     /// HTTP requests of any kind.
     pub requests: u64,
@@ -679,6 +679,29 @@ pub struct SimStats {
     pub answer_micros_total: u64,
     #[serde(default)]
     pub answers_timed: u64,
+    /// The partitions whose last call came latest (at most 3), latest first:
+    /// what held the run's end.
+    #[serde(default)]
+    pub slowest: Vec<PartitionTimes>,
+    /// Seconds from the first request to the last Organizations listing call.
+    #[serde(default)]
+    pub last_listing_s: Option<f64>,
+}
+
+/// When one partition's calls arrived, in seconds from the simulator's first
+/// request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartitionTimes {
+    /// `account-id/region`.
+    pub partition: String,
+    /// The account's first AssumeRole.
+    pub role_s: Option<f64>,
+    pub first_lookup_s: f64,
+    pub last_lookup_s: f64,
+    /// LookupEvents calls that arrived (throttled ones too).
+    pub lookups: u64,
+    /// The last DescribeSessions or GetDocument call.
+    pub last_ssm_s: Option<f64>,
 }
 
 /// Starts simulators.

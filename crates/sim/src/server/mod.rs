@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -28,7 +28,9 @@ use tokio::task::JoinHandle;
 
 use crate::data::{iso, Rec, World};
 use crate::rng::{base32_u64, hash, hash_str, mix, uuid_from, Rng};
-use crate::{GroundTruth, IssuedSecret, LookupPaging, PartitionFault, SimAccount, SimStats};
+use crate::{
+    GroundTruth, IssuedSecret, LookupPaging, PartitionFault, PartitionTimes, SimAccount, SimStats,
+};
 
 mod account;
 mod cloudtrail;
@@ -123,6 +125,16 @@ struct PartState {
     last: Instant,
     arrivals: VecDeque<Instant>,
     served: VecDeque<Instant>,
+    /// The first LookupEvents call's arrival, and how many arrived.
+    first: Instant,
+    lookups: u64,
+}
+
+/// A partition's Session Manager bucket: (tokens, last refill), and the last
+/// call's arrival.
+struct SsmPartState {
+    tokens: f64,
+    last: Instant,
 }
 
 struct State {
@@ -132,8 +144,14 @@ struct State {
     external: Vec<RwLock<HashMap<String, External>>>,
     parts: Vec<Mutex<HashMap<(usize, u64), PartState>>>,
     /// Session Manager's rate buckets per partition: (tokens, last refill).
-    ssm_parts: Vec<Mutex<HashMap<(usize, u64), (f64, Instant)>>>,
+    ssm_parts: Vec<Mutex<HashMap<(usize, u64), SsmPartState>>>,
     counters: Counters,
+    /// The first request's arrival: the timeline's zero.
+    first_request: OnceLock<Instant>,
+    /// Each account's first AssumeRole, and the last Organizations listing
+    /// call (for [`SimStats::slowest`]).
+    roles: Mutex<HashMap<usize, Instant>>,
+    last_listing: Mutex<Option<Instant>>,
     max_partition: Mutex<Option<String>>,
     serial: AtomicU64,
     cred_serial: AtomicU64,
@@ -291,6 +309,9 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
         parts: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         ssm_parts: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
         counters: Counters::default(),
+        first_request: OnceLock::new(),
+        roles: Mutex::new(HashMap::new()),
+        last_listing: Mutex::new(None),
         max_partition: Mutex::new(None),
         serial: AtomicU64::new(0),
         cred_serial: AtomicU64::new(0),
@@ -490,10 +511,66 @@ impl State {
             events_returned: get(&c.events_returned),
             answer_micros_total: get(&c.answer_micros),
             answers_timed: get(&c.answers),
+            slowest: self.slowest(3),
+            last_listing_s: self.since_first(*lock(&self.last_listing)),
         }
     }
 
+    /// Seconds from the first request to `t`.
+    fn since_first(&self, t: Option<Instant>) -> Option<f64> {
+        let zero = *self.first_request.get()?;
+        t.map(|t| t.saturating_duration_since(zero).as_secs_f64())
+    }
+
+    /// The `n` partitions whose last call came latest, and their timelines.
+    fn slowest(&self, n: usize) -> Vec<PartitionTimes> {
+        let mut ssm_last: HashMap<(usize, u64), Instant> = HashMap::new();
+        for shard in &self.ssm_parts {
+            ssm_last.extend(lock(shard).iter().map(|(k, st)| (*k, st.last)));
+        }
+        let mut all: Vec<((usize, u64), Instant, Instant, u64)> = Vec::new();
+        for shard in &self.parts {
+            all.extend(
+                lock(shard)
+                    .iter()
+                    .map(|(k, st)| (*k, st.first, st.last, st.lookups)),
+            );
+        }
+        let end = |k: &(usize, u64), last: Instant| ssm_last.get(k).map_or(last, |s| last.max(*s));
+        all.sort_by_key(|(k, _, last, _)| std::cmp::Reverse(end(k, *last)));
+        let roles = lock(&self.roles);
+        let regions = &self.world.cfg.regions;
+        all.into_iter()
+            .take(n)
+            .map(|(k, first, last, lookups)| PartitionTimes {
+                partition: format!(
+                    "{}/{}",
+                    self.world.org.accounts[k.0].id,
+                    regions
+                        .iter()
+                        .find(|r| hash_str(r) == k.1)
+                        .map_or("?", |r| r.as_str())
+                ),
+                role_s: self.since_first(roles.get(&k.0).copied()),
+                first_lookup_s: self.since_first(Some(first)).unwrap_or(0.0),
+                last_lookup_s: self.since_first(Some(last)).unwrap_or(0.0),
+                lookups,
+                last_ssm_s: self.since_first(ssm_last.get(&k).copied()),
+            })
+            .collect()
+    }
+
+    /// Notes the arrival of an account's AssumeRole (its first only).
+    pub(super) fn note_role(&self, account: usize) {
+        lock(&self.roles)
+            .entry(account)
+            .or_insert_with(Instant::now);
+    }
+
     fn count_op(&self, op: &str) {
+        if op.starts_with("List") && !op.starts_with("ListObjects") {
+            *lock(&self.last_listing) = Some(Instant::now());
+        }
         let i = OPS.iter().position(|o| *o == op).unwrap_or(OPS.len() - 1);
         self.counters.calls[i].fetch_add(1, Ordering::Relaxed);
     }
@@ -603,11 +680,14 @@ impl State {
         let shard = &self.ssm_parts[(hash(&[key.0 as u64, key.1, 0x55]) as usize) % SHARDS];
         let now = Instant::now();
         let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
-        let (tokens, last) = map.entry(key).or_insert((cap, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(cap);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        let st = map.entry(key).or_insert(SsmPartState {
+            tokens: cap,
+            last: now,
+        });
+        st.tokens = (st.tokens + now.duration_since(st.last).as_secs_f64() * rate).min(cap);
+        st.last = now;
+        if st.tokens >= 1.0 {
+            st.tokens -= 1.0;
             true
         } else {
             false
@@ -630,7 +710,10 @@ impl State {
                 last: now,
                 arrivals: VecDeque::new(),
                 served: VecDeque::new(),
+                first: now,
+                lookups: 0,
             });
+            st.lookups += 1;
             st.tokens = (st.tokens + now.duration_since(st.last).as_secs_f64() * rate).min(cap);
             st.last = now;
             for q in [&mut st.arrivals, &mut st.served] {
@@ -659,6 +742,7 @@ impl State {
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let arrived = Instant::now();
+    state.first_request.get_or_init(|| arrived);
     state.counters.requests.fetch_add(1, Ordering::Relaxed);
     let serial = state.serial.fetch_add(1, Ordering::Relaxed);
     let request_id = uuid_from(mix(state.seed_mix ^ serial), mix(serial.wrapping_add(0x1D)));
@@ -1095,4 +1179,8 @@ mod tests {
     fn xml_is_escaped() {
         assert_eq!(xml_escape("<a&'\">"), "&lt;a&amp;&apos;&quot;&gt;");
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -131,6 +131,7 @@ pub(super) fn assume_role(
             format!("User: {caller_arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"),
         ));
     };
+    state.note_role(index);
     let chained = match caller {
         Caller::Management => false,
         Caller::Issued(_) => true,
