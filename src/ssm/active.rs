@@ -137,6 +137,7 @@ pub async fn list_active(
             retry_deadline: deadline,
             window: cfg.scan.window,
             tunnel_documents: Vec::new(),
+            listed: super::read::already_listed(),
             progress: Arc::new(NoProgress),
             caller_credentials: Arc::new(CallerCredentials::new(
                 clients.sdk().credentials_provider(),

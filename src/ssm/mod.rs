@@ -38,6 +38,7 @@ where
     // partition then ends with its last LookupEvents page, not one GetDocument
     // round trip per document after it.
     let early = async {
+        run.after_listing().await;
         let mut posture = read_posture(run, &p).await;
         let named: BTreeSet<String> = posture
             .records

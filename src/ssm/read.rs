@@ -56,6 +56,29 @@ pub struct SsmRun {
     pub progress: Arc<dyn Progress>,
     /// The caller's own credentials, for its own account's calls.
     pub caller_credentials: Arc<CallerCredentials>,
+    /// True once the organization's listing has ended, or accounts wait for
+    /// a place among those being read (or nothing is listed): see
+    /// [`SsmRun::after_listing`].
+    pub listed: watch::Receiver<bool>,
+}
+
+impl SsmRun {
+    /// Waits for the organization's listing to end. Session Manager's records
+    /// are read after it: on two busy cores their calls slowed the listing's
+    /// chain of pages, which every account after them waits on, while they
+    /// can be read at any time before the report. Once the accounts being
+    /// read fill their window, waiting would hold the others back, and the
+    /// records go at once. A listing that stops without saying so (its
+    /// sender dropped) lets them go as well.
+    pub async fn after_listing(&self) {
+        let mut listed = self.listed.clone();
+        let _ = listed.wait_for(|done| *done).await;
+    }
+}
+
+/// A receiver that says the listing has ended: for runs that list nothing.
+pub fn already_listed() -> watch::Receiver<bool> {
+    watch::channel(true).1
 }
 
 /// One partition to read.

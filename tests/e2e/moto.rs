@@ -1028,6 +1028,7 @@ async fn document_view(sdk: &SdkConfig, account: &str, name: &str) -> DocumentVi
         tunnel_documents: Vec::new(),
         progress: std::sync::Arc::new(ssm_session_audit::progress::NoProgress),
         caller_credentials: caller_credentials(sdk),
+        listed: ssm_session_audit::ssm::read::already_listed(),
     };
     let credentials = AccountCredentials::caller();
     let wire = ssm_wire(sdk);

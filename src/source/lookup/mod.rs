@@ -132,6 +132,13 @@ impl Shared {
 pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
     let cfg = &ctx.cfg;
     let caller_arn = ctx.caller.as_ref().map(|c| c.arn.as_str()).unwrap_or("");
+    // Session Manager's records wait for the listing to end (`SsmRun::after_listing`),
+    // or for the window of accounts to fill: accounts that wait on them must
+    // not keep the listed ones from starting.
+    let (listed_tx, listed_rx) = tokio::sync::watch::channel(false);
+    let release = || {
+        listed_tx.send_if_modified(|done| !std::mem::replace(done, true));
+    };
     let caller_credentials = Arc::new(credentials::CallerCredentials::new(
         ctx.clients.sdk().credentials_provider(),
     ));
@@ -160,6 +167,7 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
                 tunnel_documents: cfg.rules.tunnel_documents.clone(),
                 progress: ctx.progress.clone(),
                 caller_credentials,
+                listed: listed_rx,
             };
             (run, Mutex::new(HashMap::new()))
         }),
@@ -195,17 +203,26 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
             let handle = running.spawn(async move { scan_account(shared, a).await });
             tasks.insert(handle.id(), account);
         }
+        if !queue.is_empty() {
+            release();
+        }
         if !listing && running.is_empty() {
             break;
         }
         tokio::select! {
             // Interrupted: take no more accounts; running ones stop on their own.
-            _ = cancelled(&ctx.cancel), if listing => listing = false,
+            _ = cancelled(&ctx.cancel), if listing => {
+                listing = false;
+                release();
+            }
             page = feed.next_page(), if listing => match page {
                 Some(page) => queue.extend(
                     page.into_iter().filter(|d| d.skip.is_none()).map(|d| d.account),
                 ),
-                None => listing = false,
+                None => {
+                    listing = false;
+                    release();
+                }
             },
             joined = running.join_next_with_id(), if !running.is_empty() => match joined {
                 Some(Ok((id, r))) => {
