@@ -307,6 +307,7 @@ pub async fn run_scan(
     };
     let interrupted = ctx.cancelled();
     // `--since last`: each partition's own window, and nothing an earlier report holds.
+    tracing::debug!("scan: every partition read");
     let already_reported = crate::chain::keep_new(&cfg.scan, &mut results);
     let mut report = build_report(ReportParts {
         cfg,
@@ -426,7 +427,7 @@ fn incomplete_reasons(
 /// Sessions, findings, per-account lines and the run header, sorted so the same
 /// input gives the same bytes.
 fn build_report(p: ReportParts<'_>) -> Report {
-    let mut events: Vec<SessionEvent> = Vec::new();
+    let began = std::time::Instant::now();
     let mut accounts: Vec<AccountReport> = p.skipped;
     let mut stats = RunStats {
         accounts_total: (p.results.len() + accounts.len()) as u64,
@@ -434,6 +435,7 @@ fn build_report(p: ReportParts<'_>) -> Report {
         ..RunStats::default()
     };
     let mut coverage_of = Vec::new();
+    let mut groups: Vec<Vec<SessionEvent>> = Vec::new();
     for r in p.results {
         for c in r.coverage.regions.values() {
             stats.partitions += 1;
@@ -445,19 +447,42 @@ fn build_report(p: ReportParts<'_>) -> Report {
             stats.duplicates += c.duplicates;
         }
         stats.calls = stats.pages + stats.retries;
-        events.extend(r.events);
+        groups.push(r.events);
         coverage_of.push((r.account, r.coverage));
     }
-    events.sort_by(|a, b| {
+    // Each account's events sorted on their own, then the accounts in order:
+    // one sort of every event compared keys scattered over the heap (140 ms
+    // for 37,000 events). Events hold their partition's account, so this is
+    // the order of the whole; a hand-built result that breaks that is
+    // sorted again as a whole.
+    let by_key = |a: &SessionEvent, b: &SessionEvent| {
         (&a.account_id, &a.region, a.event_time, &a.event_id).cmp(&(
             &b.account_id,
             &b.region,
             b.event_time,
             &b.event_id,
         ))
+    };
+    for g in &mut groups {
+        g.sort_by(by_key);
+    }
+    groups.sort_by(|a, b| match (a.first(), b.first()) {
+        (Some(a), Some(b)) => by_key(a, b),
+        (a, b) => a.is_some().cmp(&b.is_some()),
     });
+    let mut events: Vec<SessionEvent> = Vec::with_capacity(groups.iter().map(Vec::len).sum());
+    for g in groups {
+        events.extend(g);
+    }
+    if !events.is_sorted_by(|a, b| by_key(a, b).is_le()) {
+        events.sort_by(by_key);
+    }
     stats.events = events.len() as u64;
     stats.already_reported = p.already_reported;
+    tracing::debug!(
+        ms = began.elapsed().as_millis() as u64,
+        "report: events sorted"
+    );
     // `--since last`: this run's calls join the sessions the last run left open.
     // Session Manager's own records (live scans) add status, real end, reason
     // and transcript to them, and discrepancies to each region's posture.
@@ -482,6 +507,10 @@ fn build_report(p: ReportParts<'_>) -> Report {
         |all, sessions| crate::rules::evaluate(all, sessions, &p.cfg.rules, p.baseline),
     );
 
+    tracing::debug!(
+        ms = began.elapsed().as_millis() as u64,
+        "report: sessions and findings"
+    );
     // One pass over events and sessions, not one per account.
     let mut per_account: BTreeMap<&str, (u64, u64, BTreeSet<&str>)> = BTreeMap::new();
     for e in &events {
@@ -523,6 +552,7 @@ fn build_report(p: ReportParts<'_>) -> Report {
     let continuation = joined.continuation(scan, &accounts, &events, p.whole_listing);
     let previous = joined.previous(scan, p.already_reported);
     let (sessions, findings) = joined.into_parts();
+    tracing::debug!(ms = began.elapsed().as_millis() as u64, "report: built");
     Report {
         schema: REPORT_SCHEMA.to_string(),
         run: RunInfo {

@@ -55,7 +55,7 @@ use self::sessions::*;
 use self::text::*;
 use crate::event::ip_of;
 use crate::model::{Finding, Flag, FlagCount, Session, SessionEvent, Severity};
-use crate::session::{cmp_events, RESUME_SESSION, START_SESSION};
+use crate::session::{RESUME_SESSION, START_SESSION};
 
 /// Every finding for these events and sessions, sorted by (account, region,
 /// flag, first event time, principal, session, event ids).
@@ -67,8 +67,8 @@ pub fn evaluate(
 ) -> Vec<Finding> {
     // One canonical sequence: sorted by a total order, each event id once.
     let mut events: Vec<&SessionEvent> = events.iter().collect();
-    events.sort_by(|a, b| cmp_events(a, b));
-    let mut seen = BTreeSet::new();
+    crate::session::sort_events(&mut events);
+    let mut seen = std::collections::HashSet::with_capacity(events.len());
     events.retain(|e| seen.insert(e.event_id.as_str()));
 
     let mut found = Vec::new();
