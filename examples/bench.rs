@@ -258,7 +258,7 @@ struct RunResult {
     throttled_share: f64,
     /// The partitions whose last call came latest (ours only): what held the end.
     slowest: Vec<sim::PartitionTimes>,
-    /// When the last Organizations listing call came (ours only).
+    /// When the last ListAccounts call came (ours only).
     last_listing_s: Option<f64>,
     note: String,
 }
@@ -758,7 +758,7 @@ impl Figures {
 fn what_held_the_end(r: &RunResult) -> String {
     let s = |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{t:.1} s"));
     let mut line = format!(
-        "CPU {:.3} ms a call of any kind; last listing call at {}; latest partitions:",
+        "CPU {:.3} ms a call of any kind; last ListAccounts call at {}; latest partitions:",
         r.cpu_per_call_ms.unwrap_or(f64::NAN),
         s(r.last_listing_s)
     );

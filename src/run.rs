@@ -322,7 +322,11 @@ pub(crate) async fn run_and_report(
             note.map(|n| format!("\n{n}")).unwrap_or_default()
         );
     }
-    Ok(exit_status(&report, cfg))
+    let status = exit_status(&report, cfg);
+    // The process ends next: freeing a large report one string at a time
+    // only delays the exit.
+    std::mem::forget(report);
+    Ok(status)
 }
 
 fn exit_status(report: &Report, cfg: &Config) -> i32 {

@@ -1082,6 +1082,7 @@ async fn get_document_matches_moto_field_by_field() {
         tunnel_documents: Vec::new(),
         progress: std::sync::Arc::new(ssm_session_audit::progress::NoProgress),
         caller_credentials: caller_credentials(&moto),
+        listed: ssm_session_audit::ssm::read::already_listed(),
     };
     let caller = AccountCredentials::caller();
     let fresh = read_document(
@@ -1112,6 +1113,7 @@ async fn get_document_matches_moto_field_by_field() {
     // The simulator's credentials are not moto's: sign as its caller.
     let run = SsmRun {
         caller_credentials: caller_credentials(&sim_sdk),
+        listed: ssm_session_audit::ssm::read::already_listed(),
         ..run
     };
     let never = read_document(

@@ -335,6 +335,35 @@ async fn a_scan_joins_session_managers_records_exactly() {
     sim.shutdown().await;
 }
 
+/// Session Manager's records are read after the organization's listing has
+/// ended (they slowed its chain of pages on busy cores), and still in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_managers_records_wait_for_the_listing() {
+    // Five ListAccounts pages, 40 ms each: without the wait, the first page's
+    // accounts would call DescribeSessions while the third page is asked for.
+    let sim = Simulator::start(SimConfig {
+        accounts: 100,
+        home_latency: Some(Duration::from_millis(40)),
+        ..org()
+    })
+    .await
+    .unwrap();
+    let t = tempdir();
+    let cmd = scan_command(&sim, &t, Some(&sim::demo_config_toml()), &["--quiet"]);
+    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_matches_ground_truth(&sim, &report);
+    assert_matches_ssm_truth(&sim, &sim.ssm_truth(), &report);
+    let stats = sim.stats();
+    let (listed, first_ssm) = (stats.last_listing_s.unwrap(), stats.first_ssm_s.unwrap());
+    assert!(stats.calls["ListAccounts"] >= 5, "{stats:?}");
+    assert!(
+        first_ssm > listed,
+        "the first Session Manager call came at {first_ssm:.3} s, the last ListAccounts page at {listed:.3} s"
+    );
+    sim.shutdown().await;
+}
+
 /// The sessions of an `active --format json` listing, as (account, region, id).
 fn listed(v: &Value) -> BTreeSet<(String, String, String)> {
     v["sessions"]

@@ -683,9 +683,13 @@ pub struct SimStats {
     /// what held the run's end.
     #[serde(default)]
     pub slowest: Vec<PartitionTimes>,
-    /// Seconds from the first request to the last Organizations listing call.
+    /// Seconds from the first request to the last `ListAccounts` call.
     #[serde(default)]
     pub last_listing_s: Option<f64>,
+    /// Seconds from the first request to the first DescribeSessions or
+    /// GetDocument call.
+    #[serde(default)]
+    pub first_ssm_s: Option<f64>,
 }
 
 /// When one partition's calls arrived, in seconds from the simulator's first

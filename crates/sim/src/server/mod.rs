@@ -152,6 +152,8 @@ struct State {
     /// call (for [`SimStats::slowest`]).
     roles: Mutex<HashMap<usize, Instant>>,
     last_listing: Mutex<Option<Instant>>,
+    /// The first Session Manager call's arrival.
+    first_ssm: OnceLock<Instant>,
     max_partition: Mutex<Option<String>>,
     serial: AtomicU64,
     cred_serial: AtomicU64,
@@ -312,6 +314,7 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
         first_request: OnceLock::new(),
         roles: Mutex::new(HashMap::new()),
         last_listing: Mutex::new(None),
+        first_ssm: OnceLock::new(),
         max_partition: Mutex::new(None),
         serial: AtomicU64::new(0),
         cred_serial: AtomicU64::new(0),
@@ -513,6 +516,7 @@ impl State {
             answers_timed: get(&c.answers),
             slowest: self.slowest(3),
             last_listing_s: self.since_first(*lock(&self.last_listing)),
+            first_ssm_s: self.since_first(self.first_ssm.get().copied()),
         }
     }
 
@@ -568,7 +572,7 @@ impl State {
     }
 
     fn count_op(&self, op: &str) {
-        if op.starts_with("List") && !op.starts_with("ListObjects") {
+        if op == "ListAccounts" {
             *lock(&self.last_listing) = Some(Instant::now());
         }
         let i = OPS.iter().position(|o| *o == op).unwrap_or(OPS.len() - 1);
@@ -679,6 +683,7 @@ impl State {
         let key = (account, hash_str(region));
         let shard = &self.ssm_parts[(hash(&[key.0 as u64, key.1, 0x55]) as usize) % SHARDS];
         let now = Instant::now();
+        self.first_ssm.get_or_init(|| now);
         let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
         let st = map.entry(key).or_insert(SsmPartState {
             tokens: cap,
