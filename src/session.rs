@@ -18,8 +18,9 @@ pub const TERMINATE_SESSION: &str = "TerminateSession";
 /// Joins the events into sessions, sorted by (account, region, start time or
 /// first event time, session id).
 pub fn build_sessions(events: &[SessionEvent]) -> Vec<Session> {
-    // Hashed, not ordered: the sessions are sorted at the end, and ordering
-    // 343,000 events' keys by comparing their strings was half a second.
+    // Hashed, not ordered: the sessions are sorted at the end, and an ordered
+    // map compared the keys' strings, read from all over the heap, for every
+    // one of 343,000 events.
     let mut groups: HashMap<(&str, &str), Vec<&SessionEvent>> = HashMap::new();
     for event in events {
         if event.is_failed() {
@@ -128,8 +129,8 @@ fn call_rank(name: &str) -> u8 {
 
 /// Sorts by [`cmp_events`], most comparisons decided by a key held beside
 /// each reference (time, call): comparing the events themselves read their
-/// strings from all over the heap, and that was most of a large report's
-/// rules.
+/// strings from all over the heap, a large share of the rules' time on a
+/// large report.
 pub fn sort_events(events: &mut [&SessionEvent]) {
     let mut keyed: Vec<((i64, u32, u8), &SessionEvent)> = events
         .iter()

@@ -371,7 +371,6 @@ fn sync_dir(dir: &Path) {
     let _ = dir;
 }
 
-/// Hashes exactly the bytes that reach the file.
 /// How much the writer fills before the block goes to be hashed and written.
 const BLOCK: usize = 1 << 20;
 
@@ -422,6 +421,7 @@ impl Write for BlockSender {
     }
 }
 
+/// Hashes exactly the bytes that reach the file.
 struct HashingWriter<W: Write> {
     inner: W,
     hasher: Sha256,

@@ -22,7 +22,6 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -292,8 +291,22 @@ pub struct SimHandle {
     task: JoinHandle<()>,
 }
 
+/// The accept queue asked for (Linux caps it at `net.core.somaxconn`, 4,096 here).
+const LISTEN_BACKLOG: u32 = 65_535;
+
 pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<SimHandle> {
-    let listener = TcpListener::bind(addr).await?;
+    // The kernel's largest accept queue, not tokio's default of 1,024: a scan
+    // opens thousands of connections at once, and an overflowing queue drops
+    // handshakes, which left calls hanging to their 20 s timeout (the kernel
+    // counted 32,324 overflows over one benchmark run). An AWS endpoint does
+    // not drop them so.
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.bind(addr)?;
+    let listener = socket.listen(LISTEN_BACKLOG)?;
     let addr = listener.local_addr()?;
     let seed_mix = mix(world.cfg.seed ^ 0x5EED);
     let s3 = match &world.cfg.trail_root {
