@@ -434,7 +434,8 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
         let (account_id, credentials) = (&account.id, &credentials);
         async move {
             match &shared.ssm {
-                // Session Manager's records, read beside LookupEvents.
+                // Session Manager's records, read beside LookupEvents once the
+                // listing has ended (`SsmRun::after_listing`).
                 Some((run, wires)) => match shared.ssm_wire(wires, region) {
                     Ok(wire) => {
                         let p = crate::ssm::SsmPartition {
