@@ -286,7 +286,8 @@ pub struct SimConfig {
     pub latency: Duration,
     pub jitter: Duration,
     /// When set, Organizations and STS answer after this (± a quarter) instead:
-    /// the scanner's home region is near, the regions it reads are not.
+    /// the scanner's home region is near, the regions it reads (CloudTrail,
+    /// Session Manager) are not.
     pub home_latency: Option<Duration>,
     /// LookupEvents calls per second per (account, region); the bucket holds max(1, rate).
     pub lookup_rate: f64,

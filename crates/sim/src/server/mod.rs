@@ -864,9 +864,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             Duration::ZERO,
         ),
     };
-    // Only CloudTrail is regional; Organizations and STS answer from the home region.
-    // (The Rust SDK sends `CloudTrail_20131101.…`, boto the namespaced form.)
-    let home = target_header.is_none_or(|t| !t.contains("CloudTrail_20131101"));
+    // CloudTrail and Session Manager are regional; Organizations and STS
+    // answer from the home region. (The Rust SDK sends `CloudTrail_20131101.…`,
+    // boto the namespaced form.)
+    let home = target_header
+        .is_none_or(|t| !t.contains("CloudTrail_20131101") && !t.starts_with("AmazonSSM."));
     Ok(finish(&state, reply, &request_id, serial, extra, arrived, home).await)
 }
 
