@@ -129,8 +129,8 @@ struct PartState {
     lookups: u64,
 }
 
-/// A partition's Session Manager bucket: (tokens, last refill), and the last
-/// call's arrival.
+/// A partition's Session Manager bucket: its tokens and its last refill,
+/// which is its last call's arrival.
 struct SsmPartState {
     tokens: f64,
     last: Instant,
@@ -147,8 +147,8 @@ struct State {
     counters: Counters,
     /// The first request's arrival: the timeline's zero.
     first_request: OnceLock<Instant>,
-    /// Each account's first AssumeRole, and the last Organizations listing
-    /// call (for [`SimStats::slowest`]).
+    /// Each account's first AssumeRole (for [`SimStats::slowest`]), and the
+    /// last ListAccounts call.
     roles: Mutex<HashMap<usize, Instant>>,
     last_listing: Mutex<Option<Instant>>,
     /// The first Session Manager call's arrival.
