@@ -755,7 +755,7 @@ impl Figures {
 
 /// One line on what held a run's end: its last listing call, and the
 /// partitions whose last calls came latest, with the pace each needed alone.
-fn what_held_the_end(r: &RunResult) -> String {
+fn what_held_the_end(r: &RunResult, rate: f64) -> String {
     let s = |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{t:.1} s"));
     let mut line = format!(
         "CPU {:.3} ms a call of any kind; last ListAccounts call at {}; latest partitions:",
@@ -770,7 +770,7 @@ fn what_held_the_end(r: &RunResult) -> String {
             p.first_lookup_s,
             p.last_lookup_s,
             p.lookups,
-            p.lookups.saturating_sub(1) as f64 / 2.0,
+            p.lookups.saturating_sub(1) as f64 / rate,
             s(p.last_ssm_s),
         ));
     }
@@ -909,7 +909,7 @@ async fn main() {
                         r.lost,
                         r.duplicated
                     );
-                    eprintln!("bench:   {}", what_held_the_end(&r));
+                    eprintln!("bench:   {}", what_held_the_end(&r, w.sim.lookup_rate));
                     result.runs.push(r)
                 }
                 Err(e) => eprintln!("bench: {}: ours failed: {e}", w.name),
