@@ -446,7 +446,7 @@ impl SimHandle {
     /// The time LookupEvents shows late planted calls against (`None`: the real
     /// clock), so a test can run consecutive scans at chosen times.
     pub fn set_clock(&self, now: Option<DateTime<Utc>>) {
-        *self.state.clock.lock().unwrap_or_else(|e| e.into_inner()) = now;
+        *lock(&self.state.clock) = now;
     }
 
     /// Makes LookupEvents in one partition fail (or, with `None`, work again),
@@ -457,7 +457,7 @@ impl SimHandle {
         region: &str,
         fault: Option<PartitionFault>,
     ) {
-        let mut f = self.state.failing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = lock(&self.state.failing);
         match fault {
             Some(x) => f.insert((account_index, region.to_string()), x),
             None => f.remove(&(account_index, region.to_string())),
@@ -490,7 +490,7 @@ impl State {
     }
 
     fn partition_fault(&self, account: usize, region: &str) -> Option<PartitionFault> {
-        let f = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        let f = lock(&self.failing);
         if f.is_empty() {
             return None;
         }
@@ -697,7 +697,7 @@ impl State {
         let shard = &self.ssm_parts[(hash(&[key.0 as u64, key.1, 0x55]) as usize) % SHARDS];
         let now = Instant::now();
         self.first_ssm.get_or_init(|| now);
-        let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(shard);
         let st = map.entry(key).or_insert(SsmPartState {
             tokens: cap,
             last: now,
@@ -722,7 +722,7 @@ impl State {
         let now = Instant::now();
         let second = Duration::from_secs(1);
         let (ok, arrivals, served) = {
-            let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let mut map = lock(shard);
             let st = map.entry(key).or_insert_with(|| PartState {
                 tokens: cap,
                 last: now,
@@ -808,10 +808,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     }
     if let Some(caller_secret) = &state.world.cfg.verify_signatures {
         let issued = auth.as_ref().and_then(|a| {
-            state
-                .issued
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
+            lock(&state.issued)
                 .iter()
                 .find(|i| i.access_key_id == a.access_key)
                 .map(|i| i.secret_access_key.clone())
@@ -1201,6 +1198,7 @@ mod tests {
     }
 }
 
+/// A mutex's guard, poisoned or not: a panicked handler must not stop the others.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
