@@ -306,8 +306,8 @@ pub async fn run_scan(
         None => None,
     };
     let interrupted = ctx.cancelled();
-    // `--since last`: each partition's own window, and nothing an earlier report holds.
     tracing::debug!("scan: every partition read");
+    // `--since last`: each partition's own window, and nothing an earlier report holds.
     let already_reported = crate::chain::keep_new(&cfg.scan, &mut results);
     let mut report = build_report(ReportParts {
         cfg,

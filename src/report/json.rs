@@ -57,18 +57,17 @@ fn write_list<T: Serialize + Sync>(items: &[T], out: &mut dyn io::Write) -> io::
     }
     out.write_all(b"[")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut done = 0usize;
-    for batch in items.chunks(BATCH) {
+    for (b, batch) in items.chunks(BATCH).enumerate() {
         let per = batch.len().div_ceil(cores).max(1);
         let pieces: Vec<io::Result<Vec<u8>>> = if cores == 1 || batch.len() < 64 {
-            vec![render_items(batch, done == 0)]
+            vec![render_items(batch, b == 0)]
         } else {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = batch
                     .chunks(per)
                     .enumerate()
                     .map(|(i, part)| {
-                        let first = done == 0 && i == 0;
+                        let first = b == 0 && i == 0;
                         scope.spawn(move || render_items(part, first))
                     })
                     .collect();
@@ -85,7 +84,6 @@ fn write_list<T: Serialize + Sync>(items: &[T], out: &mut dyn io::Write) -> io::
         for piece in pieces {
             out.write_all(&piece?)?;
         }
-        done += batch.len();
     }
     out.write_all(b"\n  ]")
 }
