@@ -114,4 +114,21 @@ mod tests {
         );
         assert!(p.interval() >= Duration::from_millis(500));
     }
+
+    /// One throttle costs a few calls, not a dozen: four successes bring the
+    /// pace back within 10 ms of the rate (an eighth a success left 73 ms).
+    #[test]
+    fn one_throttle_is_taken_back_within_a_few_successes() {
+        let mut p = Pace::new(2.0);
+        p.throttled(1);
+        assert_eq!(p.interval(), Duration::from_millis(625));
+        for _ in 0..4 {
+            p.succeeded();
+        }
+        assert!(
+            p.interval() <= Duration::from_millis(510),
+            "{:?}",
+            p.interval()
+        );
+    }
 }
