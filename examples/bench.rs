@@ -260,6 +260,9 @@ struct RunResult {
     slowest: Vec<sim::PartitionTimes>,
     /// When the last ListAccounts call came (ours only).
     last_listing_s: Option<f64>,
+    /// How long Organizations and STS took to answer, on average (ours only,
+    /// with a home latency).
+    home_answer_ms: Option<f64>,
     note: String,
 }
 
@@ -598,6 +601,9 @@ async fn run_ours(
         throttled_share: figures.throttled_share,
         slowest: stats.slowest.clone(),
         last_listing_s: stats.last_listing_s,
+        home_answer_ms: (stats.home_answers_timed > 0).then(|| {
+            stats.home_answer_micros_total as f64 / stats.home_answers_timed as f64 / 1000.0
+        }),
         note,
     })
 }
@@ -720,6 +726,7 @@ async fn run_peer(
         throttled_share: figures.throttled_share,
         slowest: Vec::new(),
         last_listing_s: None,
+        home_answer_ms: None,
         note,
     })
 }
@@ -758,9 +765,13 @@ impl Figures {
 fn what_held_the_end(r: &RunResult, rate: f64) -> String {
     let s = |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{t:.1} s"));
     let mut line = format!(
-        "CPU {:.3} ms a call of any kind; last ListAccounts call at {}; latest partitions:",
+        "CPU {:.3} ms a call of any kind; last ListAccounts call at {}{}; latest partitions:",
         r.cpu_per_call_ms.unwrap_or(f64::NAN),
-        s(r.last_listing_s)
+        s(r.last_listing_s),
+        r.home_answer_ms.map_or(String::new(), |ms| format!(
+            " (Organizations and STS answered in {ms:.1} ms on average, asked for {} ms)",
+            HOME_LATENCY.as_millis()
+        )),
     );
     for p in &r.slowest {
         line.push_str(&format!(

@@ -302,7 +302,9 @@ where
     };
     let mut tokens = Tokens::new(MAX_PAGES);
     let mut token: Option<String> = None;
+    let (began, mut pages) = (std::time::Instant::now(), 0u64);
     loop {
+        pages += 1;
         let (items, next) =
             // Ahead of the partitions' calls: every account of the scan waits
             // on this chain (measured: at 50 ms, 1,000 accounts, behind them the
@@ -325,6 +327,13 @@ where
         sink(items.unwrap_or_default());
         token = tokens.next(next.as_deref()).map_err(|e| fail(e.into()))?;
         if token.is_none() {
+            // What a page of this chain took, waits for a slot included.
+            tracing::debug!(
+                operation,
+                pages,
+                ms_a_page = began.elapsed().as_millis() as u64 / pages,
+                "listing read"
+            );
             return Ok(());
         }
     }

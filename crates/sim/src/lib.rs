@@ -680,6 +680,12 @@ pub struct SimStats {
     pub answer_micros_total: u64,
     #[serde(default)]
     pub answers_timed: u64,
+    /// The same for Organizations and STS when they have a latency of their
+    /// own ([`SimConfig::home_latency`]).
+    #[serde(default)]
+    pub home_answer_micros_total: u64,
+    #[serde(default)]
+    pub home_answers_timed: u64,
     /// The partitions whose last call came latest (at most 3), latest first:
     /// what held the run's end.
     #[serde(default)]

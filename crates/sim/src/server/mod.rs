@@ -98,6 +98,8 @@ struct Counters {
     events_returned: AtomicU64,
     answer_micros: AtomicU64,
     answers: AtomicU64,
+    home_answer_micros: AtomicU64,
+    home_answers: AtomicU64,
 }
 
 /// Credentials the simulator handed out.
@@ -527,6 +529,8 @@ impl State {
             events_returned: get(&c.events_returned),
             answer_micros_total: get(&c.answer_micros),
             answers_timed: get(&c.answers),
+            home_answer_micros_total: get(&c.home_answer_micros),
+            home_answers_timed: get(&c.home_answers),
             slowest: self.slowest(3),
             last_listing_s: self.since_first(*lock(&self.last_listing)),
             first_ssm_s: self.since_first(self.first_ssm.get().copied()),
@@ -896,10 +900,13 @@ async fn finish(
     let resp = with_request_id(render(reply, request_id), request_id);
     let c = &state.counters;
     // With a home latency, the figure is the regional round trip's alone.
+    let took = arrived.elapsed().as_micros() as u64;
     if !(home && cfg.home_latency.is_some()) {
-        c.answer_micros
-            .fetch_add(arrived.elapsed().as_micros() as u64, Ordering::Relaxed);
+        c.answer_micros.fetch_add(took, Ordering::Relaxed);
         c.answers.fetch_add(1, Ordering::Relaxed);
+    } else {
+        c.home_answer_micros.fetch_add(took, Ordering::Relaxed);
+        c.home_answers.fetch_add(1, Ordering::Relaxed);
     }
     resp
 }
