@@ -288,6 +288,16 @@ pub fn sessions_and_findings(
 }
 
 impl Joined {
+    /// A run's own sessions and findings, nothing carried from an earlier run.
+    pub fn own(sessions: Vec<Session>, findings: Vec<Finding>) -> Joined {
+        Joined {
+            context: Vec::new(),
+            sessions,
+            all_sessions: None,
+            findings,
+        }
+    }
+
     /// The continuation for the run after this one (see [`next`]).
     pub fn continuation(
         &self,
