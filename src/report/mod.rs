@@ -9,6 +9,7 @@
 
 mod config;
 mod csv;
+mod direct;
 pub mod html;
 mod json;
 pub mod last;

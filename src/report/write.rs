@@ -304,11 +304,7 @@ fn stage(
 ) -> Result<Staged, ReportError> {
     let tmp = temp_path(dir, name);
     let result = (|| {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let mut file = super::direct::FileSink::create(&tmp)?;
         // The writer fills blocks; a second thread hashes and writes them
         // while the next one is filled (a large report.json took 390 ms
         // one after the other, most of it neither hashing nor writing).
@@ -316,18 +312,16 @@ fn stage(
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
             let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
             let writer = scope.spawn(move || {
-                let mut hashed = HashingWriter {
-                    inner: file,
-                    hasher: Sha256::new(),
-                    size: 0,
-                };
+                let (mut hasher, mut size) = (Sha256::new(), 0u64);
                 for mut block in rx {
-                    hashed.write_all(&block)?;
+                    hasher.update(&block);
+                    size += block.len() as u64;
+                    file.write_all(&block)?;
                     block.clear();
                     let _ = back_tx.send(block);
                 }
-                hashed.inner.sync_all()?;
-                Ok::<_, io::Error>((hex::encode(hashed.hasher.finalize()), hashed.size))
+                file.finish()?.sync_all()?;
+                Ok::<_, io::Error>((hex::encode(hasher.finalize()), size))
             });
             let mut out = BlockSender {
                 block: Vec::with_capacity(BLOCK),
@@ -418,26 +412,6 @@ impl Write for BlockSender {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// Hashes exactly the bytes that reach the file.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: Sha256,
-    size: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
     }
 }
 
