@@ -28,21 +28,61 @@ impl ReportWriter for JsonReport {
             accounts: &'a [AccountReport],
             findings: &'a [Finding],
         }
-        let mut head = serde_json::to_vec_pretty(&Head {
-            schema: &report.schema,
-            run: &report.run,
-            accounts: &report.accounts,
-            findings: &report.findings,
-        })?;
-        // "…\n}": the object goes on.
-        head.truncate(head.len().saturating_sub(2));
-        head.extend_from_slice(b",\n  \"sessions\": ");
-        out.write_all(&head)?;
+        // Streamed, not built whole first (the accounts of a large
+        // organization are tens of MB), all but its closing "\n}": the object
+        // goes on.
+        let mut head = AllButLast {
+            out: &mut *out,
+            held: Vec::with_capacity(HELD_BACK),
+        };
+        serde_json::to_writer_pretty(
+            &mut head,
+            &Head {
+                schema: &report.schema,
+                run: &report.run,
+                accounts: &report.accounts,
+                findings: &report.findings,
+            },
+        )?;
+        let held = head.held;
+        let Some(rest) = held.strip_suffix(b"\n}") else {
+            return Err(io::Error::other(
+                "report.json: its head did not end an object",
+            ));
+        };
+        out.write_all(rest)?;
+        out.write_all(b",\n  \"sessions\": ")?;
         write_list(&report.sessions, out)?;
         out.write_all(b",\n  \"events\": ")?;
         write_list(&report.events, out)?;
         out.write_all(b"\n}\n")?;
         out.flush()
+    }
+}
+
+/// The last bytes of an object written pretty: "\n}".
+const HELD_BACK: usize = 2;
+
+/// Writes through all but (at least) the last [`HELD_BACK`] bytes it is
+/// given; the caller writes the rest of `held`.
+struct AllButLast<'a> {
+    out: &'a mut dyn io::Write,
+    held: Vec<u8>,
+}
+
+impl io::Write for AllButLast<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.held.extend_from_slice(buf);
+        if self.held.len() > 4096 {
+            let through = self.held.len() - HELD_BACK;
+            self.out.write_all(&self.held[..through])?;
+            self.held.drain(..through);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -57,50 +97,52 @@ fn write_list<T: Serialize + Sync>(items: &[T], out: &mut dyn io::Write) -> io::
     }
     out.write_all(b"[")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // One buffer per core, used again for every batch: fresh ones came from
+    // the system each time (2 MB each), and a page touched for the first time
+    // cost more than the bytes written into it.
+    let mut bufs: Vec<Vec<u8>> = (0..cores).map(|_| Vec::new()).collect();
     for (b, batch) in items.chunks(BATCH).enumerate() {
         let per = batch.len().div_ceil(cores).max(1);
-        let pieces: Vec<io::Result<Vec<u8>>> = if cores == 1 || batch.len() < 64 {
-            vec![render_items(batch, b == 0)]
+        if cores == 1 || batch.len() < 64 {
+            render_items(batch, b == 0, &mut bufs[0])?;
         } else {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = batch
                     .chunks(per)
+                    .zip(bufs.iter_mut())
                     .enumerate()
-                    .map(|(i, part)| {
+                    .map(|(i, (part, buf))| {
                         let first = b == 0 && i == 0;
-                        scope.spawn(move || render_items(part, first))
+                        scope.spawn(move || render_items(part, first, buf))
                     })
                     .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(io::Error::other("a report.json writer thread panicked"))
-                        })
+                handles.into_iter().try_for_each(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(io::Error::other("a report.json writer thread panicked"))
                     })
-                    .collect()
-            })
-        };
-        for piece in pieces {
-            out.write_all(&piece?)?;
+                })
+            })?;
+        }
+        for buf in &mut bufs {
+            out.write_all(buf)?;
+            buf.clear();
         }
     }
     out.write_all(b"\n  ]")
 }
 
-/// Items as elements of a list at depth 2, each after its separator.
-fn render_items<T: Serialize>(items: &[T], first: bool) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(items.len() * 1024);
+/// Items as elements of a list at depth 2, each after its separator, into `buf`.
+fn render_items<T: Serialize>(items: &[T], first: bool, buf: &mut Vec<u8>) -> io::Result<()> {
     for (i, item) in items.iter().enumerate() {
         buf.extend_from_slice(if first && i == 0 {
             b"\n    "
         } else {
             b",\n    "
         });
-        let mut ser = serde_json::Serializer::with_formatter(&mut buf, Pretty::at(2));
+        let mut ser = serde_json::Serializer::with_formatter(&mut *buf, Pretty::at(2));
         item.serialize(&mut ser)?;
     }
-    Ok(buf)
+    Ok(())
 }
 
 /// serde_json's `PrettyFormatter` (two spaces), starting `depth` levels in.
@@ -199,6 +241,28 @@ mod tests {
 
     /// The bytes `to_writer_pretty` gives, for lists empty, short and longer
     /// than a batch (split between threads).
+    /// What it holds back and what it wrote through are, together, every
+    /// byte, in order, however they came; at least the last two are held.
+    #[test]
+    fn all_but_last_holds_back_the_end() {
+        use std::io::Write;
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        for piece in [1, 2, 3, 700, 4097, 20_000] {
+            let mut out = Vec::new();
+            let mut w = AllButLast {
+                out: &mut out,
+                held: Vec::new(),
+            };
+            for p in data.chunks(piece) {
+                w.write_all(p).unwrap();
+            }
+            let held = w.held;
+            assert!(held.len() >= HELD_BACK, "{piece}");
+            out.extend_from_slice(&held);
+            assert!(out == data, "{piece}");
+        }
+    }
+
     #[test]
     fn same_bytes_as_serde_pretty() {
         let mut report = fixture::report();
