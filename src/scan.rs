@@ -435,7 +435,7 @@ fn own_sessions_and_findings(
     events: &[SessionEvent],
     coverage: &mut [(Account, AccountCoverage)],
     settings: &crate::ssm::join::JoinSettings<'_>,
-    evaluate: &(dyn Fn(&[SessionEvent], &[Session]) -> Vec<Finding> + Sync),
+    evaluate: &(impl Fn(&[SessionEvent], &[Session]) -> Vec<Finding> + Sync),
     parts: usize,
 ) -> crate::chain::Joined {
     // Where each part starts: about len/parts events in, moved on to the
