@@ -36,14 +36,17 @@ impl FileSink {
     pub(super) fn create(path: &Path) -> io::Result<FileSink> {
         let mut options = OpenOptions::new();
         options.write(true).create(true).truncate(true);
-        let (file, direct) = open_direct(&mut options, path)?;
-        let (buf, start) = if direct {
-            let buf = vec![0u8; HELD + ALIGN];
-            let start = buf.as_ptr().align_offset(ALIGN);
-            (buf, start)
-        } else {
-            (Vec::new(), 0)
-        };
+        let (file, mut direct) = open_direct(&mut options, path)?;
+        let (mut buf, mut start) = (Vec::new(), 0);
+        if direct {
+            buf = vec![0u8; HELD + ALIGN];
+            start = buf.as_ptr().align_offset(ALIGN);
+            // `align_offset` may decline (usize::MAX): then through the page cache.
+            if start >= ALIGN {
+                drop_direct(&file)?;
+                (direct, buf, start) = (false, Vec::new(), 0);
+            }
+        }
         Ok(FileSink {
             file,
             direct,
