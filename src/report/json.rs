@@ -239,8 +239,6 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    /// The bytes `to_writer_pretty` gives, for lists empty, short and longer
-    /// than a batch (split between threads).
     /// What it holds back and what it wrote through are, together, every
     /// byte, in order, however they came; at least the last two are held.
     #[test]
@@ -263,6 +261,8 @@ mod tests {
         }
     }
 
+    /// The bytes `to_writer_pretty` gives, for lists empty, short and longer
+    /// than a batch (split between threads).
     #[test]
     fn same_bytes_as_serde_pretty() {
         let mut report = fixture::report();
