@@ -12,6 +12,7 @@ pub mod inflight;
 pub mod pace;
 pub mod paging;
 pub mod retry;
+pub mod sigv4;
 pub mod slots;
 pub mod wire;
 

@@ -28,6 +28,7 @@ use aws_smithy_types::body::SdkBody;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use super::sigv4::Signer;
 use super::{classify_service, short, source_chain, CallFailure, ErrorClass};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -37,6 +38,10 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 #[derive(Clone)]
 pub struct JsonWire {
     connector: SharedHttpConnector,
+    /// Signs here, with keys kept; `None` for an endpoint whose path only
+    /// `aws-sigv4` canonicalises (see `super::sigv4`).
+    signer: Option<Arc<Signer>>,
+    uri: http::Uri,
     url: Arc<str>,
     host: Arc<str>,
     region: Arc<str>,
@@ -70,11 +75,17 @@ impl JsonWire {
             .ok_or_else(|| format!("endpoint {endpoint} has no host"))?;
         let path = uri.path().trim_end_matches('/');
         let url = format!("{}://{host}{path}/", uri.scheme_str().unwrap_or("https"));
+        let signer = Signer::new(&host, path, region, signing_name).map(Arc::new);
+        let uri = url
+            .parse()
+            .map_err(|e| format!("endpoint {endpoint}: {e}"))?;
         let settings = HttpConnectorSettings::builder()
             .connect_timeout(Duration::from_secs(5))
             .build();
         Ok(JsonWire {
             connector: http.http_connector(&settings, &connector_components(sdk)?),
+            signer,
+            uri,
             url: url.into(),
             host: host.into(),
             region: region.into(),
@@ -148,6 +159,49 @@ impl JsonWire {
     }
 
     fn signed(
+        &self,
+        creds: &Credentials,
+        target: &str,
+        body: String,
+    ) -> Result<HttpRequest, String> {
+        let Some(signer) = &self.signer else {
+            return self.signed_by_aws_sigv4(creds, target, body);
+        };
+        use http::header::{
+            HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE as TYPE, HOST,
+        };
+        let sig = signer.sign(
+            creds,
+            target,
+            CONTENT_TYPE,
+            body.as_bytes(),
+            SystemTime::now(),
+        );
+        let value = |v: &str| HeaderValue::from_str(v).map_err(|e| e.to_string());
+        let mut req = http::Request::new(body);
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = self.uri.clone();
+        let len = req.body().len();
+        let h = req.headers_mut();
+        h.reserve(8);
+        h.insert(HOST, value(&self.host)?);
+        h.insert(TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        h.insert("x-amz-target", value(target)?);
+        h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+        h.insert("x-amz-date", value(&sig.amz_date)?);
+        if let Some(t) = creds.session_token() {
+            let mut t = value(t)?;
+            t.set_sensitive(true);
+            h.insert("x-amz-security-token", t);
+        }
+        let mut auth = value(&sig.authorization)?;
+        auth.set_sensitive(true);
+        h.insert(AUTHORIZATION, auth);
+        HttpRequest::try_from(req.map(SdkBody::from)).map_err(|e| e.to_string())
+    }
+
+    /// [`Self::signed`] by `aws-sigv4`, for an endpoint path `Signer` leaves to it.
+    fn signed_by_aws_sigv4(
         &self,
         creds: &Credentials,
         target: &str,
