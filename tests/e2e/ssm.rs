@@ -364,6 +364,44 @@ async fn session_managers_records_wait_for_the_listing() {
     sim.shutdown().await;
 }
 
+/// A partition's preferences are read while its session listings are: at a
+/// 300 ms round trip, the first `GetDocument` (the preferences) arrives with
+/// the first `DescribeSessions` (`Active`), not two round trips after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preferences_are_read_beside_the_session_listings() {
+    let latency = Duration::from_millis(300);
+    let sim = Simulator::start(SimConfig {
+        accounts: 1,
+        regions: vec!["eu-west-1".into()],
+        latency,
+        jitter: Duration::ZERO,
+        // No injected errors: a retried first call would move its arrival.
+        ssm: SsmSim {
+            error_rate: 0.0,
+            page_size: None,
+            ..org().ssm
+        },
+        ..org()
+    })
+    .await
+    .unwrap();
+    let t = tempdir();
+    let cmd = scan_command(&sim, &t, Some(&sim::demo_config_toml()), &["--quiet"]);
+    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_matches_ground_truth(&sim, &report);
+    let posture = &report["accounts"][0]["coverage"]["regions"]["eu-west-1"]["session_manager"];
+    assert_eq!(posture["readable"], true, "{posture}");
+    let stats = sim.stats();
+    let first = |op: &str| stats.first_call_s[op];
+    let gap = first("GetDocument") - first("DescribeSessions");
+    assert!(
+        gap.abs() < 0.5 * latency.as_secs_f64(),
+        "the preferences were asked for {gap:.3} s after the first session listing, at a {latency:?} round trip"
+    );
+    sim.shutdown().await;
+}
+
 /// The sessions of an `active --format json` listing, as (account, region, id).
 fn listed(v: &Value) -> BTreeSet<(String, String, String)> {
     v["sessions"]

@@ -697,6 +697,9 @@ pub struct SimStats {
     /// GetDocument call.
     #[serde(default)]
     pub first_ssm_s: Option<f64>,
+    /// Seconds from the first request to each operation's first call.
+    #[serde(default)]
+    pub first_call_s: BTreeMap<String, f64>,
 }
 
 /// When one partition's calls arrived, in seconds from the simulator's first

@@ -155,6 +155,8 @@ struct State {
     last_listing: Mutex<Option<Instant>>,
     /// The first Session Manager call's arrival.
     first_ssm: OnceLock<Instant>,
+    /// Each operation's first call (by `OPS` index).
+    first_of_op: [OnceLock<Instant>; OPS.len()],
     max_partition: Mutex<Option<String>>,
     serial: AtomicU64,
     cred_serial: AtomicU64,
@@ -330,6 +332,7 @@ pub(crate) async fn start(world: Arc<World>, addr: SocketAddr) -> io::Result<Sim
         roles: Mutex::new(HashMap::new()),
         last_listing: Mutex::new(None),
         first_ssm: OnceLock::new(),
+        first_of_op: std::array::from_fn(|_| OnceLock::new()),
         max_partition: Mutex::new(None),
         serial: AtomicU64::new(0),
         cred_serial: AtomicU64::new(0),
@@ -534,6 +537,11 @@ impl State {
             slowest: self.slowest(3),
             last_listing_s: self.since_first(*lock(&self.last_listing)),
             first_ssm_s: self.since_first(self.first_ssm.get().copied()),
+            first_call_s: OPS
+                .iter()
+                .zip(self.first_of_op.iter())
+                .filter_map(|(op, t)| Some((op.to_string(), self.since_first(t.get().copied())?)))
+                .collect(),
         }
     }
 
@@ -594,6 +602,7 @@ impl State {
         }
         let i = OPS.iter().position(|o| *o == op).unwrap_or(OPS.len() - 1);
         self.counters.calls[i].fetch_add(1, Ordering::Relaxed);
+        self.first_of_op[i].get_or_init(Instant::now);
     }
 
     /// A deterministic roll in `[0, 1)` for the `serial`-th request.
