@@ -342,7 +342,11 @@ fn signed_request(
         .authority()
         .map(|a| a.as_str().to_string())
         .ok_or("the EC2 endpoint has no host")?;
-    let url = format!("{}://{host}/", uri.scheme_str().unwrap_or("https"));
+    let scheme = uri.scheme_str().unwrap_or("https");
+    let url = format!("{scheme}://{host}/");
+    // The orchestrator puts the endpoint's path before the request's ("/"):
+    // the signature covers the path that is sent, not the one built here.
+    let sent = format!("{scheme}://{host}{}/", uri.path().trim_end_matches('/'));
     let content_type = "application/x-www-form-urlencoded; charset=utf-8";
     let headers = [("host", host.as_str()), ("content-type", content_type)];
     let identity = creds.clone().into();
@@ -356,7 +360,7 @@ fn signed_request(
         .into();
     let signable = SignableRequest::new(
         "POST",
-        &url,
+        &sent,
         headers.iter().copied(),
         SignableBody::Bytes(EC2_BODY.as_bytes()),
     )?;

@@ -73,9 +73,10 @@ impl JsonWire {
             .authority()
             .map(|a| a.as_str().to_string())
             .ok_or_else(|| format!("endpoint {endpoint} has no host"))?;
-        let path = uri.path().trim_end_matches('/');
-        let url = format!("{}://{host}{path}/", uri.scheme_str().unwrap_or("https"));
-        let signer = Signer::new(&host, path, region, signing_name).map(Arc::new);
+        // The path as sent, ending in one slash: what the signature covers.
+        let path = format!("{}/", uri.path().trim_end_matches('/'));
+        let url = format!("{}://{host}{path}", uri.scheme_str().unwrap_or("https"));
+        let signer = Signer::new(&host, &path, region, signing_name).map(Arc::new);
         let uri = url
             .parse()
             .map_err(|e| format!("endpoint {endpoint}: {e}"))?;

@@ -408,9 +408,12 @@ async fn a_long_listing_is_walked_by_ou_beside_it_and_each_account_read_once() {
 /// the secret of the credentials it issued (or the caller's).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_signature_the_scan_sends_verifies() {
-    for (secret, good) in [
-        ("test-secret-management-0000", true),
-        ("not-the-secret", false),
+    // An endpoint with a path (a proxy's, a VPC endpoint's): the signature
+    // covers the path as sent.
+    for (secret, good, path) in [
+        ("test-secret-management-0000", true, ""),
+        ("test-secret-management-0000", true, "/edge/a%20b"),
+        ("not-the-secret", false, ""),
     ] {
         let mut cfg = base_config();
         cfg.accounts = 3;
@@ -419,7 +422,7 @@ async fn every_signature_the_scan_sends_verifies() {
         let (start, end) = window(cfg.window_end);
         let t = tempdir();
         let dir = out_dir(&t);
-        let mut cmd = command(&sim.endpoint());
+        let mut cmd = command(&format!("{}{path}", sim.endpoint()));
         cmd.args([
             "scan",
             "--regions",

@@ -6,7 +6,8 @@
 //! show that.
 //!
 //! Covers what the tool sends here: header-signed requests (no presigned
-//! URLs), unchunked bodies, paths without characters that need encoding.
+//! URLs), unchunked bodies, paths without dot or empty segments (encoded
+//! once more for every service but S3, as the specification says).
 
 use aws_lc_rs::hmac;
 use hyper::HeaderMap;
@@ -83,7 +84,7 @@ pub(super) fn verify(
     };
     let canonical = format!(
         "{method}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{payload}",
-        if path.is_empty() { "/" } else { path },
+        canonical_path(path, service),
         canonical_query(query.unwrap_or(""))
     );
     let to_sign = format!(
@@ -138,6 +139,24 @@ fn encode(s: &str) -> String {
                 out.push(b as char)
             }
             _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The canonical URI: the path as sent, and for every service but S3 each
+/// byte outside the unreserved set (and `/`) percent-encoded again.
+fn canonical_path(path: &str, service: &str) -> String {
+    let path = if path.is_empty() { "/" } else { path };
+    if service == "s3" {
+        return path.to_string();
+    }
+    let mut out = String::new();
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
     }
     out
