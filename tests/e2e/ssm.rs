@@ -335,6 +335,17 @@ async fn a_scan_joins_session_managers_records_exactly() {
     sim.shutdown().await;
 }
 
+/// A quiet scan of `sim` with the demo's config: it succeeds, CloudTrail's
+/// events are exactly the simulator's, and its report is returned.
+async fn scan_with_demo_config(sim: &SimHandle) -> Value {
+    let t = tempdir();
+    let cmd = scan_command(sim, &t, Some(&sim::demo_config_toml()), &["--quiet"]);
+    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_matches_ground_truth(sim, &report);
+    report
+}
+
 /// Session Manager's records are read after the organization's listing has
 /// ended (they slowed its chain of pages on busy cores), and still in full.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,11 +359,7 @@ async fn session_managers_records_wait_for_the_listing() {
     })
     .await
     .unwrap();
-    let t = tempdir();
-    let cmd = scan_command(&sim, &t, Some(&sim::demo_config_toml()), &["--quiet"]);
-    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert_matches_ground_truth(&sim, &report);
+    let report = scan_with_demo_config(&sim).await;
     assert_matches_ssm_truth(&sim, &sim.ssm_truth(), &report);
     let stats = sim.stats();
     let (listed, first_ssm) = (stats.last_listing_s.unwrap(), stats.first_ssm_s.unwrap());
@@ -385,11 +392,7 @@ async fn the_preferences_are_read_beside_the_session_listings() {
     })
     .await
     .unwrap();
-    let t = tempdir();
-    let cmd = scan_command(&sim, &t, Some(&sim::demo_config_toml()), &["--quiet"]);
-    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
-    assert_matches_ground_truth(&sim, &report);
+    let report = scan_with_demo_config(&sim).await;
     let posture = &report["accounts"][0]["coverage"]["regions"]["eu-west-1"]["session_manager"];
     assert_eq!(posture["readable"], true, "{posture}");
     let stats = sim.stats();
