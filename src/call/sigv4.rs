@@ -39,11 +39,13 @@ pub struct Signer {
     canonical_uri: String,
     region: String,
     service: &'static str,
-    keys: Mutex<HashMap<(String, u32), CachedKey>>,
+    /// By access key id: one key per credentials, the day's.
+    keys: Mutex<HashMap<String, CachedKey>>,
 }
 
 struct CachedKey {
-    /// The secret the key was derived from: a key is only reused for it.
+    /// The day and the secret the key was derived for: it is only reused for both.
+    day: u32,
     secret: String,
     key: hmac::Key,
 }
@@ -127,12 +129,11 @@ impl Signer {
 
     /// The signing key of `creds` for `date` (`YYYYMMDD`, day number `day`).
     fn key(&self, creds: &Credentials, date: &str, day: u32) -> hmac::Key {
-        let secret = creds.secret_access_key();
-        let id = (creds.access_key_id().to_string(), day);
+        let (id, secret) = (creds.access_key_id(), creds.secret_access_key());
         // A poisoned lock only means another call panicked mid-insert: the
         // map is still a map.
         let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(k) = keys.get(&id).filter(|k| k.secret == secret) {
+        if let Some(k) = keys.get(id).filter(|k| k.day == day && k.secret == secret) {
             return k.key.clone();
         }
         let key = derive_key(secret, date, &self.region, self.service);
@@ -140,8 +141,9 @@ impl Signer {
             keys.clear();
         }
         keys.insert(
-            id,
+            id.to_string(),
             CachedKey {
+                day,
                 secret: secret.to_string(),
                 key: key.clone(),
             },
@@ -211,7 +213,6 @@ mod tests {
     fn by_aws_sigv4(
         creds: &Credentials,
         url: &str,
-        host: &str,
         region: &str,
         service: &str,
         target: &str,
@@ -219,6 +220,8 @@ mod tests {
         now: SystemTime,
     ) -> (String, String) {
         use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let uri: http::Uri = url.parse().unwrap();
+        let host = uri.authority().unwrap().as_str();
         let identity = creds.clone().into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
@@ -307,7 +310,7 @@ mod tests {
                 body.as_bytes(),
                 now,
             );
-            let theirs = by_aws_sigv4(creds, &url, host, region, service, target, body, now);
+            let theirs = by_aws_sigv4(creds, &url, region, service, target, body, now);
             assert_eq!(
                 (ours.amz_date.clone(), ours.authorization.clone()),
                 theirs,

@@ -42,7 +42,6 @@ pub struct JsonWire {
     /// `aws-sigv4` canonicalises (see `super::sigv4`).
     signer: Option<Arc<Signer>>,
     uri: http::Uri,
-    url: Arc<str>,
     host: Arc<str>,
     region: Arc<str>,
     signing_name: &'static str,
@@ -51,7 +50,7 @@ pub struct JsonWire {
 
 impl std::fmt::Debug for JsonWire {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "JsonWire({} {})", self.signing_name, self.url)
+        write!(f, "JsonWire({} {})", self.signing_name, self.uri)
     }
 }
 
@@ -87,7 +86,6 @@ impl JsonWire {
             connector: http.http_connector(&settings, &connector_components(sdk)?),
             signer,
             uri,
-            url: url.into(),
             host: host.into(),
             region: region.into(),
             signing_name,
@@ -209,6 +207,7 @@ impl JsonWire {
         body: String,
     ) -> Result<HttpRequest, String> {
         use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let url = self.uri.to_string();
         let headers = [
             ("host", &*self.host),
             ("content-type", CONTENT_TYPE),
@@ -226,7 +225,7 @@ impl JsonWire {
             .into();
         let signable = SignableRequest::new(
             "POST",
-            &*self.url,
+            &url,
             headers.iter().copied(),
             SignableBody::Bytes(body.as_bytes()),
         )
@@ -236,7 +235,7 @@ impl JsonWire {
             .into_parts();
         let mut req = http::Request::builder()
             .method("POST")
-            .uri(&*self.url)
+            .uri(self.uri.clone())
             .header("host", &*self.host)
             .header("content-type", CONTENT_TYPE)
             .header("x-amz-target", target)

@@ -151,15 +151,7 @@ fn canonical_path(path: &str, service: &str) -> String {
     if service == "s3" {
         return path.to_string();
     }
-    let mut out = String::new();
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    path.split('/').map(encode).collect::<Vec<_>>().join("/")
 }
 
 #[cfg(test)]
