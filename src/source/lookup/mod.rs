@@ -452,7 +452,19 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
             }
         }
     });
-    let parts: Vec<PartitionResult> = futures::future::join_all(partitions).await;
+    // Side by side in this one task, each polled only when it is woken:
+    // `join_all` of a few futures polls every one of them on each wake-up, and
+    // a partition wakes a few times per call.
+    let mut running: futures::stream::FuturesUnordered<_> = partitions
+        .enumerate()
+        .map(|(i, f)| async move { (i, f.await) })
+        .collect();
+    let mut parts: Vec<Option<PartitionResult>> = (0..to_read.len()).map(|_| None).collect();
+    while let Some((i, p)) = futures::StreamExt::next(&mut running).await {
+        parts[i] = Some(p);
+    }
+    drop(running);
+    let parts: Vec<PartitionResult> = parts.into_iter().flatten().collect();
 
     let mut events = Vec::new();
     for (p, (_, state, _)) in parts.into_iter().zip(&to_read) {
