@@ -103,10 +103,89 @@ pub fn parse_record_lenient(
     account_id: &str,
     region: &str,
 ) -> Result<SessionEvent, ParseError> {
-    let value: Value = serde_json::from_str(record).map_err(|e| ParseError::NotJson {
+    let value: Value = record_value(record).map_err(|e| ParseError::NotJson {
         reason: quote(&e.to_string()),
     })?;
     parse_value_lenient(&value, account_id, region)
+}
+
+/// The members of a record [`read_object`] reads. The others (`tlsDetails`,
+/// `resources`, `additionalEventData`, `requestID`, …) are only checked as
+/// JSON, never built into values: most of a record's text, and most of what
+/// reading it as a whole `Value` cost.
+const READ_MEMBERS: [&str; 13] = [
+    "eventID",
+    "eventSource",
+    "eventName",
+    "eventTime",
+    "userIdentity",
+    "requestParameters",
+    "responseElements",
+    "errorCode",
+    "errorMessage",
+    "sourceIPAddress",
+    "userAgent",
+    "recipientAccountId",
+    "awsRegion",
+];
+
+/// A record's text as JSON: an object holds only its [`READ_MEMBERS`] (the
+/// last of a repeated member wins, as with `Value`; a skipped member's text
+/// is checked as JSON syntax only, so a number too large for a `Value` there
+/// is no longer an error); anything else, or text that is not JSON, is what
+/// reading it as a `Value` gives (the same value, the same error).
+fn record_value(text: &str) -> serde_json::Result<Value> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    use std::borrow::Cow;
+
+    struct Key<'de>(Cow<'de, str>);
+    impl<'de> serde::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct K;
+            impl<'de> Visitor<'de> for K {
+                type Value = Key<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a member name")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v.to_string())))
+                }
+            }
+            d.deserialize_str(K)
+        }
+    }
+
+    struct Members;
+    impl<'de> Visitor<'de> for Members {
+        type Value = Map<String, Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(Key(key)) = m.next_key()? {
+                if READ_MEMBERS.contains(&&*key) {
+                    out.insert(key.into_owned(), m.next_value()?);
+                } else {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(text);
+    match de
+        .deserialize_map(Members)
+        .and_then(|m| de.end().map(|()| m))
+    {
+        Ok(members) => Ok(Value::Object(members)),
+        // Not an object, or not JSON: exactly what the whole value says.
+        Err(_) => serde_json::from_str(text),
+    }
 }
 
 /// Like [`parse_record_lenient`], for a record already held as a JSON value.
@@ -132,7 +211,7 @@ pub fn parse_lookup_event(
     region: &str,
 ) -> Result<SessionEvent, ParseError> {
     let text = fields.cloud_trail_event.unwrap_or_default();
-    let error = match serde_json::from_str::<Value>(text) {
+    let error = match record_value(text) {
         Ok(Value::Object(record)) => {
             return read_object(&record, account_id, region, Some(fields));
         }
@@ -1568,6 +1647,49 @@ mod tests {
         assert!(parse_record(&deep, "1", "r").is_err());
     }
 
+    /// [`parse_record_lenient`] as it was: the record read as one whole `Value`.
+    fn whole(text: &str) -> Result<SessionEvent, ParseError> {
+        whole_in(text, "1", "r")
+    }
+
+    fn whole_in(text: &str, account: &str, region: &str) -> Result<SessionEvent, ParseError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| ParseError::NotJson {
+            reason: quote(&e.to_string()),
+        })?;
+        parse_value_lenient(&value, account, region)
+    }
+
+    #[test]
+    fn unread_members_are_skipped_not_kept() {
+        let text = format!(
+            r#"{{"tlsDetails":{{"a":[1,2,{{"b":null}}]}},"eventName":"x","eventName":"StartSession","e\u0076entID":"y"{}"#,
+            "}"
+        );
+        let v = record_value(&text).unwrap();
+        let o = v.as_object().unwrap();
+        assert_eq!(o.len(), 2, "{o:?}");
+        assert_eq!(
+            o["eventName"], "StartSession",
+            "the last of a repeated member"
+        );
+        assert_eq!(
+            o["eventID"], "y",
+            "an escaped member name is still its name"
+        );
+        // Not an object, or not JSON: what the whole value gives.
+        assert_eq!(record_value("[1]").unwrap(), serde_json::json!([1]));
+        assert_eq!(
+            record_value("{\"a\":1} x").unwrap_err().to_string(),
+            serde_json::from_str::<Value>("{\"a\":1} x")
+                .unwrap_err()
+                .to_string()
+        );
+        assert!(
+            record_value(r#"{"tlsDetails":[1,}"#).is_err(),
+            "skipped text is still JSON"
+        );
+    }
+
     fn arb_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -1604,6 +1726,13 @@ mod tests {
             Just("responseElements".to_string()),
             Just("sessionId".to_string()),
             Just("principalId".to_string()),
+            Just("awsRegion".to_string()),
+            Just("recipientAccountId".to_string()),
+            Just("errorCode".to_string()),
+            Just("errorMessage".to_string()),
+            Just("userAgent".to_string()),
+            Just("sourceIPAddress".to_string()),
+            Just("target".to_string()),
             any::<String>(),
         ];
         leaf.prop_recursive(4, 64, 8, move |inner| {
@@ -1662,6 +1791,33 @@ mod tests {
             let mut text: String = SSO_ROLE.chars().take(cut).collect();
             text.push_str(&junk);
             let _ = parse_record(&text, "1", "r");
+            prop_assert_eq!(parse_record_lenient(&text, "1", "r"), whole(&text));
+        }
+
+        /// Reading only the members `read_object` reads gives what reading the
+        /// whole record gives: the same event, the same error.
+        #[test]
+        fn skipping_unread_members_changes_nothing(
+            value in arb_json(),
+            extra in arb_json(),
+            drop in prop::collection::vec(0usize..20, 0..3),
+        ) {
+            // A real record with members changed, added and removed: most
+            // of them read in full or in part, not refused outright.
+            let mut record: Value = serde_json::from_str(SSO_ROLE).unwrap();
+            let o = record.as_object_mut().unwrap();
+            for i in drop {
+                if let Some(k) = o.keys().nth(i).cloned() {
+                    o.remove(&k);
+                }
+            }
+            if let Value::Object(changes) = value {
+                o.extend(changes);
+            }
+            o.insert("tlsDetails".into(), extra);
+            let text = record.to_string();
+            prop_assert_eq!(parse_record_lenient(&text, "1", "r"), whole(&text));
+            prop_assert_eq!(parse_record_lenient(&text, "", ""), whole_in(&text, "", ""));
         }
     }
 }
