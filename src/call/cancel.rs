@@ -10,3 +10,16 @@ pub async fn cancelled(cancel: &watch::Receiver<bool>) {
         std::future::pending::<()>().await;
     }
 }
+
+/// `step`'s output, or `None` once the run is cancelled: one wait beside the
+/// cancellation for a whole step (credentials, pace, slot, call), not one
+/// for each of its waits (each registers and removes a waiter).
+pub async fn unless_cancelled<F: std::future::Future>(
+    cancel: &watch::Receiver<bool>,
+    step: F,
+) -> Option<F::Output> {
+    tokio::select! {
+        r = step => Some(r),
+        _ = cancelled(cancel) => None,
+    }
+}

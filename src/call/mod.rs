@@ -16,7 +16,7 @@ pub mod sigv4;
 pub mod slots;
 pub mod wire;
 
-pub use cancel::cancelled;
+pub use cancel::{cancelled, unless_cancelled};
 pub use classify::{classify, classify_service, short, source_chain, CallFailure, ErrorClass};
 pub use clients::ClientSettings;
 pub use pace::Pace;

@@ -47,7 +47,9 @@ impl Pace {
 
     /// Wait for this partition's next turn (holding no call slot).
     pub async fn wait(&self) {
-        tokio::time::sleep_until(self.next).await;
+        if self.next > Instant::now() {
+            tokio::time::sleep_until(self.next).await;
+        }
     }
 
     /// A call was sent now: the next may go one interval later.

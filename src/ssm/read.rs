@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use super::document::{self, PREFERENCES_DOCUMENT};
 use super::wire::{SessionFilter, SessionsPage, SessionsRequest, SsmWire, WireSession};
-use crate::call::{backoff, cancelled, CallFailure, CallSlots, ErrorClass, Pace};
+use crate::call::{backoff, unless_cancelled, CallFailure, CallSlots, ErrorClass, Pace};
 use crate::model::{
     DocumentPosture, HistoryRead, ReadStatus, SessionManagerPosture, SessionRecord, SessionState,
     TimeWindow,
@@ -157,35 +157,32 @@ impl<'a> Caller<'a> {
             if *cancel.borrow() {
                 return Err(Stop::Interrupted);
             }
-            let fresh = tokio::select! {
-                r = self.credentials.ensure_fresh() => r,
-                _ = cancelled(cancel) => return Err(Stop::Interrupted),
-            };
-            if let Err(f) = fresh {
-                return Err(Stop::Failed(format!("credentials: {f}")));
-            }
-            tokio::select! {
-                _ = self.pace.wait() => {}
-                _ = cancelled(cancel) => return Err(Stop::Interrupted),
-            }
-            let permit = tokio::select! {
-                p = self.run.slots.acquire() => p,
-                _ = cancelled(cancel) => return Err(Stop::Interrupted),
-            };
-            self.pace.sent();
-            self.calls += 1;
-            // Boxed: inline, the call's future would make every partition
-            // waiting on its pace as large as a call in flight.
+            // Nothing in the step holds up a cancelled run: it waits beside
+            // the cancellation as a whole.
             let credentials = self.credentials;
-            let call = Box::pin(async {
-                let creds = credentials.signing(caller_credentials).await?;
-                send(creds).await
-            });
-            let result = tokio::select! {
-                r = call => r,
-                _ = cancelled(cancel) => return Err(Stop::Interrupted),
+            let (pace, calls, slots) = (&mut self.pace, &mut self.calls, &self.run.slots);
+            let step = async {
+                if let Err(f) = credentials.ensure_fresh().await {
+                    return Err(Stop::Failed(format!("credentials: {f}")));
+                }
+                pace.wait().await;
+                let permit = slots.acquire().await;
+                pace.sent();
+                *calls += 1;
+                // Boxed: inline, the call's future would make every partition
+                // waiting on its pace as large as a call in flight.
+                let result = Box::pin(async {
+                    let creds = credentials.signing(caller_credentials).await?;
+                    send(creds).await
+                })
+                .await;
+                drop(permit);
+                Ok(result)
             };
-            drop(permit);
+            let Some(step) = unless_cancelled(cancel, step).await else {
+                return Err(Stop::Interrupted);
+            };
+            let result = step?;
             let failure = match result {
                 Ok(out) => match check(&out) {
                     None => {

@@ -21,7 +21,9 @@ use tokio::time::Instant;
 
 use super::credentials::{AccountCredentials, CallerCredentials};
 use super::wire::{LookupPage, LookupRecord, LookupWire, PageRequest};
-use crate::call::{backoff, cancelled, CallFailure, CallSlots, ErrorClass, Pace, Priority, Tokens};
+use crate::call::{
+    backoff, unless_cancelled, CallFailure, CallSlots, ErrorClass, Pace, Priority, Tokens,
+};
 use crate::event::{parse_lookup_event, LookupFields};
 use crate::model::{PartitionMap, RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
 use crate::progress::{Progress, ProgressEvent};
@@ -381,46 +383,43 @@ impl ChainCtx<'_> {
             if lock(self.shared).stop {
                 return Err(ChainEnd::Done);
             }
-            let fresh = tokio::select! {
-                r = credentials.ensure_fresh() => r,
-                _ = cancelled(cancel) => return Err(interrupted()),
-            };
-            if let Err(f) = fresh {
-                return Err(ChainEnd::Failed(format!("credentials: {f}")));
-            }
-            // Neither the pace, nor a slot, nor a call in flight holds up a
-            // cancelled run: each waits beside the cancellation.
-            let (turn, priority) = {
-                let mut st = lock(self.shared);
-                let priority = if st.many_pages {
-                    Priority::High
-                } else if st.cov.pages == 0 {
-                    Priority::Normal
-                } else {
-                    Priority::Low
+            // Neither the credentials, nor the pace, nor a slot, nor a call in
+            // flight holds up a cancelled run: the whole step waits beside the
+            // cancellation.
+            let step = async {
+                if let Err(f) = credentials.ensure_fresh().await {
+                    return Err(ChainEnd::Failed(format!("credentials: {f}")));
+                }
+                let (turn, priority) = {
+                    let mut st = lock(self.shared);
+                    let priority = if st.many_pages {
+                        Priority::High
+                    } else if st.cov.pages == 0 {
+                        Priority::Normal
+                    } else {
+                        Priority::Low
+                    };
+                    (st.pace.reserve(), priority)
                 };
-                (st.pace.reserve(), priority)
+                if turn > Instant::now() {
+                    tokio::time::sleep_until(turn).await;
+                }
+                let permit = run.slots.acquire_at(priority).await;
+                let sent = Instant::now();
+                // Boxed: inline, the call's future would make every chain waiting
+                // on its pace as large as a call in flight.
+                let result = Box::pin(async {
+                    let creds = credentials.signing(&run.caller_credentials).await?;
+                    self.p.wire.page(&creds, request).await
+                })
+                .await;
+                drop(permit);
+                Ok((turn, sent, result))
             };
-            tokio::select! {
-                _ = tokio::time::sleep_until(turn) => {}
-                _ = cancelled(cancel) => return Err(interrupted()),
-            }
-            let permit = tokio::select! {
-                p = run.slots.acquire_at(priority) => p,
-                _ = cancelled(cancel) => return Err(interrupted()),
+            let Some(step) = unless_cancelled(cancel, step).await else {
+                return Err(interrupted());
             };
-            let sent = Instant::now();
-            // Boxed: inline, the call's future would make every chain waiting
-            // on its pace as large as a call in flight.
-            let call = Box::pin(async {
-                let creds = credentials.signing(&run.caller_credentials).await?;
-                self.p.wire.page(&creds, request).await
-            });
-            let result = tokio::select! {
-                r = call => r,
-                _ = cancelled(cancel) => return Err(interrupted()),
-            };
-            drop(permit);
+            let (turn, sent, result) = step?;
             tracing::debug!(
                 account = self.p.account_id,
                 region = self.p.region,
