@@ -347,6 +347,17 @@ impl ChainCtx<'_> {
         if k < 2 {
             return None;
         }
+        tracing::debug!(
+            account = self.p.account_id,
+            region = self.p.region,
+            name = %self.run.settings.event_names[chain.name],
+            slices = k,
+            running = st.running,
+            target,
+            latency_ms = st.latency.as_millis() as u64,
+            pages_left = pages_left as u64,
+            "LookupEvents chain split"
+        );
         let step = (at - chain.start) / k as i32;
         let mut slices = Vec::with_capacity(k);
         for i in 0..k {
