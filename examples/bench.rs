@@ -808,9 +808,9 @@ fn print_workload(r: &WorkloadResult) {
         n.assume_calls, n.discovery_calls, r.latency_ms
     );
     println!(
-        "| tool | C | wall s | floor s | efficiency | CPU bound s | vs ours | calls (Lookup/Assume/other) | throttled (share) | retries | events | lost | dup | peak RSS MB | CPU s | CPU ms / Lookup | sim L ms | note |"
+        "| tool | C | wall s | floor s | efficiency | CPU bound s | vs ours | calls (Lookup/Assume/other) | throttled (share) | retries | events | lost | dup | peak RSS MB | CPU s | CPU ms / call | CPU ms / Lookup | sim L ms | note |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let ours = r
         .runs
         .iter()
@@ -822,7 +822,7 @@ fn print_workload(r: &WorkloadResult) {
         let assume = x.calls.get("AssumeRole").copied().unwrap_or(0);
         let other: u64 = x.calls.values().sum::<u64>() - lookup - assume;
         println!(
-            "| {} | {} | {:.1} | {:.2} | {:.2} | {} | {} | {}/{}/{} | {} ({:.2} %) | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
+            "| {} | {} | {:.1} | {:.2} | {:.2} | {} | {} | {}/{}/{} | {} ({:.2} %) | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
             x.tool,
             if x.concurrency == 0 { "auto".to_string() } else { x.concurrency.to_string() },
             x.wall_s,
@@ -847,6 +847,10 @@ fn print_workload(r: &WorkloadResult) {
                 .map(|k| format!("{:.1}", k as f64 / 1024.0))
                 .unwrap_or("-".into()),
             x.cpu_s.map(|c| format!("{c:.1}")).unwrap_or("-".into()),
+            // The scanner's user + system time over all its calls (every
+            // kind: LookupEvents, Session Manager, STS, discovery), and over
+            // its LookupEvents calls alone.
+            x.cpu_per_call_ms.map(|c| format!("{c:.3}")).unwrap_or("-".into()),
             x.cpu_per_lookup_ms.map(|c| format!("{c:.3}")).unwrap_or("-".into()),
             x.sim_latency_ms,
             x.note,
