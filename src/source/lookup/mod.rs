@@ -464,10 +464,12 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
         parts[i] = Some(p);
     }
     drop(running);
-    let parts: Vec<PartitionResult> = parts.into_iter().flatten().collect();
 
     let mut events = Vec::new();
-    for (p, (_, state, _)) in parts.into_iter().zip(&to_read) {
+    // Every partition's future ends, so each is `Some`: paired by index with
+    // the region it read.
+    let read = parts.into_iter().zip(&to_read);
+    for (p, (_, state, _)) in read.filter_map(|(p, r)| Some((p?, r))) {
         let mut cov = p.coverage;
         // A region whose enablement could not be asked refused the credentials:
         // that may mean "not enabled", or a credentials problem. Say which
