@@ -131,8 +131,9 @@ const READ_MEMBERS: [&str; 13] = [
 
 /// A record's text as JSON: an object holds only its [`READ_MEMBERS`] (the
 /// last of a repeated member wins, as with `Value`; a skipped member's text
-/// is checked as JSON syntax only, so a number too large for a `Value` there
-/// is no longer an error); anything else, or text that is not JSON, is what
+/// is checked as JSON syntax only, so a number too large for a `Value` or
+/// nesting deeper than its recursion limit there is no longer an error: the
+/// members read are still read whole); anything else, or text that is not JSON, is what
 /// reading it as a `Value` gives (the same value, the same error).
 fn record_value(text: &str) -> serde_json::Result<Value> {
     use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
