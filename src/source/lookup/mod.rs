@@ -452,24 +452,15 @@ async fn scan_account(shared: Arc<Shared>, account: Account) -> AccountResult {
             }
         }
     });
-    // Side by side in this one task, each polled only when it is woken:
-    // `join_all` of a few futures polls every one of them on each wake-up, and
-    // a partition wakes a few times per call.
-    let mut running: futures::stream::FuturesUnordered<_> = partitions
-        .enumerate()
-        .map(|(i, f)| async move { (i, f.await) })
-        .collect();
-    let mut parts: Vec<Option<PartitionResult>> = (0..to_read.len()).map(|_| None).collect();
-    while let Some((i, p)) = futures::StreamExt::next(&mut running).await {
-        parts[i] = Some(p);
-    }
-    drop(running);
+    // Side by side in this one task, each polled only when it is woken, the
+    // results in the regions' order: `join_all` of a few futures polls every
+    // one of them on each wake-up, and a partition wakes a few times per call.
+    let parts: Vec<PartitionResult> =
+        futures::StreamExt::collect(partitions.collect::<futures::stream::FuturesOrdered<_>>())
+            .await;
 
     let mut events = Vec::new();
-    // Every partition's future ends, so each is `Some`: paired by index with
-    // the region it read.
-    let read = parts.into_iter().zip(&to_read);
-    for (p, (_, state, _)) in read.filter_map(|(p, r)| Some((p?, r))) {
+    for (p, (_, state, _)) in parts.into_iter().zip(&to_read) {
         let mut cov = p.coverage;
         // A region whose enablement could not be asked refused the credentials:
         // that may mean "not enabled", or a credentials problem. Say which
