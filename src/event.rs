@@ -139,25 +139,10 @@ fn record_value(text: &str) -> serde_json::Result<Value> {
     use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
     use std::borrow::Cow;
 
-    struct Key<'de>(Cow<'de, str>);
-    impl<'de> serde::Deserialize<'de> for Key<'de> {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct K;
-            impl<'de> Visitor<'de> for K {
-                type Value = Key<'de>;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("a member name")
-                }
-                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
-                    Ok(Key(Cow::Borrowed(v)))
-                }
-                fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
-                    Ok(Key(Cow::Owned(v.to_string())))
-                }
-            }
-            d.deserialize_str(K)
-        }
-    }
+    /// A member name, borrowed from the text unless it holds an escape.
+    #[derive(serde::Deserialize)]
+    #[serde(transparent)]
+    struct Key<'a>(#[serde(borrow)] Cow<'a, str>);
 
     struct Members;
     impl<'de> Visitor<'de> for Members {
