@@ -47,9 +47,7 @@ impl Pace {
 
     /// Wait for this partition's next turn (holding no call slot).
     pub async fn wait(&self) {
-        if self.next > Instant::now() {
-            tokio::time::sleep_until(self.next).await;
-        }
+        until(self.next).await;
     }
 
     /// A call was sent now: the next may go one interval later.
@@ -78,6 +76,13 @@ impl Pace {
     /// Push the next turn back, e.g. after a failure.
     pub fn delay(&mut self, by: Duration) {
         self.next = self.next.max(Instant::now() + by);
+    }
+}
+
+/// Sleep until `at`, arming no timer for a turn already due.
+pub async fn until(at: Instant) {
+    if at > Instant::now() {
+        tokio::time::sleep_until(at).await;
     }
 }
 

@@ -412,9 +412,7 @@ impl ChainCtx<'_> {
                     };
                     (st.pace.reserve(), priority)
                 };
-                if turn > Instant::now() {
-                    tokio::time::sleep_until(turn).await;
-                }
+                crate::call::pace::until(turn).await;
                 let permit = run.slots.acquire_at(priority).await;
                 let sent = Instant::now();
                 // Boxed: inline, the call's future would make every chain waiting
