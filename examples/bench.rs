@@ -229,6 +229,8 @@ struct RunResult {
     concurrency: usize,
     wall_s: f64,
     cpu_s: Option<f64>,
+    /// Of `cpu_s`, the time in the kernel (system time).
+    cpu_sys_s: Option<f64>,
     peak_rss_kb: Option<u64>,
     /// Calls the simulator saw, per operation.
     calls: BTreeMap<String, u64>,
@@ -408,6 +410,7 @@ fn aws_env(cmd: &mut Command, endpoint: &str, scratch: &Path) {
 struct Measured {
     wall: Duration,
     cpu_s: Option<f64>,
+    cpu_sys_s: Option<f64>,
     peak_rss_kb: Option<u64>,
     stdout: String,
     stderr: String,
@@ -447,7 +450,7 @@ async fn run_child(
         .await
         .map_err(std::io::Error::other)??;
     let wall = started.elapsed();
-    let (mut peak, mut cpu) = (None, None);
+    let (mut peak, mut cpu, mut sys) = (None, None, None);
     if gnu_time {
         if let Ok(t) = std::fs::read_to_string(&time_file) {
             // The last line; earlier ones may say "Command exited with non-zero status".
@@ -455,7 +458,10 @@ async fn run_child(
             if f.len() == 3 {
                 peak = f[0].parse().ok();
                 cpu = match (f[1].parse::<f64>(), f[2].parse::<f64>()) {
-                    (Ok(u), Ok(s)) => Some(u + s),
+                    (Ok(u), Ok(s)) => {
+                        sys = Some(s);
+                        Some(u + s)
+                    }
                     _ => None,
                 };
             }
@@ -464,6 +470,7 @@ async fn run_child(
     Ok(Measured {
         wall,
         cpu_s: cpu,
+        cpu_sys_s: sys,
         peak_rss_kb: peak,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -579,6 +586,7 @@ async fn run_ours(
         concurrency: opts.concurrency.unwrap_or(0),
         wall_s: m.wall.as_secs_f64(),
         cpu_s: m.cpu_s,
+        cpu_sys_s: m.cpu_sys_s,
         peak_rss_kb: m.peak_rss_kb,
         calls,
         throttled,
@@ -706,6 +714,7 @@ async fn run_peer(
         concurrency,
         wall_s: m.wall.as_secs_f64(),
         cpu_s: m.cpu_s,
+        cpu_sys_s: m.cpu_sys_s,
         peak_rss_kb: m.peak_rss_kb,
         calls,
         throttled,
@@ -765,8 +774,12 @@ impl Figures {
 fn what_held_the_end(r: &RunResult, rate: f64) -> String {
     let s = |t: Option<f64>| t.map_or("-".to_string(), |t| format!("{t:.1} s"));
     let mut line = format!(
-        "CPU {:.3} ms a call of any kind; last ListAccounts call at {}{}; latest partitions:",
+        "CPU {:.3} ms a call of any kind ({} of it in the kernel); last ListAccounts call at {}{}; latest partitions:",
         r.cpu_per_call_ms.unwrap_or(f64::NAN),
+        match (r.cpu_s, r.cpu_sys_s) {
+            (Some(all), Some(sys)) if all > 0.0 => format!("{:.0} %", sys * 100.0 / all),
+            _ => "-".to_string(),
+        },
         s(r.last_listing_s),
         r.home_answer_ms.map_or(String::new(), |ms| format!(
             " (Organizations and STS answered in {ms:.1} ms on average, asked for {} ms)",
