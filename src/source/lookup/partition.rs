@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use super::credentials::{AccountCredentials, CallerCredentials};
 use super::wire::{LookupPage, LookupRecord, LookupWire, PageRequest};
+use crate::call::pace::take_turn;
 use crate::call::{
     backoff, unless_cancelled, CallFailure, CallSlots, ErrorClass, Pace, Priority, Tokens,
 };
@@ -148,6 +149,16 @@ impl Shared {
     }
 }
 
+/// Pages a chain has left, from what it has read: newest first, its pages so
+/// far covered `(at, end]`; the rest of its range, `[start, at]`, is taken to
+/// be as dense.
+fn pages_left(chain: &Chain, at: DateTime<Utc>, kept: u64, pages: u64) -> f64 {
+    let covered = (chain.end - at).num_milliseconds().max(1000) as f64;
+    let left = (at - chain.start).num_milliseconds().max(0) as f64;
+    let per_page = (kept.max(1) as f64 / pages.max(1) as f64).max(1.0);
+    left / covered * kept as f64 / per_page
+}
+
 fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -245,6 +256,9 @@ impl ChainCtx<'_> {
         let mut seen_here: HashSet<String> = HashSet::new();
         let mut kept_here = 0u64;
         let mut oldest: Option<DateTime<Utc>> = None;
+        // Unknown before the first page, which tells how dense the range is:
+        // first pages go first.
+        let mut left = f64::INFINITY;
         loop {
             let request = PageRequest {
                 event_name: name,
@@ -253,7 +267,7 @@ impl ChainCtx<'_> {
                 max_results: PAGE_SIZE,
                 token: token.as_deref(),
             };
-            let out = match self.one_page(&request).await {
+            let out = match self.one_page(&request, left).await {
                 Ok(out) => out,
                 Err(end) => return end,
             };
@@ -304,6 +318,7 @@ impl ChainCtx<'_> {
                 }
                 match (&next, oldest) {
                     (Some(_), Some(at)) => {
+                        left = pages_left(&chain, at, kept_here, tokens.pages());
                         self.plan_split(&mut st, &chain, at, kept_here, tokens.pages())
                     }
                     _ => None,
@@ -338,11 +353,7 @@ impl ChainCtx<'_> {
         if room == 0 || at <= chain.start {
             return None;
         }
-        // Newest first: the pages so far covered (at, end]; the rest is as dense.
-        let covered = (chain.end - at).num_milliseconds().max(1000) as f64;
-        let left = (at - chain.start).num_milliseconds() as f64;
-        let per_page = (kept.max(1) as f64 / pages as f64).max(1.0);
-        let pages_left = left / covered * kept as f64 / per_page;
+        let pages_left = pages_left(chain, at, kept, pages);
         let k = ((pages_left / MIN_SLICE_PAGES).floor() as usize).min(room + 1);
         if k < 2 {
             return None;
@@ -379,7 +390,7 @@ impl ChainCtx<'_> {
     /// One page: attempts until it is read, the deadline passes, or the
     /// partition stops. A response without `Events` is not CloudTrail speaking
     /// (a proxy, a wrong endpoint): it is retried like a 5xx, never an empty page.
-    async fn one_page(&self, request: &PageRequest<'_>) -> Result<LookupPage, ChainEnd> {
+    async fn one_page(&self, request: &PageRequest<'_>, left: f64) -> Result<LookupPage, ChainEnd> {
         let name = request.event_name;
         let (run, cancel) = (self.run, &self.run.cancel);
         let credentials = self.p.credentials;
@@ -401,18 +412,17 @@ impl ChainCtx<'_> {
                 if let Err(f) = credentials.ensure_fresh().await {
                     return Err(ChainEnd::Failed(format!("credentials: {f}")));
                 }
-                let (turn, priority) = {
-                    let mut st = lock(self.shared);
-                    let priority = if st.many_pages {
+                let turn = take_turn(self.shared, |st| &mut st.pace, left).await;
+                let priority = {
+                    let st = lock(self.shared);
+                    if st.many_pages {
                         Priority::High
                     } else if st.cov.pages == 0 {
                         Priority::Normal
                     } else {
                         Priority::Low
-                    };
-                    (st.pace.reserve(), priority)
+                    }
                 };
-                crate::call::pace::until(turn).await;
                 let permit = run.slots.acquire_at(priority).await;
                 let sent = Instant::now();
                 // Boxed: inline, the call's future would make every chain waiting
