@@ -151,14 +151,25 @@ impl Shared {
     }
 }
 
-/// Pages a chain has left, from what it has read: newest first, its pages so
-/// far covered `(at, end]`; the rest of its range, `[start, at]`, is taken to
-/// be as dense.
+/// Full pages a chain has left, from what it has read: newest first, its
+/// pages so far covered `(at, end]`; the rest of its range, `[start, at]`, is
+/// taken to be as dense in events.
 fn pages_left(chain: &Chain, at: DateTime<Utc>, kept: u64, pages: u64) -> f64 {
+    let per_page = (kept.max(1) as f64 / pages.max(1) as f64).max(1.0);
+    share_left(chain, at) * kept as f64 / per_page
+}
+
+/// Calls a chain has left, taken to be as many a second of its range as so
+/// far, empty pages included: its claim on the pace's turns (`take_turn`).
+fn calls_left(chain: &Chain, at: DateTime<Utc>, pages: u64) -> f64 {
+    share_left(chain, at) * pages as f64
+}
+
+/// The rest of a chain's range over what its pages so far covered.
+fn share_left(chain: &Chain, at: DateTime<Utc>) -> f64 {
     let covered = (chain.end - at).num_milliseconds().max(1000) as f64;
     let left = (at - chain.start).num_milliseconds().max(0) as f64;
-    let per_page = (kept.max(1) as f64 / pages.max(1) as f64).max(1.0);
-    left / covered * kept as f64 / per_page
+    left / covered
 }
 
 fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
@@ -320,7 +331,7 @@ impl ChainCtx<'_> {
                 }
                 match (&next, oldest) {
                     (Some(_), Some(at)) => {
-                        left = pages_left(&chain, at, kept_here, tokens.pages());
+                        left = calls_left(&chain, at, tokens.pages());
                         self.plan_split(&mut st, &chain, at, kept_here, tokens.pages())
                     }
                     _ => None,
