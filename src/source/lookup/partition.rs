@@ -8,9 +8,9 @@
 //! second page hands the rest of its window over as time slices (newest-first
 //! pages tell how dense the window is), so a deep partition stays at its pace
 //! whatever the latency. Of the chains waiting for a turn of the pace, the one
-//! with the most pages left takes it, so they end together rather than the
-//! longest reading its last pages alone, a round trip apart. Slices meet on a shared second, and the partition
-//! keeps each event id once: no gap, no double.
+//! with the most calls left takes it, so they end together rather than the
+//! longest reading its last pages alone, a round trip apart. Slices meet on a
+//! shared second, and the partition keeps each event id once: no gap, no double.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
