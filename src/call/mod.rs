@@ -23,3 +23,9 @@ pub use pace::Pace;
 pub use paging::{PagingError, Tokens};
 pub use retry::{backoff, call_with_retry, call_with_retry_checked};
 pub use slots::{CallSlots, Demand, Priority, SlotPermit};
+
+/// A mutex's guard even if another holder panicked: what it guards is still
+/// whole (no holder leaves it half-changed), and a scan goes on.
+pub(crate) fn lock<S>(m: &std::sync::Mutex<S>) -> std::sync::MutexGuard<'_, S> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

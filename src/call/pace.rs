@@ -1,15 +1,16 @@
 //! The pace of one partition: AWS allows each (account, region) 2 LookupEvents
 //! calls a second, and the pace is the one place that waits for that.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::lock;
 use super::retry::backoff;
 
 /// Spaces one partition's calls `1/rate` apart. Several chains of calls may
-/// share one partition's pace: each claims its own turn with [`Pace::reserve`].
+/// share one partition's pace: each takes its own turn with [`take_turn`].
 ///
 /// The spacing adapts: a throttle widens it (a server may count "2 per second"
 /// by a stricter window than a token bucket, and latency jitter moves arrival
@@ -18,7 +19,7 @@ pub struct Pace {
     base: Duration,
     interval: Duration,
     next: Instant,
-    /// Callers of [`take_turn`] waiting for a turn: (ticket, pages it has left).
+    /// Callers of [`take_turn`] waiting for a turn: (ticket, calls it has left).
     waiting: Vec<(u64, f64)>,
     /// The last ticket given out: tickets go up, so a lower one asked first.
     tickets: u64,
@@ -44,9 +45,8 @@ impl Pace {
     }
 
     /// Claim the next turn: the instant this call may be sent, one interval
-    /// after the turn claimed before it. The caller sleeps until then, holding
-    /// no call slot.
-    pub fn reserve(&mut self) -> Instant {
+    /// after the turn claimed before it ([`take_turn`] claims it once due).
+    fn reserve(&mut self) -> Instant {
         let at = self.next.max(Instant::now());
         self.next = at + self.interval;
         at
@@ -88,7 +88,7 @@ impl Pace {
 
 /// Wait for a turn of the pace in `shared` (reached with `pace`) and take it;
 /// the instant it was due. Of the callers waiting for a turn, the one with the
-/// most pages `left` to read takes it (on a tie, the one that asked first).
+/// most calls `left` to make takes it (on a tie, the one that asked first).
 /// Taken in the order they were asked for, the last pages of a partition fall
 /// to one chain, which then reads them a round trip apart rather than at the
 /// pace: at 800 ms, a 25-call partition ended 0.7 s after its floor. Longest
@@ -132,7 +132,7 @@ pub async fn take_turn<S>(
     }
 }
 
-/// Whether the caller holding `ticket`, with `left` pages to read, goes before
+/// Whether the caller holding `ticket`, with `left` calls to make, goes before
 /// every other one waiting.
 fn goes_first(waiting: &[(u64, f64)], ticket: u64, left: f64) -> bool {
     waiting
@@ -155,10 +155,6 @@ impl<S, F: Fn(&mut S) -> &mut Pace> Drop for Ticket<'_, S, F> {
             (self.pace)(&mut guard).waiting.retain(|&(t, _)| t != n);
         }
     }
-}
-
-fn lock<S>(m: &Mutex<S>) -> MutexGuard<'_, S> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Sleep until `at`, arming no timer for a turn already due.

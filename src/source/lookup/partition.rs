@@ -25,7 +25,7 @@ use super::credentials::{AccountCredentials, CallerCredentials};
 use super::wire::{LookupPage, LookupRecord, LookupWire, PageRequest};
 use crate::call::pace::take_turn;
 use crate::call::{
-    backoff, unless_cancelled, CallFailure, CallSlots, ErrorClass, Pace, Priority, Tokens,
+    backoff, lock, unless_cancelled, CallFailure, CallSlots, ErrorClass, Pace, Priority, Tokens,
 };
 use crate::event::{parse_lookup_event, LookupFields};
 use crate::model::{PartitionMap, RegionCoverage, RegionStatus, SessionEvent, TimeWindow};
@@ -170,10 +170,6 @@ fn share_left(chain: &Chain, at: DateTime<Utc>) -> f64 {
     let covered = (chain.end - at).num_milliseconds().max(1000) as f64;
     let left = (at - chain.start).num_milliseconds().max(0) as f64;
     left / covered
-}
-
-fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Read one partition to the last page of every event name.
