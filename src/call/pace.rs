@@ -88,7 +88,8 @@ impl Pace {
 
 /// Wait for a turn of the pace in `shared` (reached with `pace`) and take it;
 /// the instant it was due. Of the callers waiting for a turn, the one with the
-/// most calls `left` to make takes it (on a tie, the one that asked first).
+/// most `left` to read takes it (on a tie, the one that asked first; a
+/// partition's chains claim with the seconds of their range still to read).
 /// Taken in the order they were asked for, the last pages of a partition fall
 /// to one chain, which then reads them a round trip apart rather than at the
 /// pace: at 800 ms, a 25-call partition ended 0.7 s after its floor. Longest

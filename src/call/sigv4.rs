@@ -15,7 +15,7 @@
 //! compares.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
@@ -47,7 +47,9 @@ struct CachedKey {
     /// The day and the secret the key was derived for: it is only reused for both.
     day: u32,
     secret: String,
-    key: hmac::Key,
+    /// Shared, not copied: an HMAC key is a whole HMAC context (several
+    /// hundred bytes), which made the map's growth and each lookup costly.
+    key: Arc<hmac::Key>,
 }
 
 impl Signer {
@@ -128,7 +130,7 @@ impl Signer {
     }
 
     /// The signing key of `creds` for `date` (`YYYYMMDD`, day number `day`).
-    fn key(&self, creds: &Credentials, date: &str, day: u32) -> hmac::Key {
+    fn key(&self, creds: &Credentials, date: &str, day: u32) -> Arc<hmac::Key> {
         let (id, secret) = (creds.access_key_id(), creds.secret_access_key());
         // A poisoned lock only means another call panicked mid-insert: the
         // map is still a map.
@@ -136,7 +138,7 @@ impl Signer {
         if let Some(k) = keys.get(id).filter(|k| k.day == day && k.secret == secret) {
             return k.key.clone();
         }
-        let key = derive_key(secret, date, &self.region, self.service);
+        let key = Arc::new(derive_key(secret, date, &self.region, self.service));
         if keys.len() >= MAX_KEYS {
             keys.clear();
         }

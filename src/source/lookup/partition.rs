@@ -8,9 +8,10 @@
 //! second page hands the rest of its window over as time slices (newest-first
 //! pages tell how dense the window is), so a deep partition stays at its pace
 //! whatever the latency. Of the chains waiting for a turn of the pace, the one
-//! with the most calls left takes it, so they end together rather than the
-//! longest reading its last pages alone, a round trip apart. Slices meet on a
-//! shared second, and the partition keeps each event id once: no gap, no double.
+//! with the most of its time range still to read takes it, so they end
+//! together rather than one reading its last pages alone, a round trip apart.
+//! Slices meet on a shared second, and the partition keeps each event id once:
+//! no gap, no double.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -159,10 +160,17 @@ fn pages_left(chain: &Chain, at: DateTime<Utc>, kept: u64, pages: u64) -> f64 {
     share_left(chain, at) * kept as f64 / per_page
 }
 
-/// Calls a chain has left, taken to be as many a second of its range as so
-/// far, empty pages included: its claim on the pace's turns (`take_turn`).
-fn calls_left(chain: &Chain, at: DateTime<Utc>, pages: u64) -> f64 {
-    share_left(chain, at) * pages as f64
+/// A chain's claim on the pace's turns (`take_turn`): the seconds of its range
+/// still to read, `[start, at]`. A partition's event names keep one rhythm (a
+/// session's StartSession, ResumeSession and TerminateSession fall in the same
+/// hours), so chains kept at the same point in time have the same share of
+/// their pages left, whatever that rhythm is, and end together. The claim
+/// before it, pages so far × time left over time read, took events to be spread
+/// evenly over the range: with sessions in business hours it rated a 7-page
+/// ResumeSession chain below its partition's 19- and 16-page chains from first
+/// to last, so it read its last 4 pages alone at 800 ms, 0.8 s past the pace.
+fn range_left(chain: &Chain, at: DateTime<Utc>) -> f64 {
+    (at - chain.start).num_milliseconds().max(0) as f64 / 1000.0
 }
 
 /// The rest of a chain's range over what its pages so far covered.
@@ -327,7 +335,7 @@ impl ChainCtx<'_> {
                 }
                 match (&next, oldest) {
                     (Some(_), Some(at)) => {
-                        left = calls_left(&chain, at, tokens.pages());
+                        left = range_left(&chain, at);
                         self.plan_split(&mut st, &chain, at, kept_here, tokens.pages())
                     }
                     _ => None,
@@ -455,6 +463,7 @@ impl ChainCtx<'_> {
                 waited_ms = (sent - turn).as_millis() as u64,
                 took_ms = sent.elapsed().as_millis() as u64,
                 ok = result.is_ok(),
+                left = left.min(1e9) as u64,
                 "LookupEvents page"
             );
             let failure = match result {
@@ -623,5 +632,93 @@ fn in_window<'a>(
         page.iter().filter(|e| !late(e)).cloned().collect()
     } else {
         std::borrow::Cow::Borrowed(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, TimeZone, Timelike};
+
+    /// Event times of one event name, newest first: `n` of them in business
+    /// hours (9:00–15:00 on weekdays) of the window, as sessions fall, spread
+    /// by a fixed pseudo-random sequence (`seed`).
+    fn business_hours(
+        n: usize,
+        seed: u64,
+        window: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Vec<DateTime<Utc>> {
+        let span = (window.1 - window.0).num_seconds() as u64;
+        let mut x = seed;
+        let mut times = Vec::with_capacity(n);
+        while times.len() < n {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let t = window.0 + chrono::Duration::seconds(((x >> 33) % span) as i64);
+            let weekday = t.weekday().num_days_from_monday() < 5;
+            if weekday && (9..15).contains(&t.hour()) {
+                times.push(t);
+            }
+        }
+        times.sort_unstable_by(|a, b| b.cmp(a));
+        times
+    }
+
+    /// The deepest partition of the benchmark's i60 at 800 ms: 19, 16 and 7
+    /// pages of StartSession, TerminateSession and ResumeSession, all in
+    /// business hours of the simulator's window (the 7 days to a Friday
+    /// 18:00: a weekend at its start), read newest first by one chain each,
+    /// sharing 2 calls/s.
+    /// Each chain claims turns with `claim` once it has read a page. Returns
+    /// the virtual seconds until the last page was read.
+    async fn partition_ends_after(claim: fn(&Chain, DateTime<Utc>, u64) -> f64) -> f64 {
+        let window = (
+            Utc.with_ymd_and_hms(2026, 11, 13, 18, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 20, 18, 0, 0).unwrap(),
+        );
+        let shared = Mutex::new(Pace::new(2.0));
+        let started = Instant::now();
+        let chains = [(950, 1), (800, 2), (350, 3)].map(|(events, seed)| {
+            let shared = &shared;
+            let times = business_hours(events, seed, window);
+            let chain = Chain {
+                name: seed as usize,
+                start: window.0,
+                end: window.1,
+            };
+            async move {
+                let mut left = f64::INFINITY;
+                for (page, read) in times.chunks(PAGE_SIZE as usize).zip(1u64..) {
+                    take_turn(shared, |p| p, left).await;
+                    tokio::time::sleep(Duration::from_millis(800)).await;
+                    left = claim(&chain, *page.last().unwrap(), read);
+                }
+            }
+        });
+        futures::future::join_all(chains).await;
+        started.elapsed().as_secs_f64()
+    }
+
+    /// Chains that claim with the part of their range still to read end at
+    /// the partition's floor, (42 − 1) / 2 s + 0.8 s, with sessions in
+    /// business hours. The claim before it (pages so far × time left over
+    /// time read) ended about a second later in the benchmark, and does here
+    /// (22.2 s): the guard that this case tells the two apart. It read the
+    /// weekend left at the start as if it were as busy as the week.
+    #[tokio::test(start_paused = true)]
+    async fn chains_claiming_their_range_left_end_together_whatever_the_hours() {
+        let floor = 41.0 * 0.5 + 0.8;
+        let by_range = partition_ends_after(|c, at, _| range_left(c, at)).await;
+        assert!(
+            by_range - floor < 0.3,
+            "by range left: {by_range} s, floor {floor} s"
+        );
+        let spread_evenly =
+            partition_ends_after(|c, at, pages| share_left(c, at) * pages as f64).await;
+        assert!(
+            spread_evenly > by_range + 0.5,
+            "events taken as spread evenly: {spread_evenly} s, by range left {by_range} s (the case this guards against)"
+        );
     }
 }
