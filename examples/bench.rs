@@ -17,7 +17,9 @@
 //! `--workers N` (boto3 threads, default 32), `--bin PATH` (default: the
 //! `ssm-session-audit` next to this example), `--json FILE` (every figure),
 //! `--runs N` (repeat our scan, default 1), `--session-manager off` (our scan reads
-//! CloudTrail only; default on, as the tool's own default).
+//! CloudTrail only; default on, as the tool's own default), `--request-path SHARE`
+//! (the share of each round trip, 0 to 1, spent before the simulator's rate bucket
+//! counts the call, so that calls sent at the pace arrive closer together; default 0).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -293,6 +295,9 @@ struct Opts {
     runs: usize,
     /// `--session-manager off`: our scan reads CloudTrail only (`[scan] session_manager = false`).
     no_session_manager: bool,
+    /// `--request-path SHARE`: the share of each round trip spent before the
+    /// simulator's rate bucket sees the call (`SimConfig::request_path`).
+    request_path: f64,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -312,6 +317,7 @@ fn parse_args() -> Result<Opts, String> {
         json: None,
         runs: 1,
         no_session_manager: false,
+        request_path: 0.0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -352,6 +358,12 @@ fn parse_args() -> Result<Opts, String> {
                     "on" => false,
                     "off" => true,
                     v => return Err(format!("--session-manager on|off, not {v}")),
+                }
+            }
+            "--request-path" => {
+                o.request_path = val()?.parse().map_err(|e| format!("{e}"))?;
+                if !(0.0..=1.0).contains(&o.request_path) {
+                    return Err("--request-path is a share of the round trip, 0 to 1".into());
                 }
             }
             "--bin" => o.bin = PathBuf::from(val()?),
@@ -899,7 +911,8 @@ async fn main() {
         eprintln!("bench: {p}");
     }
     for (name, latency_ms) in &opts.workloads {
-        let w = workload_at(name, *latency_ms).expect("checked in parse_args");
+        let mut w = workload_at(name, *latency_ms).expect("checked in parse_args");
+        w.sim.request_path = opts.request_path;
         eprintln!("bench: workload {} ({}): ground truth…", w.name, w.what);
         let truth = match ground_truth(&w.sim).await {
             Ok(t) => t,

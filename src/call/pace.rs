@@ -73,10 +73,21 @@ impl Pace {
         }
     }
 
-    /// The call was throttled: space calls wider (at most 3x) and wait before the next.
+    /// The call was throttled (`consecutive` times in a row): space calls
+    /// wider (at most 3x) and wait before the next. After a first throttle,
+    /// one widened interval from its answer: the call was counted before it
+    /// was answered, so a retry that late arrives at least that long after
+    /// it, when a bucket at the rate holds a token again. A throttle of a
+    /// deep partition's last chain is that chain's whole wait, and a random
+    /// one to two intervals more made it cost a second at 800 ms (the
+    /// simulator, with the round trip spent before its bucket looks). A
+    /// throttle again backs off exponentially, from one to two intervals.
     pub fn throttled(&mut self, consecutive: u32) {
         self.interval = (self.interval.mul_f64(1.25)).min(self.base * 3);
-        let wait = backoff(self.interval * 2, Duration::from_secs(8), consecutive);
+        let wait = match consecutive {
+            0 | 1 => self.interval,
+            n => backoff(self.interval * 2, Duration::from_secs(8), n - 1),
+        };
         self.delay(wait);
     }
 
@@ -199,6 +210,23 @@ mod tests {
             p.interval()
         );
         assert!(p.interval() >= Duration::from_millis(500));
+    }
+
+    /// A first throttle holds the next turn back one widened interval from
+    /// now, no more; a second in a row at least that, up to twice as long.
+    #[tokio::test(start_paused = true)]
+    async fn a_first_throttle_waits_one_interval_and_a_second_backs_off() {
+        let mut p = Pace::new(2.0);
+        p.reserve();
+        let now = Instant::now();
+        p.throttled(1);
+        assert_eq!(p.next - now, Duration::from_millis(625));
+        p.throttled(2);
+        let wait = p.next - now;
+        assert!(
+            (Duration::from_millis(781)..=Duration::from_millis(1563)).contains(&wait),
+            "{wait:?}"
+        );
     }
 
     /// One throttle costs a few calls, not a dozen: four successes bring the

@@ -289,6 +289,13 @@ pub struct SimConfig {
     /// the scanner's home region is near, the regions it reads (CloudTrail,
     /// Session Manager) are not.
     pub home_latency: Option<Duration>,
+    /// The share (0 to 1) of each call's round trip, jitter included, spent
+    /// on the way in, before the server sees the call and its rate bucket
+    /// counts it; the rest is spent on the way back. 0: the whole round trip
+    /// after the call arrived, so calls arrive as far apart as they were sent.
+    /// Otherwise they do not: a call delayed on the way in meets the next one
+    /// (a stand-in that sleeps before its throttle looks is 1).
+    pub request_path: f64,
     /// LookupEvents calls per second per (account, region); the bucket holds max(1, rate).
     pub lookup_rate: f64,
     /// The most accounts one ListAccounts page returns (AWS: 20).
@@ -362,6 +369,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             jitter: Duration::ZERO,
             home_latency: None,
+            request_path: 0.0,
             lookup_rate: 2.0,
             org_page_size: 20,
             empty_pages: false,
@@ -405,6 +413,7 @@ impl SimConfig {
             latency: Duration::from_millis(30),
             jitter: Duration::from_millis(10),
             home_latency: None,
+            request_path: 0.0,
             plant_anomalies: true,
             sessions_per_partition: 5,
             active_regions: Some(2),

@@ -865,6 +865,18 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
+    // CloudTrail and Session Manager are regional; Organizations and STS
+    // answer from the home region. (The Rust SDK sends `CloudTrail_20131101.…`,
+    // boto the namespaced form.)
+    let home = target_header
+        .as_deref()
+        .is_none_or(|t| !t.contains("CloudTrail_20131101") && !t.starts_with("AmazonSSM."));
+    // The way in: the call is seen (and counted by its bucket) only now.
+    let share = state.world.cfg.request_path;
+    if share > 0.0 {
+        let way_in = round_trip(&state, serial, home).mul_f64(share.min(1.0));
+        tokio::time::sleep_until((arrived + way_in).into()).await;
+    }
     let rest_op = (parts.uri.path() == "/listRegions").then_some("ListRegions");
     let (reply, extra) = match (target, rest_op) {
         (None, Some(op)) => (rest_call(&state, op, auth, &body), Duration::ZERO),
@@ -874,11 +886,6 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             Duration::ZERO,
         ),
     };
-    // CloudTrail and Session Manager are regional; Organizations and STS
-    // answer from the home region. (The Rust SDK sends `CloudTrail_20131101.…`,
-    // boto the namespaced form.)
-    let home = target_header
-        .is_none_or(|t| !t.contains("CloudTrail_20131101") && !t.starts_with("AmazonSSM."));
     Ok(finish(&state, reply, &request_id, serial, extra, arrived, home).await)
 }
 
@@ -894,15 +901,7 @@ async fn finish(
     home: bool,
 ) -> Response<Body> {
     let cfg = &state.world.cfg;
-    let (mut wait, jitter) = match cfg.home_latency {
-        Some(h) if home => (h, h / 4),
-        _ => (cfg.latency, cfg.jitter),
-    };
-    if !jitter.is_zero() {
-        let j = jitter.as_secs_f64() * (state.roll(serial, 0x717) * 2.0 - 1.0);
-        wait = Duration::from_secs_f64((wait.as_secs_f64() + j).max(0.0));
-    }
-    wait += extra;
+    let wait = round_trip(state, serial, home) + extra;
     if !wait.is_zero() {
         tokio::time::sleep_until((arrived + wait).into()).await;
     }
@@ -918,6 +917,20 @@ async fn finish(
         c.home_answers.fetch_add(1, Ordering::Relaxed);
     }
     resp
+}
+
+/// Call `serial`'s round trip: `latency ± jitter`, or the home region's.
+fn round_trip(state: &State, serial: u64, home: bool) -> Duration {
+    let cfg = &state.world.cfg;
+    let (wait, jitter) = match cfg.home_latency {
+        Some(h) if home => (h, h / 4),
+        _ => (cfg.latency, cfg.jitter),
+    };
+    if jitter.is_zero() {
+        return wait;
+    }
+    let j = jitter.as_secs_f64() * (state.roll(serial, 0x717) * 2.0 - 1.0);
+    Duration::from_secs_f64((wait.as_secs_f64() + j).max(0.0))
 }
 
 fn with_request_id(mut resp: Response<Body>, request_id: &str) -> Response<Body> {
