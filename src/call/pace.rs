@@ -19,7 +19,7 @@ pub struct Pace {
     base: Duration,
     interval: Duration,
     next: Instant,
-    /// Callers of [`take_turn`] waiting for a turn: (ticket, calls it has left).
+    /// Callers of [`take_turn`] waiting for a turn: (ticket, its claim: the most goes first).
     waiting: Vec<(u64, f64)>,
     /// The last ticket given out: tickets go up, so a lower one asked first.
     tickets: u64,
