@@ -88,7 +88,7 @@ pub fn main(cli: Cli) -> i32 {
 /// not on CPU (the 10,000-account benchmark keeps one core about half busy),
 /// and with a worker per core a call's wake-ups, timers and connection move
 /// between threads. On two cores, one worker instead of two spent about 8 %
-/// less CPU per call on average over ten interleaved pairs of runs of
+/// less CPU per call on average over eleven interleaved pairs of runs of
 /// workload (a), and less memory (BENCHMARKS.md). The other cores are left to
 /// the kernel's share of each call (about 30 % of a scan's CPU) and to the
 /// threads that parse trail files and build the report.
