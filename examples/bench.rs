@@ -19,7 +19,8 @@
 //! `--runs N` (repeat our scan, default 1), `--session-manager off` (our scan reads
 //! CloudTrail only; default on, as the tool's own default), `--request-path SHARE`
 //! (the share of each round trip, 0 to 1, spent before the simulator's rate bucket
-//! counts the call, so that calls sent at the pace arrive closer together; default 0).
+//! counts the call, so that calls sent at the pace arrive closer together; default 0),
+//! `--lookup-burst N` (the simulator's LookupEvents bucket size; default max(1, rate)).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -298,6 +299,8 @@ struct Opts {
     /// `--request-path SHARE`: the share of each round trip spent before the
     /// simulator's rate bucket sees the call (`SimConfig::request_path`).
     request_path: f64,
+    /// The simulator's LookupEvents bucket size (`SimConfig::lookup_burst`; 0: its default).
+    lookup_burst: f64,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -318,6 +321,7 @@ fn parse_args() -> Result<Opts, String> {
         runs: 1,
         no_session_manager: false,
         request_path: 0.0,
+        lookup_burst: 0.0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -364,6 +368,12 @@ fn parse_args() -> Result<Opts, String> {
                 o.request_path = val()?.parse().map_err(|e| format!("{e}"))?;
                 if !(0.0..=1.0).contains(&o.request_path) {
                     return Err("--request-path is a share of the round trip, 0 to 1".into());
+                }
+            }
+            "--lookup-burst" => {
+                o.lookup_burst = val()?.parse().map_err(|e| format!("{e}"))?;
+                if !(o.lookup_burst >= 0.0) {
+                    return Err("--lookup-burst is a number of tokens, 0 or more".into());
                 }
             }
             "--bin" => o.bin = PathBuf::from(val()?),
@@ -913,6 +923,7 @@ async fn main() {
     for (name, latency_ms) in &opts.workloads {
         let mut w = workload_at(name, *latency_ms).expect("checked in parse_args");
         w.sim.request_path = opts.request_path;
+        w.sim.lookup_burst = opts.lookup_burst;
         eprintln!("bench: workload {} ({}): ground truth…", w.name, w.what);
         let truth = match ground_truth(&w.sim).await {
             Ok(t) => t,

@@ -296,8 +296,12 @@ pub struct SimConfig {
     /// Otherwise they do not: a call delayed on the way in meets the next one
     /// (a stand-in that sleeps before its throttle looks is 1).
     pub request_path: f64,
-    /// LookupEvents calls per second per (account, region); the bucket holds max(1, rate).
+    /// LookupEvents calls per second per (account, region).
     pub lookup_rate: f64,
+    /// The most tokens a partition's LookupEvents bucket holds; 0: max(1, rate).
+    /// 1 stands in for a stricter throttle than AWS documents: two calls then
+    /// pass only if they arrive a whole interval apart.
+    pub lookup_burst: f64,
     /// The most accounts one ListAccounts page returns (AWS: 20).
     pub org_page_size: usize,
     /// Some ListAccounts pages come back empty with a NextToken while more remain.
@@ -371,6 +375,7 @@ impl Default for SimConfig {
             home_latency: None,
             request_path: 0.0,
             lookup_rate: 2.0,
+            lookup_burst: 0.0,
             org_page_size: 20,
             empty_pages: false,
             include_status_field: false,

@@ -729,7 +729,10 @@ impl State {
     fn admit(&self, account: usize, region: &str) -> bool {
         let world = &self.world;
         let rate = world.cfg.lookup_rate;
-        let cap = rate.max(1.0);
+        let cap = match world.cfg.lookup_burst {
+            b if b > 0.0 => b,
+            _ => rate.max(1.0),
+        };
         let key = (account, hash_str(region));
         let shard = &self.parts[(hash(&[key.0 as u64, key.1]) as usize) % SHARDS];
         let now = Instant::now();
