@@ -23,6 +23,8 @@ pub struct Pace {
     waiting: Vec<(u64, f64)>,
     /// The last ticket given out: tickets go up, so a lower one asked first.
     tickets: u64,
+    /// When the last call was sent ([`Pace::sent`]).
+    last_sent: Option<Instant>,
 }
 
 impl Pace {
@@ -37,6 +39,7 @@ impl Pace {
             next: Instant::now(),
             waiting: Vec::new(),
             tickets: 0,
+            last_sent: None,
         }
     }
 
@@ -57,9 +60,33 @@ impl Pace {
         until(self.next).await;
     }
 
-    /// A call was sent now: the next may go one interval later.
+    /// A call was sent now: the next may go one interval later, not sooner
+    /// than the turn already claimed. A call that waited after its turn (for a
+    /// call slot) pushes the next turn back with it: counted from the turns
+    /// alone, the next call could follow it by less than an interval, which a
+    /// bucket of one token (two calls pass only an interval apart) throttles.
     pub fn sent(&mut self) {
-        self.next = Instant::now() + self.interval;
+        let now = Instant::now();
+        self.last_sent = Some(now);
+        self.next = self.next.max(now + self.interval);
+    }
+
+    /// For callers that share the pace and may wait after their turn: marks
+    /// the call sent now ([`Pace::sent`]) and says true, unless the last call
+    /// went less than an interval ago (another caller's, late for a slot after
+    /// an earlier turn): then false, and the next turn is one interval after
+    /// that call.
+    pub fn try_send(&mut self) -> bool {
+        match self.last_sent {
+            Some(last) if Instant::now() < last + self.interval => {
+                self.next = self.next.max(last + self.interval);
+                false
+            }
+            _ => {
+                self.sent();
+                true
+            }
+        }
     }
 
     /// The call succeeded: back toward the configured rate, half the way each

@@ -464,3 +464,63 @@ async fn every_signature_the_scan_sends_verifies() {
         sim.shutdown().await;
     }
 }
+
+/// A stand-in stricter than AWS's bucket (it holds 1.1 tokens: after a call,
+/// the next passes only 0.45 s later, as they arrive): a call that waited for
+/// a call slot after its turn pushes its partition's next turn back, so calls
+/// arrive at the server at the pace, not closer together. (A bucket of exactly
+/// one token also throttles a call a millisecond early, which the way to the
+/// server alone can make it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_that_wait_for_a_slot_still_reach_a_strict_server_at_the_pace() {
+    let mut cfg = base_config();
+    cfg.accounts = 4;
+    cfg.regions = vec!["us-east-1".into()];
+    cfg.latency = Duration::from_millis(150);
+    cfg.jitter = Duration::ZERO;
+    cfg.lookup_burst = 1.1;
+    cfg.heavy_partitions = (0..4)
+        .map(|account_index| HeavyPartition {
+            account_index,
+            region: "us-east-1".into(),
+            events: 300,
+        })
+        .collect();
+    let sim = Simulator::start(cfg.clone()).await.unwrap();
+    let (start, end) = window(cfg.window_end);
+    let t = tempdir();
+    let dir = out_dir(&t);
+    let mut cmd = command(&sim.endpoint());
+    cmd.args([
+        "scan",
+        "--regions",
+        "us-east-1",
+        "--start",
+        &start,
+        "--end",
+        &end,
+        // Fewer calls in flight than the partitions want: calls wait for a slot.
+        "--concurrency",
+        "2",
+    ])
+    .args(["--role-name", &cfg.role_name, "--output"])
+    .arg(&dir)
+    .args(["--fail-on", "none", "--quiet"]);
+    let out = run(cmd).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = read_report(&dir);
+    assert_eq!(report["run"]["complete"], true);
+    let stats = sim.stats();
+    assert!(
+        stats.calls["LookupEvents"] > 30,
+        "enough calls to meet the bucket: {stats:?}"
+    );
+    assert_eq!(stats.throttled, 0, "{stats:?}");
+    assert_matches_ground_truth(&sim, &report);
+    sim.shutdown().await;
+}

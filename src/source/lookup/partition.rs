@@ -429,18 +429,26 @@ impl ChainCtx<'_> {
                 if let Err(f) = credentials.ensure_fresh().await {
                     return Err(ChainEnd::Failed(format!("credentials: {f}")));
                 }
-                let turn = take_turn(self.shared, |st| &mut st.pace, left).await;
-                let priority = {
-                    let st = lock(self.shared);
-                    if st.many_pages {
-                        Priority::High
-                    } else if st.cov.pages == 0 {
-                        Priority::Normal
-                    } else {
-                        Priority::Low
+                let (turn, permit) = loop {
+                    let turn = take_turn(self.shared, |st| &mut st.pace, left).await;
+                    let priority = {
+                        let st = lock(self.shared);
+                        if st.many_pages {
+                            Priority::High
+                        } else if st.cov.pages == 0 {
+                            Priority::Normal
+                        } else {
+                            Priority::Low
+                        }
+                    };
+                    let permit = run.slots.acquire_at(priority).await;
+                    if lock(self.shared).pace.try_send() {
+                        break (turn, permit);
                     }
+                    // Another chain's call, late for a slot, went less than an
+                    // interval ago: a later turn, without holding the slot.
+                    drop(permit);
                 };
-                let permit = run.slots.acquire_at(priority).await;
                 let sent = Instant::now();
                 // Boxed: inline, the call's future would make every chain waiting
                 // on its pace as large as a call in flight.
