@@ -208,6 +208,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_call_late_after_its_turn_sets_the_next_and_one_right_after_it_waits() {
+        let mut p = Pace::new(2.0);
+        let turn = p.reserve();
+        // Late for a slot: sent 200 ms after its turn.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(p.try_send());
+        let sent = Instant::now();
+        assert!(
+            p.next >= turn + Duration::from_millis(700),
+            "{:?}",
+            p.next - turn
+        );
+        assert!(p.next >= sent + Duration::from_millis(499));
+        // Another caller with a turn claimed before: not sent, a later turn.
+        assert!(!p.try_send());
+        std::thread::sleep(Duration::from_millis(510));
+        assert!(p.try_send());
+    }
+
+    #[test]
     fn reserved_turns_are_one_interval_apart() {
         let mut p = Pace::new(2.0);
         let t0 = p.reserve();
