@@ -20,7 +20,8 @@
 //! CloudTrail only; default on, as the tool's own default), `--request-path SHARE`
 //! (the share of each round trip, 0 to 1, spent before the simulator's rate bucket
 //! counts the call, so that calls sent at the pace arrive closer together; default 0),
-//! `--lookup-burst N` (the simulator's LookupEvents bucket size; default max(1, rate)).
+//! `--lookup-burst N` (the simulator's LookupEvents bucket size; default max(1, rate)),
+//! `--lookup-window` (the simulator counts LookupEvents by a sliding second instead).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -301,6 +302,8 @@ struct Opts {
     request_path: f64,
     /// The simulator's LookupEvents bucket size (`SimConfig::lookup_burst`; 0: its default).
     lookup_burst: f64,
+    /// The simulator counts LookupEvents by a sliding second (`SimConfig::lookup_window`).
+    lookup_window: bool,
 }
 
 fn parse_args() -> Result<Opts, String> {
@@ -322,6 +325,7 @@ fn parse_args() -> Result<Opts, String> {
         no_session_manager: false,
         request_path: 0.0,
         lookup_burst: 0.0,
+        lookup_window: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -376,6 +380,7 @@ fn parse_args() -> Result<Opts, String> {
                     return Err("--lookup-burst is a number of tokens, 0 or more".into());
                 }
             }
+            "--lookup-window" => o.lookup_window = true,
             "--bin" => o.bin = PathBuf::from(val()?),
             "--json" => o.json = Some(PathBuf::from(val()?)),
             "--bench" => {} // passed by `cargo bench`
@@ -924,6 +929,7 @@ async fn main() {
         let mut w = workload_at(name, *latency_ms).expect("checked in parse_args");
         w.sim.request_path = opts.request_path;
         w.sim.lookup_burst = opts.lookup_burst;
+        w.sim.lookup_window = opts.lookup_window;
         eprintln!("bench: workload {} ({}): ground truth…", w.name, w.what);
         let truth = match ground_truth(&w.sim).await {
             Ok(t) => t,

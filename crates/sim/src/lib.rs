@@ -302,6 +302,10 @@ pub struct SimConfig {
     /// 1 stands in for a stricter throttle than AWS documents: two calls then
     /// pass only if they arrive a whole interval apart.
     pub lookup_burst: f64,
+    /// Counts by a sliding window instead of a bucket: a LookupEvents call
+    /// passes if fewer than `rate` calls of its partition passed in the second
+    /// before it arrived (another way a stand-in may read "2 a second").
+    pub lookup_window: bool,
     /// The most accounts one ListAccounts page returns (AWS: 20).
     pub org_page_size: usize,
     /// Some ListAccounts pages come back empty with a NextToken while more remain.
@@ -376,6 +380,7 @@ impl Default for SimConfig {
             request_path: 0.0,
             lookup_rate: 2.0,
             lookup_burst: 0.0,
+            lookup_window: false,
             org_page_size: 20,
             empty_pages: false,
             include_status_field: false,

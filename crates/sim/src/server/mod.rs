@@ -756,7 +756,10 @@ impl State {
                 }
             }
             st.arrivals.push_back(now);
-            let ok = st.tokens >= 1.0;
+            let ok = match world.cfg.lookup_window {
+                true => (st.served.len() as f64) < rate,
+                false => st.tokens >= 1.0,
+            };
             if ok {
                 st.tokens -= 1.0;
                 st.served.push_back(now);
