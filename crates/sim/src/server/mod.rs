@@ -804,8 +804,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
                 &state,
                 reply,
                 &request_id,
-                serial,
-                Duration::ZERO,
+                round_trip(&state, serial, false),
                 arrived,
                 false,
             )
@@ -853,8 +852,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
                 &state,
                 reply,
                 &request_id,
-                serial,
-                Duration::ZERO,
+                round_trip(&state, serial, false),
                 arrived,
                 false,
             )
@@ -866,10 +864,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
+    let target = target_header
+        .as_deref()
         .map(|t| t.rsplit('.').next().unwrap_or(t).to_string());
     // CloudTrail and Session Manager are regional; Organizations and STS
     // answer from the home region. (The Rust SDK sends `CloudTrail_20131101.…`,
@@ -877,10 +873,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     let home = target_header
         .as_deref()
         .is_none_or(|t| !t.contains("CloudTrail_20131101") && !t.starts_with("AmazonSSM."));
+    let trip = round_trip(&state, serial, home);
     // The way in: the call is seen (and counted by its bucket) only now.
     let share = state.world.cfg.request_path;
     if share > 0.0 {
-        let way_in = round_trip(&state, serial, home).mul_f64(share.min(1.0));
+        let way_in = trip.mul_f64(share.min(1.0));
         tokio::time::sleep_until((arrived + way_in).into()).await;
     }
     let rest_op = (parts.uri.path() == "/listRegions").then_some("ListRegions");
@@ -892,22 +889,21 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             Duration::ZERO,
         ),
     };
-    Ok(finish(&state, reply, &request_id, serial, extra, arrived, home).await)
+    Ok(finish(&state, reply, &request_id, trip + extra, arrived, home).await)
 }
 
-/// Answers `latency ± jitter` (+ `extra`) after the request arrived: the
-/// simulator's own work counts toward that time instead of adding to it.
+/// Answers `wait` (the call's round trip, and any extra) after the request
+/// arrived: the simulator's own work counts toward that time instead of
+/// adding to it.
 async fn finish(
     state: &State,
     reply: Reply,
     request_id: &str,
-    serial: u64,
-    extra: Duration,
+    wait: Duration,
     arrived: Instant,
     home: bool,
 ) -> Response<Body> {
     let cfg = &state.world.cfg;
-    let wait = round_trip(state, serial, home) + extra;
     if !wait.is_zero() {
         tokio::time::sleep_until((arrived + wait).into()).await;
     }
