@@ -486,34 +486,12 @@ async fn calls_that_wait_for_a_slot_still_reach_a_strict_server_at_the_pace() {
             events: 300,
         })
         .collect();
-    let sim = Simulator::start(cfg.clone()).await.unwrap();
-    let (start, end) = window(cfg.window_end);
+    let sim = Simulator::start(cfg).await.unwrap();
     let t = tempdir();
-    let dir = out_dir(&t);
-    let mut cmd = command(&sim.endpoint());
-    cmd.args([
-        "scan",
-        "--regions",
-        "us-east-1",
-        "--start",
-        &start,
-        "--end",
-        &end,
-        // Fewer calls in flight than the partitions want: calls wait for a slot.
-        "--concurrency",
-        "2",
-    ])
-    .args(["--role-name", &cfg.role_name, "--output"])
-    .arg(&dir)
-    .args(["--fail-on", "none", "--quiet"]);
-    let out = run(cmd).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = read_report(&dir);
+    // Fewer calls in flight than the partitions want: calls wait for a slot.
+    let cmd = scan_command(&sim, &t, None, &["--concurrency", "2", "--quiet"]);
+    let (out, report) = scan_and_read(cmd, &out_dir(&t)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(report["run"]["complete"], true);
     let stats = sim.stats();
     assert!(
