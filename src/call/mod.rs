@@ -15,6 +15,7 @@ pub mod retry;
 pub mod sigv4;
 pub mod slots;
 pub mod wire;
+pub mod written;
 
 pub use cancel::{cancelled, unless_cancelled};
 pub use classify::{classify, classify_service, short, source_chain, CallFailure, ErrorClass};

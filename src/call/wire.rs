@@ -29,6 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::sigv4::Signer;
+use super::written::{MarkedBody, Written};
 use super::{classify_service, short, source_chain, CallFailure, ErrorClass};
 
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
@@ -104,11 +105,25 @@ impl JsonWire {
         target: &str,
         body: String,
     ) -> Result<T, CallFailure> {
-        let request = self.signed(creds, target, body).map_err(|e| CallFailure {
-            class: ErrorClass::Fatal,
-            code: "request".into(),
-            message: short(&e),
-        })?;
+        self.call_marked(creds, target, body, None).await
+    }
+
+    /// [`Self::call`], marking `written` when the request goes on the wire
+    /// (see `super::written`).
+    pub async fn call_marked<T: DeserializeOwned>(
+        &self,
+        creds: &Credentials,
+        target: &str,
+        body: String,
+        written: Option<&Arc<Written>>,
+    ) -> Result<T, CallFailure> {
+        let request = self
+            .signed(creds, target, body, written)
+            .map_err(|e| CallFailure {
+                class: ErrorClass::Fatal,
+                code: "request".into(),
+                message: short(&e),
+            })?;
         let exchange = async {
             let resp = self
                 .connector
@@ -162,9 +177,10 @@ impl JsonWire {
         creds: &Credentials,
         target: &str,
         body: String,
+        written: Option<&Arc<Written>>,
     ) -> Result<HttpRequest, String> {
         let Some(signer) = &self.signer else {
-            return self.signed_by_aws_sigv4(creds, target, body);
+            return self.signed_by_aws_sigv4(creds, target, body, written);
         };
         use http::header::{
             HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE as TYPE, HOST,
@@ -196,7 +212,7 @@ impl JsonWire {
         let mut auth = value(&sig.authorization)?;
         auth.set_sensitive(true);
         h.insert(AUTHORIZATION, auth);
-        HttpRequest::try_from(req.map(SdkBody::from)).map_err(|e| e.to_string())
+        HttpRequest::try_from(req.map(|b| sdk_body(b, written))).map_err(|e| e.to_string())
     }
 
     /// [`Self::signed`] by `aws-sigv4`, for an endpoint path `Signer` leaves to it.
@@ -205,6 +221,7 @@ impl JsonWire {
         creds: &Credentials,
         target: &str,
         body: String,
+        written: Option<&Arc<Written>>,
     ) -> Result<HttpRequest, String> {
         use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
         let url = self.uri.to_string();
@@ -243,7 +260,15 @@ impl JsonWire {
             .body(body)
             .map_err(|e| e.to_string())?;
         instructions.apply_to_request_http1x(&mut req);
-        HttpRequest::try_from(req.map(SdkBody::from)).map_err(|e| e.to_string())
+        HttpRequest::try_from(req.map(|b| sdk_body(b, written))).map_err(|e| e.to_string())
+    }
+}
+
+/// The request's body for the HTTP client: marking `written` when it is read.
+fn sdk_body(body: String, written: Option<&Arc<Written>>) -> SdkBody {
+    match written {
+        Some(w) => SdkBody::from_body_1_x(MarkedBody::new(body.into(), w.clone())),
+        None => SdkBody::from(body),
     }
 }
 
@@ -338,6 +363,74 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A listener whose accept queue is full: a client's handshake is dropped
+    /// and tried again by its kernel a second later (TCP's first retransmit),
+    /// as a slow connect (a TLS handshake across the world) holds a request.
+    /// The request is marked when it leaves after that, not when it was made.
+    #[tokio::test]
+    async fn a_call_is_marked_written_when_it_leaves_after_a_slow_connect() {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        // A backlog of 0 holds one connection not yet accepted.
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let filler = std::net::TcpStream::connect(addr).unwrap();
+        let server = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let (first, _) = listener.accept().await.unwrap();
+            drop(first);
+            drop(filler);
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.ends_with(b"{}") {
+                let n = conn.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request ended early");
+                req.extend_from_slice(&buf[..n]);
+            }
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n{\"Ok\":true}")
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&req).to_string()
+        });
+        let creds = Credentials::new("AKIDEXAMPLE", "secret", None, None, "test");
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .credentials_provider(creds.clone())
+            .load()
+            .await;
+        let clients = super::super::ClientSettings::new(&sdk, Duration::from_secs(10));
+        let endpoint = format!("http://{addr}");
+        let wire = JsonWire::new(
+            clients.sdk(),
+            "us-east-1",
+            "cloudtrail",
+            &endpoint,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let written = Written::new();
+        let made = tokio::time::Instant::now();
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(rename = "Ok")]
+            ok: bool,
+        }
+        let answer: Answer = wire
+            .call_marked(&creds, "Test.Call", "{}".into(), Some(&written))
+            .await
+            .unwrap();
+        assert!(answer.ok);
+        let request = server.await.unwrap();
+        assert!(request.starts_with("POST / HTTP/1.1"), "{request}");
+        let left = written.last().expect("marked") - made;
+        assert!(
+            left >= Duration::from_millis(300),
+            "marked {left:?} after the call was made: before its connection was open"
+        );
+    }
 
     #[test]
     fn error_codes_lose_their_namespace() {

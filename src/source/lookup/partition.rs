@@ -429,7 +429,7 @@ impl ChainCtx<'_> {
                 if let Err(f) = credentials.ensure_fresh().await {
                     return Err(ChainEnd::Failed(format!("credentials: {f}")));
                 }
-                let (turn, permit) = loop {
+                let (turn, permit, written) = loop {
                     let turn = take_turn(self.shared, |st| &mut st.pace, left).await;
                     let priority = {
                         let st = lock(self.shared);
@@ -442,9 +442,11 @@ impl ChainCtx<'_> {
                         }
                     };
                     let permit = run.slots.acquire_at(priority).await;
-                    if lock(self.shared).pace.try_send() {
-                        break (turn, permit);
+                    let mut st = lock(self.shared);
+                    if st.pace.try_send() {
+                        break (turn, permit, st.pace.written().clone());
                     }
+                    drop(st);
                     // Another chain's call, late for a slot, went less than an
                     // interval ago: a later turn, without holding the slot.
                     drop(permit);
@@ -454,7 +456,7 @@ impl ChainCtx<'_> {
                 // on its pace as large as a call in flight.
                 let result = Box::pin(async {
                     let creds = credentials.signing(&run.caller_credentials).await?;
-                    self.p.wire.page(&creds, request).await
+                    self.p.wire.page(&creds, request, &written).await
                 })
                 .await;
                 drop(permit);

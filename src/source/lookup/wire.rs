@@ -2,6 +2,7 @@
 //! the page read straight into [`LookupRecord`]s, and the region's endpoint as
 //! the CloudTrail SDK resolves it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::SdkConfig;
@@ -10,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::call::wire::{endpoint_override, epoch, or_empty, JsonWire};
+use crate::call::written::Written;
 use crate::call::CallFailure;
 
 /// What the SDK sends (AWS-FACTS.md).
@@ -111,14 +113,17 @@ impl LookupWire {
         JsonWire::new(sdk, region, "cloudtrail", endpoint.url(), call_timeout).map(LookupWire)
     }
 
-    /// One page, signed with `creds`. A 200 without `Events` is returned as
+    /// One page, signed with `creds`; `written` marked when it goes on the wire. A 200 without `Events` is returned as
     /// such (`events: None`): the caller decides what that means.
     pub async fn page(
         &self,
         creds: &Credentials,
         req: &PageRequest<'_>,
+        written: &Arc<Written>,
     ) -> Result<LookupPage, CallFailure> {
-        self.0.call(creds, TARGET, req.body()).await
+        self.0
+            .call_marked(creds, TARGET, req.body(), Some(written))
+            .await
     }
 }
 
