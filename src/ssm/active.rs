@@ -138,6 +138,7 @@ pub async fn list_active(
             window: cfg.scan.window,
             tunnel_documents: Vec::new(),
             listed: super::read::already_listed(),
+            starts: Default::default(),
             progress: Arc::new(NoProgress),
             caller_credentials: Arc::new(CallerCredentials::new(
                 clients.sdk().credentials_provider(),

@@ -60,6 +60,38 @@ pub struct SsmRun {
     /// a place among those being read (or nothing is listed): see
     /// [`SsmRun::after_listing`].
     pub listed: watch::Receiver<bool>,
+    /// Spreads the partitions' starts once the listing has ended.
+    pub starts: StartSpread,
+}
+
+/// Partitions that start reading Session Manager's records at the same
+/// moment (every one listed, when the listing ends) start [`START_STEP`]
+/// apart, counted from the first: at a@400 the thousands of calls and
+/// connections of one instant held a deep partition's LookupEvents call in the
+/// client for 0.6 s, and the partition's pace waited from when it left.
+#[derive(Clone, Default)]
+pub struct StartSpread(Arc<Spread>);
+
+#[derive(Default)]
+struct Spread {
+    first: std::sync::OnceLock<Instant>,
+    started: std::sync::atomic::AtomicU32,
+}
+
+/// 4,000 starts a second: workload a's 4,000 partitions over one second; a
+/// partition that comes later than its place starts at once.
+pub const START_STEP: Duration = Duration::from_micros(250);
+
+impl StartSpread {
+    /// Waits for this caller's place.
+    pub async fn wait(&self) {
+        let first = *self.0.first.get_or_init(Instant::now);
+        let k = self
+            .0
+            .started
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::call::pace::until(first + START_STEP * k).await;
+    }
 }
 
 impl SsmRun {
@@ -73,6 +105,7 @@ impl SsmRun {
     pub async fn after_listing(&self) {
         let mut listed = self.listed.clone();
         let _ = listed.wait_for(|done| *done).await;
+        let _ = unless_cancelled(&self.cancel, self.starts.wait()).await;
     }
 }
 
@@ -553,6 +586,28 @@ pub async fn read_active(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Starts at the same moment go a step apart; one that comes later than
+    /// its place goes at once.
+    #[tokio::test(start_paused = true)]
+    async fn starts_at_one_moment_are_spread_and_late_ones_go_at_once() {
+        let spread = StartSpread::default();
+        let t0 = Instant::now();
+        let mut at = Vec::new();
+        let waits = (0..3).map(|_| async {
+            spread.wait().await;
+            Instant::now() - t0
+        });
+        at.extend(futures::future::join_all(waits).await);
+        // Timers tick in milliseconds: a step may end on the next tick.
+        assert_eq!(at[0], Duration::ZERO);
+        assert!(at[1] >= START_STEP && at[2] >= START_STEP * 2, "{at:?}");
+        assert!(at[2] <= Duration::from_millis(2), "{at:?}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let late = Instant::now();
+        spread.wait().await;
+        assert_eq!(Instant::now(), late);
+    }
     use chrono::TimeZone;
 
     #[test]

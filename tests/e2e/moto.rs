@@ -1029,6 +1029,7 @@ async fn document_view(sdk: &SdkConfig, account: &str, name: &str) -> DocumentVi
         progress: std::sync::Arc::new(ssm_session_audit::progress::NoProgress),
         caller_credentials: caller_credentials(sdk),
         listed: ssm_session_audit::ssm::read::already_listed(),
+        starts: Default::default(),
     };
     let credentials = AccountCredentials::caller();
     let wire = ssm_wire(sdk);
@@ -1083,6 +1084,7 @@ async fn get_document_matches_moto_field_by_field() {
         progress: std::sync::Arc::new(ssm_session_audit::progress::NoProgress),
         caller_credentials: caller_credentials(&moto),
         listed: ssm_session_audit::ssm::read::already_listed(),
+        starts: Default::default(),
     };
     let caller = AccountCredentials::caller();
     let fresh = read_document(
@@ -1114,6 +1116,7 @@ async fn get_document_matches_moto_field_by_field() {
     let run = SsmRun {
         caller_credentials: caller_credentials(&sim_sdk),
         listed: ssm_session_audit::ssm::read::already_listed(),
+        starts: Default::default(),
         ..run
     };
     let never = read_document(

@@ -168,6 +168,7 @@ pub async fn read(ctx: &Arc<Context>, mut feed: AccountFeed) -> SourceOutput {
                 progress: ctx.progress.clone(),
                 caller_credentials,
                 listed: listed_rx,
+                starts: Default::default(),
             };
             (run, Mutex::new(HashMap::new()))
         }),
