@@ -278,13 +278,18 @@ mod tests {
         assert!(!p.try_send());
         std::thread::sleep(Duration::from_millis(100));
         assert!(p.try_send());
-        // After the second call, the interval alone.
+        // After the second call, a fifth more again; after the third, the
+        // interval alone.
         let second = Instant::now();
-        assert!(p.next >= second + Duration::from_millis(499));
+        assert!(p.next >= second + Duration::from_millis(599));
+        std::thread::sleep(Duration::from_millis(610));
+        assert!(p.try_send());
+        let third = Instant::now();
+        assert!(p.next >= third + Duration::from_millis(499));
         assert!(
-            p.next <= second + Duration::from_millis(520),
+            p.next <= third + Duration::from_millis(520),
             "{:?}",
-            p.next - second
+            p.next - third
         );
     }
 
@@ -298,13 +303,15 @@ mod tests {
             take_turn(&shared, |p| p, 1.0).await;
             assert!(lock(&shared).try_send());
         }
-        // The second call, sent at 0.6 s, went on the wire 0.3 s later.
+        // The second call, sent at 0.6 s (a fifth more after the first), went
+        // on the wire 0.3 s later: the third an interval and a fifth after.
+        assert_eq!(Instant::now() - t0, Duration::from_millis(600));
         let written = lock(&shared).written().clone();
         tokio::time::sleep(Duration::from_millis(300)).await;
         written.mark();
         take_turn(&shared, |p| p, 1.0).await;
         let third = Instant::now() - t0;
-        assert_eq!(third, Duration::from_millis(1400), "{third:?}");
+        assert_eq!(third, Duration::from_millis(1500), "{third:?}");
         // One sent before then is refused, and the next turn moved with it.
         let mut p = Pace::new(2.0);
         assert!(p.try_send());
