@@ -32,17 +32,6 @@ pub struct Pace {
     /// [`super::written`]): later than [`Pace::sent`] by any connect or any
     /// queue in the HTTP client, and the next call waits an interval from it.
     written: Arc<Written>,
-    /// How much more than an interval the next call waits: a fifth of one
-    /// after each of the partition's first [`MARGINED_CALLS`] calls, then
-    /// none. Those meet the run's busiest seconds (every partition starting,
-    /// thousands of connections opening): a server on the same two cores
-    /// counted some of them up to 150 ms after they left, and they met the
-    /// next call, half a second later, less than 0.5 s apart. A bucket of one
-    /// token threw back 4.8 % of a@800's calls with no margin, 0.7-1.9 % with
-    /// one after the first call only (then the third calls met the second),
-    /// none with one after each of the first two. It costs the deepest
-    /// partition 0.2 s once.
-    extra: Duration,
 }
 
 impl Pace {
@@ -60,7 +49,6 @@ impl Pace {
             last_sent: None,
             sent_calls: 0,
             written: Written::new(),
-            extra: Duration::ZERO,
         }
     }
 
@@ -69,11 +57,11 @@ impl Pace {
         &self.written
     }
 
-    /// When the next call may go: its turn, and an interval after the last
-    /// call went on the wire.
+    /// When the next call may go: its turn, and an interval (and any
+    /// [`Pace::extra`]) after the last call.
     fn due(&self) -> Instant {
-        match self.written.last() {
-            Some(w) => self.next.max(w + self.interval + self.extra),
+        match self.after_last() {
+            Some(after) => self.next.max(after),
             None => self.next,
         }
     }
@@ -81,6 +69,29 @@ impl Pace {
     /// The last call: when it went on the wire, or was sent if later.
     fn last_call(&self) -> Option<Instant> {
         self.last_sent.max(self.written.last())
+    }
+
+    /// The earliest the next call may follow the last one.
+    fn after_last(&self) -> Option<Instant> {
+        self.last_call()
+            .map(|last| last + self.interval + self.extra())
+    }
+
+    /// How much more than an interval the next call waits: a fifth of one
+    /// after each of the partition's first [`MARGINED_CALLS`] calls, then
+    /// none. Those meet the run's busiest seconds (every partition starting,
+    /// thousands of connections opening): a server on the same two cores
+    /// counted some of them up to 150 ms after they left, and they met the
+    /// next call, half a second later, less than 0.5 s apart. A bucket of one
+    /// token threw back 4.8 % of a@800's calls with no margin, 0.7-1.9 % with
+    /// one after the first call only (then the third calls met the second),
+    /// none with one after each of the first two. It costs the deepest
+    /// partition 0.2 s once.
+    fn extra(&self) -> Duration {
+        match self.sent_calls {
+            1..=MARGINED_CALLS => self.base / 5,
+            _ => Duration::ZERO,
+        }
     }
 
     pub fn interval(&self) -> Duration {
@@ -108,12 +119,8 @@ impl Pace {
     pub fn sent(&mut self) {
         let now = Instant::now();
         self.sent_calls += 1;
-        self.extra = match self.sent_calls {
-            ..=MARGINED_CALLS => self.base / 5,
-            _ => Duration::ZERO,
-        };
         self.last_sent = Some(now);
-        self.next = self.next.max(now + self.interval + self.extra);
+        self.next = self.next.max(now + self.interval + self.extra());
     }
 
     /// For callers that share the pace and may wait after their turn: marks
@@ -122,9 +129,9 @@ impl Pace {
     /// an earlier turn): then false, and the next turn is one interval after
     /// that call.
     pub fn try_send(&mut self) -> bool {
-        match self.last_call() {
-            Some(last) if Instant::now() < last + self.interval + self.extra => {
-                self.next = self.next.max(last + self.interval + self.extra);
+        match self.after_last() {
+            Some(after) if Instant::now() < after => {
+                self.next = self.next.max(after);
                 false
             }
             _ => {

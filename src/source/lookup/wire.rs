@@ -113,8 +113,9 @@ impl LookupWire {
         JsonWire::new(sdk, region, "cloudtrail", endpoint.url(), call_timeout).map(LookupWire)
     }
 
-    /// One page, signed with `creds`; `written` marked when it goes on the wire. A 200 without `Events` is returned as
-    /// such (`events: None`): the caller decides what that means.
+    /// One page, signed with `creds`; `written` marked when it goes on the
+    /// wire. A 200 without `Events` is returned as such (`events: None`): the
+    /// caller decides what that means.
     pub async fn page(
         &self,
         creds: &Credentials,
